@@ -1,0 +1,1 @@
+//! Triton model configuration: schema, parsing, JSON mapping, normalization.
