@@ -177,7 +177,15 @@ fn printed(msg: &DynamicMessage, field: &FieldDescriptor) -> bool {
 /// `always_print_primitive_fields`; fields in declaration order.
 fn message_to_json(msg: &DynamicMessage) -> Json {
     let mut obj = Map::new();
-    for field in msg.descriptor().fields() {
+    let desc = msg.descriptor();
+    // `fields()` is in field-number order; protobuf prints in declaration
+    // order, which the descriptor proto keeps.
+    let declared = desc
+        .descriptor_proto()
+        .field
+        .iter()
+        .filter_map(|f| desc.get_field_by_name(f.name()));
+    for field in declared {
         if !printed(msg, &field) {
             continue;
         }
