@@ -185,7 +185,12 @@ fn message_to_json(msg: &DynamicMessage) -> Json {
         .field
         .iter()
         .filter_map(|f| desc.get_field_by_name(f.name()));
-    for field in declared {
+    // Scalar members of a oneof are not part of the printer's pre-built
+    // field tree, so they come out after all other fields.
+    let (scalar_oneof, ordinary): (Vec<_>, Vec<_>) = declared.partition(|f| {
+        f.containing_oneof().is_some() && !matches!(f.kind(), Kind::Message(_))
+    });
+    for field in ordinary.into_iter().chain(scalar_oneof) {
         if !printed(msg, &field) {
             continue;
         }

@@ -235,3 +235,48 @@ fn backend_readable_shapes() {
     assert_eq!(v["parameters"], json!({}));
     assert_eq!(v["default_model_filename"], json!(""));
 }
+
+/// The configuration served by a real Triton 2.51.0 (pytriton 0.7.0 wheel,
+/// python backend, strict config) at `/v2/models/m/config`, normalized the
+/// same way here. Only the `parameters` map order differs: upstream prints
+/// protobuf's internal map order, this crate sorts by key.
+#[test]
+fn matches_real_triton_2_51_output() {
+    let text = r#"
+name: "m"
+backend: "python"
+max_batch_size: 4
+input [ { name: "IN" data_type: TYPE_FP32 dims: [ -1, 8 ] reshape { shape: [ -1, 2, 4 ] } } ]
+output [ { name: "OUT" data_type: TYPE_FP32 dims: [ -1 ] } ]
+sequence_batching {
+  direct { minimum_slot_utilization: 0.333333343 }
+  control_input [ { name: "START" control [ { kind: CONTROL_SEQUENCE_START fp32_false_true: [ 0, 1 ] } ] } ]
+  state [ { input_name: "i" output_name: "o" data_type: TYPE_INT32 dims: [ -1 ] initial_state [ { data_type: TYPE_INT32 dims: [ 3 ] zero_data: true name: "s" } ] } ]
+}
+instance_group [ { kind: KIND_CPU count: 1 secondary_devices [ { device_id: 7 } ] } ]
+parameters { key: "b" value { string_value: "2" } }
+parameters { key: "a" value { string_value: "1" } }
+parameters { key: "c" value { string_value: "3" } }
+"#;
+    let mut c = cfg(text);
+    triton_model_config::autocomplete_backend_fields(&mut c, "m", None).unwrap();
+    triton_model_config::normalize(&mut c, &Default::default()).unwrap();
+    let golden = include_str!("golden_python_2_51.json").trim_end().replace(
+        r#""parameters":{"b":{"string_value":"2"},"a":{"string_value":"1"},"c":{"string_value":"3"}}"#,
+        r#""parameters":{"a":{"string_value":"1"},"b":{"string_value":"2"},"c":{"string_value":"3"}}"#,
+    );
+    assert_eq!(to_json(&c).unwrap(), golden);
+}
+
+#[test]
+fn scalar_oneof_members_print_last() {
+    let s = to_json(&cfg(r#"
+        name: "m"
+        sequence_batching { state [ { initial_state [ { data_file: "f" name: "s" } ] } ] }
+    "#))
+    .unwrap();
+    assert!(
+        s.contains(r#""initial_state":[{"data_type":"TYPE_INVALID","dims":[],"name":"s","data_file":"f"}]"#),
+        "{s}"
+    );
+}
