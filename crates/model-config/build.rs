@@ -21,15 +21,16 @@ fn main() {
 
     let fds = protox::compile([proto], ["proto"]).expect("compiling model_config.proto");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
-    std::fs::write(
-        out_dir.join("model_config_fds.bin"),
-        fds.encode_to_vec(),
-    )
-    .expect("writing descriptor set");
+    std::fs::write(out_dir.join("model_config_fds.bin"), fds.encode_to_vec())
+        .expect("writing descriptor set");
 
     let mut names = Vec::new();
     for file in &fds.file {
-        collect_messages(&format!(".{}", file.package()), &file.message_type, &mut names);
+        collect_messages(
+            &format!(".{}", file.package()),
+            &file.message_type,
+            &mut names,
+        );
     }
 
     let mut config = prost_build::Config::new();
@@ -46,5 +47,7 @@ fn main() {
             "#[prost_reflect(descriptor_pool = \"crate::pb::DESCRIPTOR_POOL\")]",
         );
     }
-    config.compile_fds(fds).expect("generating Rust code for model_config.proto");
+    config
+        .compile_fds(fds)
+        .expect("generating Rust code for model_config.proto");
 }

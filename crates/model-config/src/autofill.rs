@@ -77,10 +77,7 @@ impl VersionDir {
             return Ok(None);
         };
         let entries = std::fs::read_dir(path).map_err(|e| {
-            ConfigError::internal(format!(
-                "failed to read directory {}: {e}",
-                path.display()
-            ))
+            ConfigError::internal(format!("failed to read directory {}: {e}", path.display()))
         })?;
         let contents = entries
             .filter_map(|e| e.ok())
@@ -154,7 +151,9 @@ pub fn autocomplete_backend_fields(
             }
         }
     }
-    if cfg.platform == TENSORFLOW_SAVEDMODEL_PLATFORM || cfg.platform == TENSORFLOW_GRAPHDEF_PLATFORM {
+    if cfg.platform == TENSORFLOW_SAVEDMODEL_PLATFORM
+        || cfg.platform == TENSORFLOW_GRAPHDEF_PLATFORM
+    {
         if cfg.backend.is_empty() {
             cfg.backend = TENSORFLOW_BACKEND.into();
         }

@@ -48,10 +48,7 @@ pub fn instance_names(cfg: &pb::ModelConfig) -> Result<Vec<InstanceSpec>, Config
     }
     for (group_index, group) in cfg.instance_group.iter().enumerate() {
         let kind = Kind::try_from(group.kind).map_err(|_| {
-            ConfigError::invalid_arg(format!(
-                "instance_group kind {} not supported",
-                group.kind
-            ))
+            ConfigError::invalid_arg(format!("instance_group kind {} not supported", group.kind))
         })?;
         let policy = |default: String| {
             if group.host_policy.is_empty() {

@@ -147,7 +147,11 @@ fn base64_encode(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -187,15 +191,17 @@ fn message_to_json(msg: &DynamicMessage) -> Json {
         .filter_map(|f| desc.get_field_by_name(f.name()));
     // Scalar members of a oneof are not part of the printer's pre-built
     // field tree, so they come out after all other fields.
-    let (scalar_oneof, ordinary): (Vec<_>, Vec<_>) = declared.partition(|f| {
-        f.containing_oneof().is_some() && !matches!(f.kind(), Kind::Message(_))
-    });
+    let (scalar_oneof, ordinary): (Vec<_>, Vec<_>) = declared
+        .partition(|f| f.containing_oneof().is_some() && !matches!(f.kind(), Kind::Message(_)));
     for field in ordinary.into_iter().chain(scalar_oneof) {
         if !printed(msg, &field) {
             continue;
         }
         let value = msg.get_field(&field);
-        obj.insert(field.name().to_string(), value_to_json(&value, &field.kind()));
+        obj.insert(
+            field.name().to_string(),
+            value_to_json(&value, &field.kind()),
+        );
     }
     Json::Object(obj)
 }
@@ -271,7 +277,9 @@ fn fix_64bit_fields(root: &mut Json) {
             fix_uint(dqp, "default_timeout_microseconds");
         }
         if let Some(pqp) = db.get_mut("priority_queue_policy") {
-            for_each_member(pqp, |policy| fix_uint(policy, "default_timeout_microseconds"));
+            for_each_member(pqp, |policy| {
+                fix_uint(policy, "default_timeout_microseconds")
+            });
         }
     }
     if let Some(sb) = root.get_mut("sequence_batching") {

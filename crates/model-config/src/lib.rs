@@ -55,7 +55,6 @@ pub use normalize::{
 };
 pub use parse::{parse_pbtxt, read_config_file, to_pbtxt};
 pub use validate::{
-    check_model_name, validate, validate_instance_group, validate_io_config,
-    validate_model_config, validate_model_input, validate_model_output, ValidateOptions,
-    WILDCARD_DIM,
+    check_model_name, validate, validate_instance_group, validate_io_config, validate_model_config,
+    validate_model_input, validate_model_output, ValidateOptions, WILDCARD_DIM,
 };

@@ -83,10 +83,10 @@ pub fn normalize_model_config(cfg: &mut pb::ModelConfig) -> Result<(), ConfigErr
 
     let max_batch_size = cfg.max_batch_size;
     match &mut cfg.scheduling_choice {
-        Some(SchedulingChoice::DynamicBatching(db)) => {
-            if db.preferred_batch_size.is_empty() && max_batch_size > 0 {
-                db.preferred_batch_size.push(max_batch_size);
-            }
+        Some(SchedulingChoice::DynamicBatching(db))
+            if db.preferred_batch_size.is_empty() && max_batch_size > 0 =>
+        {
+            db.preferred_batch_size.push(max_batch_size);
         }
         Some(SchedulingChoice::SequenceBatching(sb)) => {
             if sb.max_sequence_idle_microseconds == 0 {
@@ -101,7 +101,10 @@ pub fn normalize_model_config(cfg: &mut pb::ModelConfig) -> Result<(), ConfigErr
         _ => {}
     }
 
-    if !matches!(cfg.scheduling_choice, Some(SchedulingChoice::EnsembleScheduling(_))) {
+    if !matches!(
+        cfg.scheduling_choice,
+        Some(SchedulingChoice::EnsembleScheduling(_))
+    ) {
         let optimization = cfg.optimization.get_or_insert_with(Default::default);
         optimization
             .input_pinned_memory
@@ -131,7 +134,10 @@ pub fn normalize_instance_group(
     cfg: &mut pb::ModelConfig,
     preferred_groups: &[pb::ModelInstanceGroup],
 ) -> Result<(), ConfigError> {
-    if matches!(cfg.scheduling_choice, Some(SchedulingChoice::EnsembleScheduling(_))) {
+    if matches!(
+        cfg.scheduling_choice,
+        Some(SchedulingChoice::EnsembleScheduling(_))
+    ) {
         return Ok(());
     }
 

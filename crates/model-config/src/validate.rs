@@ -172,18 +172,30 @@ fn sequence_control(
                          'fp32_false_true' or 'bool_false_true' for {kind_name} for {model_name}"
                     )));
                 }
-                if (ints && floats) || (ints && bools) || (floats && bools) {
+                if [ints, floats, bools].iter().filter(|&&set| set).count() > 1 {
                     return Err(invalid(format!(
                         "sequence batching specifies more than one from 'int32_false_true', \
                          'fp32_false_true' and 'bool_false_true' for {kind_name} for {model_name}"
                     )));
                 }
                 let (field, len, dtype) = if ints {
-                    ("int32_false_true", c.int32_false_true.len(), DataType::TypeInt32)
+                    (
+                        "int32_false_true",
+                        c.int32_false_true.len(),
+                        DataType::TypeInt32,
+                    )
                 } else if floats {
-                    ("fp32_false_true", c.fp32_false_true.len(), DataType::TypeFp32)
+                    (
+                        "fp32_false_true",
+                        c.fp32_false_true.len(),
+                        DataType::TypeFp32,
+                    )
                 } else {
-                    ("bool_false_true", c.bool_false_true.len(), DataType::TypeBool)
+                    (
+                        "bool_false_true",
+                        c.bool_false_true.len(),
+                        DataType::TypeBool,
+                    )
                 };
                 if len != 2 {
                     return Err(invalid(format!(
@@ -247,9 +259,7 @@ pub fn validate_model_config(cfg: &pb::ModelConfig) -> Result<(), ConfigError> {
     }
 
     if cfg.version_policy.is_none() {
-        return Err(invalid(format!(
-            "must specify 'version policy' for {name}"
-        )));
+        return Err(invalid(format!("must specify 'version policy' for {name}")));
     }
 
     match &cfg.scheduling_choice {
@@ -328,7 +338,7 @@ fn validate_dynamic_batching(
         let delays = |p: &pb::ModelQueuePolicy| {
             p.default_timeout_microseconds != 0 && p.timeout_action() == TimeoutAction::Delay
         };
-        let default_policy = db.default_queue_policy.clone().unwrap_or_default();
+        let default_policy = db.default_queue_policy.unwrap_or_default();
         if delays(&default_policy) || db.priority_queue_policy.values().any(delays) {
             return Err(invalid(format!(
                 "Queue policy can not have DELAY as timeout action when 'preserve_ordering' is \
@@ -396,6 +406,7 @@ fn validate_sequence_batching(
         Some(StrategyChoice::Direct(direct)) => {
             let u = direct.minimum_slot_utilization;
             // Written so that NaN passes, as the upstream comparison does.
+            #[allow(clippy::manual_range_contains)]
             if u < 0.0 || u > 1.0 {
                 return Err(invalid(format!(
                     "sequence batching minimum slot utilization must be in range (0.0, 1.0] for \
@@ -505,7 +516,10 @@ fn validate_ensemble(cfg: &pb::ModelConfig, ens: &pb::ModelEnsembling) -> Result
         queue.push_back(input.name.clone());
     }
     while let Some(current) = queue.pop_front() {
-        let next = tensors.get(&current).map(|t| t.next.clone()).unwrap_or_default();
+        let next = tensors
+            .get(&current)
+            .map(|t| t.next.clone())
+            .unwrap_or_default();
         for n in next {
             let ready = match tensors.get(&n) {
                 Some(t) if !t.ready => t
@@ -551,7 +565,10 @@ fn validate_ensemble(cfg: &pb::ModelConfig, ens: &pb::ModelEnsembling) -> Result
                 }
                 match advanced {
                     Some(p) => {
-                        prev = tensors.get(&p).map(|pt| pt.prev.clone()).unwrap_or_default();
+                        prev = tensors
+                            .get(&p)
+                            .map(|pt| pt.prev.clone())
+                            .unwrap_or_default();
                         last = p;
                     }
                     None => break,
@@ -677,7 +694,11 @@ fn validate_io_shape(io: &Io<'_>, max_batch_size: i32, prefix: &str) -> Result<(
     Ok(())
 }
 
-fn validate_non_linear_format_io(io: &Io<'_>, platform: &str, is_input: bool) -> Result<(), ConfigError> {
+fn validate_non_linear_format_io(
+    io: &Io<'_>,
+    platform: &str,
+    is_input: bool,
+) -> Result<(), ConfigError> {
     if !io.is_non_linear_format_io {
         return Ok(());
     }
@@ -806,7 +827,8 @@ fn validate_batch_io(cfg: &pb::ModelConfig) -> Result<(), ConfigError> {
 /// type, dims, reshape, format, shape-tensor and non-linear-format rules)
 /// and the batch inputs/outputs. Messages get " for <model>" appended.
 pub fn validate_io_config(cfg: &pb::ModelConfig) -> Result<(), ConfigError> {
-    let suffix = |e: ConfigError| ConfigError::new(e.code, format!("{} for {}", e.message, cfg.name));
+    let suffix =
+        |e: ConfigError| ConfigError::new(e.code, format!("{} for {}", e.message, cfg.name));
     for input in &cfg.input {
         validate_model_input(input, cfg.max_batch_size, &cfg.platform).map_err(suffix)?;
     }
@@ -846,7 +868,10 @@ fn parse_profile_index(profile: &str) -> Result<i64, ConfigError> {
 /// over is `Internal`; `profile` only for `tensorrt_plan`, each a
 /// non-negative integer. Ensembles are skipped.
 pub fn validate_instance_group(cfg: &pb::ModelConfig) -> Result<(), ConfigError> {
-    if matches!(cfg.scheduling_choice, Some(SchedulingChoice::EnsembleScheduling(_))) {
+    if matches!(
+        cfg.scheduling_choice,
+        Some(SchedulingChoice::EnsembleScheduling(_))
+    ) {
         return Ok(());
     }
     let name = &cfg.name;

@@ -1,3 +1,5 @@
+#![allow(dead_code)] // each test binary uses a subset of these helpers
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

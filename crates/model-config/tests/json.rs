@@ -55,7 +55,10 @@ fn io_defaults_enums_and_int64_numbers() {
             "is_shape_tensor": false, "is_non_linear_format_io": false
         })
     );
-    assert_eq!(v["version_policy"], json!({"specific": {"versions": [1, 3]}}));
+    assert_eq!(
+        v["version_policy"],
+        json!({"specific": {"versions": [1, 3]}})
+    );
     // secondary device ids stay strings, as upstream leaves them.
     assert_eq!(
         v["instance_group"][0],
@@ -65,11 +68,21 @@ fn io_defaults_enums_and_int64_numbers() {
             "profile": [], "passive": false, "host_policy": ""
         })
     );
-    assert_eq!(v["parameters"], json!({"EXECUTION_ENV_PATH": {"string_value": "x"}}));
+    assert_eq!(
+        v["parameters"],
+        json!({"EXECUTION_ENV_PATH": {"string_value": "x"}})
+    );
     assert_eq!(v["model_transaction_policy"], json!({"decoupled": true}));
     // Unset message fields are omitted.
-    for key in ["optimization", "dynamic_batching", "sequence_batching", "model_operations",
-                "response_cache", "model_repository_agents", "model_metrics"] {
+    for key in [
+        "optimization",
+        "dynamic_batching",
+        "sequence_batching",
+        "model_operations",
+        "response_cache",
+        "model_repository_agents",
+        "model_metrics",
+    ] {
         assert!(v.get(key).is_none(), "{key}");
     }
     // Input fields keep schema order (reshape after dims, format before dims).
@@ -117,8 +130,14 @@ fn sequence_batching_quirks() {
     assert_eq!(sb["max_sequence_idle_microseconds"], json!(5000));
     assert_eq!(sb["oldest"]["max_queue_delay_microseconds"], json!(7));
     assert!(sb.get("direct").is_none());
-    assert_eq!(sb["control_input"][0]["control"][0]["fp32_false_true"], json!([0, 1]));
-    assert_eq!(sb["control_input"][0]["control"][0]["data_type"], json!("TYPE_INVALID"));
+    assert_eq!(
+        sb["control_input"][0]["control"][0]["fp32_false_true"],
+        json!([0, 1])
+    );
+    assert_eq!(
+        sb["control_input"][0]["control"][0]["data_type"],
+        json!("TYPE_INVALID")
+    );
     assert_eq!(sb["state"][0]["dims"], json!([-1, 2]));
     // Upstream never converts initial_state dims: they stay strings.
     assert_eq!(
@@ -127,7 +146,16 @@ fn sequence_batching_quirks() {
     );
     // Schema order: strategy oneof first, then the rest.
     let keys: Vec<&String> = sb.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["oldest", "max_sequence_idle_microseconds", "control_input", "state", "iterative_sequence"]);
+    assert_eq!(
+        keys,
+        [
+            "oldest",
+            "max_sequence_idle_microseconds",
+            "control_input",
+            "state",
+            "iterative_sequence"
+        ]
+    );
 }
 
 #[test]
@@ -145,7 +173,10 @@ fn direct_strategy_and_floats() {
         sequence_batching { direct { minimum_slot_utilization: 0.333333343 } }
     "#));
     // protobuf prints floats with %.9g when %.6g does not round-trip.
-    assert_eq!(v["sequence_batching"]["direct"]["minimum_slot_utilization"], json!(0.333333343));
+    assert_eq!(
+        v["sequence_batching"]["direct"]["minimum_slot_utilization"],
+        json!(0.333333343)
+    );
 }
 
 #[test]
@@ -201,7 +232,10 @@ fn from_json_accepts_protobuf_json_variants() {
     assert_eq!(c.max_batch_size, 4);
     assert_eq!(c.input[0].data_type(), pb::DataType::TypeFp32);
     assert_eq!(c.input[0].dims, vec![1, 2]);
-    assert_eq!(c.instance_group[0].kind(), pb::model_instance_group::Kind::Cpu);
+    assert_eq!(
+        c.instance_group[0].kind(),
+        pb::model_instance_group::Kind::Cpu
+    );
     assert!(c.scheduling_choice.is_none());
     let c = from_json(r#"{"input":[{"data_type":11}]}"#).unwrap();
     assert_eq!(c.input[0].data_type(), pb::DataType::TypeFp32);
@@ -227,7 +261,10 @@ fn from_json_rejects_bad_input() {
 fn backend_readable_shapes() {
     // What backend_common / python_backend read with strict getters.
     let v: Value = serde_json::from_str(
-        &to_json(&cfg(r#"name: "m" input [ { name: "a" data_type: TYPE_INT64 dims: [ 2, 3 ] } ]"#)).unwrap(),
+        &to_json(&cfg(
+            r#"name: "m" input [ { name: "a" data_type: TYPE_INT64 dims: [ 2, 3 ] } ]"#,
+        ))
+        .unwrap(),
     )
     .unwrap();
     assert!(v["input"][0]["dims"][0].is_i64());
@@ -276,7 +313,9 @@ fn scalar_oneof_members_print_last() {
     "#))
     .unwrap();
     assert!(
-        s.contains(r#""initial_state":[{"data_type":"TYPE_INVALID","dims":[],"name":"s","data_file":"f"}]"#),
+        s.contains(
+            r#""initial_state":[{"data_type":"TYPE_INVALID","dims":[],"name":"s","data_file":"f"}]"#
+        ),
         "{s}"
     );
 }

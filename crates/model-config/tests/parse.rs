@@ -46,7 +46,10 @@ fn parses_text_format() {
     assert_eq!(cfg.output[0].data_type(), DataType::TypeInt64);
     assert_eq!(cfg.instance_group[0].kind(), Kind::Cpu);
     assert_eq!(cfg.instance_group[0].count, 2);
-    assert_eq!(cfg.parameters["EXECUTION_ENV_PATH"].string_value, "/x.tar.gz");
+    assert_eq!(
+        cfg.parameters["EXECUTION_ENV_PATH"].string_value,
+        "/x.tar.gz"
+    );
     assert_eq!(cfg.parameters.len(), 2);
     assert!(cfg.model_transaction_policy.unwrap().decoupled);
     match cfg.scheduling_choice {
@@ -59,8 +62,14 @@ fn parses_text_format() {
 
 #[test]
 fn empty_text_is_default_config() {
-    assert_eq!(parse_pbtxt("", origin()).unwrap(), pb::ModelConfig::default());
-    assert_eq!(parse_pbtxt("  # only a comment\n", origin()).unwrap(), pb::ModelConfig::default());
+    assert_eq!(
+        parse_pbtxt("", origin()).unwrap(),
+        pb::ModelConfig::default()
+    );
+    assert_eq!(
+        parse_pbtxt("  # only a comment\n", origin()).unwrap(),
+        pb::ModelConfig::default()
+    );
 }
 
 #[test]
@@ -87,7 +96,8 @@ fn unknown_field_reports_file_line_column() {
     let e = err("name: \"m\"\nbackend: \"python\"\n    foo: 1\n");
     assert_eq!(e.code, ConfigErrorCode::Internal);
     assert!(
-        e.message.starts_with("failed to read text proto from /repo/m/config.pbtxt:3:5: "),
+        e.message
+            .starts_with("failed to read text proto from /repo/m/config.pbtxt:3:5: "),
         "{}",
         e.message
     );
@@ -147,7 +157,11 @@ fn nasty_inputs_do_not_panic() {
     ];
     for text in &inputs {
         let result = std::panic::catch_unwind(|| parse_pbtxt(text, origin()));
-        assert!(result.is_ok(), "panicked on {:?}", &text[..text.len().min(40)]);
+        assert!(
+            result.is_ok(),
+            "panicked on {:?}",
+            &text[..text.len().min(40)]
+        );
     }
 }
 
@@ -159,13 +173,19 @@ fn read_config_file_errors() {
     assert_eq!(e.code, ConfigErrorCode::Internal);
     assert_eq!(
         e.message,
-        format!("failed to open text file for read {}: No such file or directory", missing.display())
+        format!(
+            "failed to open text file for read {}: No such file or directory",
+            missing.display()
+        )
     );
 
     std::fs::write(&missing, "name: \"m\"\nbad_field: 1\n").unwrap();
     let e = read_config_file(&missing).unwrap_err();
     assert!(
-        e.message.starts_with(&format!("failed to read text proto from {}:2:1: ", missing.display())),
+        e.message.starts_with(&format!(
+            "failed to read text proto from {}:2:1: ",
+            missing.display()
+        )),
         "{}",
         e.message
     );
