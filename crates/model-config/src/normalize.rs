@@ -126,7 +126,7 @@ pub fn normalize_model_config(cfg: &mut pb::ModelConfig) -> Result<(), ConfigErr
 /// - a group without name is named `<model>_<index>` (index counts every
 ///   group, named or not);
 /// - KIND_AUTO becomes KIND_CPU (no GPUs);
-/// - a count < 1 is taken from the last preferred group of the same kind
+/// - a count < 1 is taken from the first preferred group of the same kind
 ///   that has a positive count, else [`default_instance_count`];
 /// - KIND_GPU groups keep their `gpus` as given (nothing to add without
 ///   GPUs; validation rejects KIND_GPU later).
