@@ -1,0 +1,85 @@
+//! The panic and error boundary every exported function goes through.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::capi::server::error::TRITONSERVER_Error;
+use crate::engine::{Error, Result};
+
+thread_local! {
+    static CURRENT_FN: Cell<&'static str> = const { Cell::new("") };
+}
+
+/// The exported function running on this thread, for argument error messages.
+pub fn current_fn() -> &'static str {
+    CURRENT_FN.with(Cell::get)
+}
+
+struct Restore(&'static str);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        CURRENT_FN.with(|c| c.set(self.0));
+    }
+}
+
+fn enter(name: &'static str) -> Restore {
+    Restore(CURRENT_FN.with(|c| c.replace(name)))
+}
+
+fn panic_message(p: &(dyn Any + Send)) -> String {
+    let detail = p
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    format!("internal error in triton-core: {detail}")
+}
+
+/// Run the body of exported function `name`: NULL on success, a new error object on failure or
+/// panic.
+pub fn ffi_try(name: &'static str, f: impl FnOnce() -> Result<()>) -> *mut TRITONSERVER_Error {
+    let _restore = enter(name);
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => std::ptr::null_mut(),
+        Ok(Err(e)) => TRITONSERVER_Error::into_raw(e),
+        Err(p) => TRITONSERVER_Error::into_raw(Error::internal(format!(
+            "{name}: {}",
+            panic_message(p.as_ref())
+        ))),
+    }
+}
+
+/// Run the body of exported function `name` that returns a plain value; `default` if it panics.
+pub fn ffi_or<T>(name: &'static str, default: T, f: impl FnOnce() -> T) -> T {
+    let _restore = enter(name);
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capi::handle::take_box;
+    use crate::engine::Code;
+
+    #[test]
+    fn panics_become_internal_errors() {
+        let e = ffi_try("TEST_fn", || panic!("boom"));
+        let e = take_box(e, "error").unwrap();
+        assert_eq!(e.code(), Code::Internal);
+        assert!(e.message().contains("boom") && e.message().contains("TEST_fn"));
+        assert!(ffi_try("TEST_fn", || Ok(())).is_null());
+        assert_eq!(ffi_or("TEST_fn", 7, || panic!("x")), 7);
+    }
+
+    #[test]
+    fn current_function_is_restored_after_nesting() {
+        ffi_or("outer", (), || {
+            assert_eq!(current_fn(), "outer");
+            ffi_or("inner", (), || assert_eq!(current_fn(), "inner"));
+            assert_eq!(current_fn(), "outer");
+        });
+        assert_eq!(current_fn(), "");
+    }
+}

@@ -1,0 +1,13 @@
+//! `tritonserver.h`, one file per header section.
+
+pub mod error;
+pub mod message;
+pub mod misc;
+pub mod options;
+#[allow(clippy::module_inception, reason = "mirrors the header section name")]
+pub mod server;
+
+/// `TRITONSERVER_API_VERSION_MAJOR`: the major version of the server API.
+pub const TRITONSERVER_API_VERSION_MAJOR: u32 = 1;
+/// `TRITONSERVER_API_VERSION_MINOR`: the minor version of the server API.
+pub const TRITONSERVER_API_VERSION_MINOR: u32 = 34;

@@ -1,0 +1,13 @@
+//! The safe core of the server. No `unsafe`, no C types: the [`crate::capi`] shell adapts it.
+#![forbid(unsafe_code)]
+
+pub mod backend;
+pub mod error;
+pub mod log;
+pub mod message;
+pub mod model;
+pub mod repository;
+pub mod server;
+pub mod types;
+
+pub use error::{Code, Error, Result};

@@ -1,0 +1,178 @@
+//! Model instances: one per `count` of each instance group (per GPU for GPU groups).
+
+use std::ffi::{c_void, CStr, CString};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Weak};
+
+use triton_model_config::pb;
+use triton_model_config::pb::model_instance_group::Kind;
+
+use super::Model;
+use crate::engine::backend::c_string;
+use crate::engine::error::{Error, Result};
+use crate::engine::message::Message;
+use crate::engine::types::InstanceKind;
+
+/// Where and how one instance runs, derived from its group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InstanceSettings {
+    pub kind: InstanceKind,
+    pub device_id: i32,
+    pub host_policy: String,
+}
+
+/// The placements one group asks for: one for CPU and MODEL groups, one per listed GPU.
+pub(crate) fn settings_for_group(group: &pb::ModelInstanceGroup) -> Result<Vec<InstanceSettings>> {
+    let policy = |default: String| {
+        if group.host_policy.is_empty() {
+            default
+        } else {
+            group.host_policy.clone()
+        }
+    };
+    match Kind::try_from(group.kind) {
+        Ok(Kind::Cpu) => Ok(vec![InstanceSettings {
+            kind: InstanceKind::Cpu,
+            device_id: 0,
+            host_policy: policy("cpu".into()),
+        }]),
+        Ok(Kind::Model) => Ok(vec![InstanceSettings {
+            kind: InstanceKind::Model,
+            device_id: 0,
+            host_policy: policy("model".into()),
+        }]),
+        Ok(Kind::Gpu) => Ok(group
+            .gpus
+            .iter()
+            .map(|&id| InstanceSettings {
+                kind: InstanceKind::Gpu,
+                device_id: id,
+                host_policy: policy(format!("gpu_{id}")),
+            })
+            .collect()),
+        _ => Err(Error::invalid_arg(format!(
+            "instance_group kind {} not supported",
+            Kind::try_from(group.kind)
+                .map(|k| k.as_str_name())
+                .unwrap_or("<invalid>")
+        ))),
+    }
+}
+
+/// One instance of a model.
+pub struct Instance {
+    name: CString,
+    kind: InstanceKind,
+    device_id: i32,
+    passive: bool,
+    profiles: Vec<CString>,
+    secondary_devices: Vec<(CString, i64)>,
+    host_policy: Message,
+    model: Weak<Model>,
+    state: AtomicPtr<c_void>,
+    initialized: AtomicBool,
+}
+
+impl Instance {
+    pub(crate) fn new(
+        name: &str,
+        settings: &InstanceSettings,
+        group: &pb::ModelInstanceGroup,
+        model: Weak<Model>,
+    ) -> Arc<Instance> {
+        let secondary_devices = group
+            .secondary_devices
+            .iter()
+            .map(|d| {
+                let kind =
+                    pb::model_instance_group::secondary_device::SecondaryDeviceKind::try_from(
+                        d.kind,
+                    )
+                    .map(|k| k.as_str_name())
+                    .unwrap_or("<invalid>");
+                (c_string(kind), d.device_id)
+            })
+            .collect();
+        let host_policy =
+            Message::from_value(&serde_json::json!({ settings.host_policy.as_str(): {} }));
+        Arc::new(Instance {
+            name: c_string(name),
+            kind: settings.kind,
+            device_id: settings.device_id,
+            passive: group.passive,
+            profiles: group.profile.iter().map(|p| c_string(p)).collect(),
+            secondary_devices,
+            host_policy,
+            model,
+            state: AtomicPtr::new(std::ptr::null_mut()),
+            initialized: AtomicBool::new(false),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        self.name.to_str().unwrap_or_default()
+    }
+    pub fn name_c(&self) -> &CStr {
+        &self.name
+    }
+    pub fn kind(&self) -> InstanceKind {
+        self.kind
+    }
+    pub fn device_id(&self) -> i32 {
+        self.device_id
+    }
+    pub fn is_passive(&self) -> bool {
+        self.passive
+    }
+    pub fn profiles(&self) -> &[CString] {
+        &self.profiles
+    }
+    /// (kind name, device id) of each secondary device.
+    pub fn secondary_devices(&self) -> &[(CString, i64)] {
+        &self.secondary_devices
+    }
+    /// `{"<host policy name>": {<settings>}}`.
+    pub fn host_policy(&self) -> &Message {
+        &self.host_policy
+    }
+    /// The model this instance belongs to.
+    pub fn model(&self) -> &Weak<Model> {
+        &self.model
+    }
+    pub fn state(&self) -> *mut c_void {
+        self.state.load(Ordering::Acquire)
+    }
+    pub fn set_state(&self, state: *mut c_void) {
+        self.state.store(state, Ordering::Release);
+    }
+
+    pub(crate) fn mark_initialized(&self) {
+        self.initialized.store(true, Ordering::Release);
+    }
+
+    /// Run the backend's finalization of this instance, once.
+    pub(crate) fn finalize(&self) {
+        if !self.initialized.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let Some(model) = self.model.upgrade() else {
+            return;
+        };
+        if let Err(e) = model.backend().library().instance_finalize(self) {
+            crate::log_error!(
+                "failed to finalize model instance '{}': {}",
+                self.name(),
+                e.message()
+            );
+        }
+    }
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}

@@ -1,0 +1,214 @@
+//! Loaded models (`TRITONBACKEND_Model`), their instances (`TRITONBACKEND_ModelInstance`), and
+//! the lifecycle states the repository reports for them.
+
+mod config_update;
+mod instance;
+
+pub use config_update::apply_backend_update;
+
+use std::ffi::{c_void, CStr, CString};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
+
+pub use instance::Instance;
+use triton_model_config::pb;
+
+use super::backend::{c_string, Backend};
+use super::error::Result;
+use super::server::Server;
+
+/// Lifecycle state of a model version, with upstream's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModelState {
+    Unknown,
+    Ready,
+    Unavailable,
+    Loading,
+    Unloading,
+}
+
+impl ModelState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelState::Unknown => "UNKNOWN",
+            ModelState::Ready => "READY",
+            ModelState::Unavailable => "UNAVAILABLE",
+            ModelState::Loading => "LOADING",
+            ModelState::Unloading => "UNLOADING",
+        }
+    }
+}
+
+/// The reason recorded for a version that was unloaded.
+pub const REASON_UNLOADED: &str = "unloaded";
+
+/// One loaded version of a model, as a backend sees it.
+pub struct Model {
+    name: CString,
+    version: i64,
+    model_dir: CString,
+    config: RwLock<Arc<pb::ModelConfig>>,
+    auto_complete: bool,
+    backend: Arc<Backend>,
+    server: Weak<Server>,
+    state: AtomicPtr<c_void>,
+    instances: OnceLock<Vec<Arc<Instance>>>,
+    initialized: AtomicBool,
+}
+
+impl Model {
+    /// A model object, not yet initialized by its backend.
+    pub(crate) fn new(
+        name: &str,
+        version: i64,
+        model_dir: &Path,
+        config: pb::ModelConfig,
+        auto_complete: bool,
+        backend: Arc<Backend>,
+        server: Weak<Server>,
+    ) -> Arc<Model> {
+        Arc::new(Model {
+            name: c_string(name),
+            version,
+            model_dir: c_string(&model_dir.to_string_lossy()),
+            config: RwLock::new(Arc::new(config)),
+            auto_complete,
+            backend,
+            server,
+            state: AtomicPtr::new(std::ptr::null_mut()),
+            instances: OnceLock::new(),
+            initialized: AtomicBool::new(false),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        self.name.to_str().unwrap_or_default()
+    }
+    pub fn name_c(&self) -> &CStr {
+        &self.name
+    }
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+    /// The model directory (not the version directory).
+    pub fn model_dir(&self) -> PathBuf {
+        PathBuf::from(self.model_dir.to_string_lossy().into_owned())
+    }
+    pub fn model_dir_c(&self) -> &CStr {
+        &self.model_dir
+    }
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<pb::ModelConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+    /// The configuration as upstream's JSON.
+    pub fn config_json(&self) -> Result<String> {
+        Ok(triton_model_config::to_json(&self.config())?)
+    }
+    /// Replace the configuration with what a backend completed (`TRITONBACKEND_ModelSetConfig`).
+    /// Only the fields upstream takes from a backend are used.
+    pub fn set_config_from_backend(&self, json: &str) -> Result<()> {
+        let proposed = triton_model_config::from_json(json)?;
+        let mut guard = self.config.write().unwrap_or_else(|p| p.into_inner());
+        let updated = apply_backend_update(&guard, &proposed)?;
+        *guard = Arc::new(updated);
+        Ok(())
+    }
+    pub fn auto_complete(&self) -> bool {
+        self.auto_complete
+    }
+    pub fn backend(&self) -> &Arc<Backend> {
+        &self.backend
+    }
+    /// The server that owns the model (gone once the server is deleted).
+    pub fn server(&self) -> &Weak<Server> {
+        &self.server
+    }
+    pub fn state(&self) -> *mut c_void {
+        self.state.load(Ordering::Acquire)
+    }
+    pub fn set_state(&self, state: *mut c_void) {
+        self.state.store(state, Ordering::Release);
+    }
+    /// The instances serving the model; empty until the model is initialized.
+    pub fn instances(&self) -> &[Arc<Instance>] {
+        self.instances.get().map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Run the backend's initialization of this model and of each configured instance. On an
+    /// error everything initialized so far is finalized again, in reverse order.
+    pub(crate) fn initialize(self: &Arc<Self>) -> Result<()> {
+        let lib = self.backend.library().clone();
+        lib.model_initialize(self)?;
+        self.initialized.store(true, Ordering::Release);
+        let config = self.config();
+        let mut instances: Vec<Arc<Instance>> = Vec::new();
+        for group in &config.instance_group {
+            for settings in instance::settings_for_group(group)? {
+                for c in 0..group.count.max(0) {
+                    let inst = Instance::new(
+                        &format!("{}_{}", group.name, c),
+                        &settings,
+                        group,
+                        Arc::downgrade(self),
+                    );
+                    if let Err(e) = lib.instance_initialize(&inst) {
+                        for done in instances.iter().rev() {
+                            done.finalize();
+                        }
+                        self.finalize_model();
+                        return Err(e);
+                    }
+                    inst.mark_initialized();
+                    instances.push(inst);
+                }
+            }
+        }
+        let _ = self.instances.set(instances);
+        Ok(())
+    }
+
+    /// Finalize every instance (in reverse order of creation), then the model itself.
+    pub(crate) fn finalize(&self) {
+        for inst in self.instances().iter().rev() {
+            inst.finalize();
+        }
+        self.finalize_model();
+    }
+
+    fn finalize_model(&self) {
+        if self.initialized.swap(false, Ordering::AcqRel) {
+            if let Err(e) = self.backend.library().model_finalize(self) {
+                crate::log_error!(
+                    "failed to finalize model '{}' version {}: {}",
+                    self.name(),
+                    self.version,
+                    e.message()
+                );
+            }
+        }
+    }
+
+    /// Runtime readiness: `Ok` when every instance reports ready (instances of backends without
+    /// a readiness hook always do). The first instance that is not ready gives the error.
+    pub fn check_ready(&self) -> Result<()> {
+        let lib = self.backend.library();
+        for inst in self.instances() {
+            lib.instance_ready(inst)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish()
+    }
+}

@@ -1,0 +1,102 @@
+//! Reading a model's configuration from its directory (or a load-time override) and preparing it
+//! for the backend, in upstream's order: parse, fill backend fields, normalize, validate.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use triton_model_config as mc;
+use triton_model_config::pb;
+
+use crate::engine::error::{Error, Result};
+
+/// Where a model's configuration came from, compared on reload to decide whether anything
+/// changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigSource {
+    /// The configuration after backend-independent normalization.
+    pub config: pb::ModelConfig,
+    /// The newest modification time of anything in the model directory.
+    pub newest_mtime: Option<SystemTime>,
+}
+
+/// Settings that change how configurations are read.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigOptions {
+    /// `false`: a missing `config.pbtxt` is allowed and the backend may complete the config.
+    pub strict: bool,
+    /// `--model-config-name`: prefer `configs/<name>.pbtxt`.
+    pub config_name: String,
+}
+
+/// The configuration file a model directory uses, if any.
+pub fn config_file(model_dir: &Path, config_name: &str) -> Option<PathBuf> {
+    if !config_name.is_empty() {
+        let custom = model_dir
+            .join("configs")
+            .join(format!("{config_name}.pbtxt"));
+        if custom.is_file() {
+            return Some(custom);
+        }
+    }
+    let default = model_dir.join("config.pbtxt");
+    default.is_file().then_some(default)
+}
+
+/// Read and prepare the configuration of model `name` in `model_dir`. `override_json` replaces
+/// the file (the `config` load parameter).
+pub fn load_config(
+    name: &str,
+    model_dir: &Path,
+    override_json: Option<&str>,
+    opts: &ConfigOptions,
+) -> Result<ConfigSource> {
+    let mut cfg = match override_json {
+        Some(json) => mc::from_json(json)?,
+        None => match config_file(model_dir, &opts.config_name) {
+            Some(path) => mc::read_config_file(&path)?,
+            None if opts.strict => {
+                return Err(Error::invalid_arg(format!(
+                    "failed to load model configuration for '{name}': {} does not exist and auto-complete is disabled (strict model configuration)",
+                    model_dir.join("config.pbtxt").display()
+                )))
+            }
+            None => pb::ModelConfig::default(),
+        },
+    };
+    if cfg.name.is_empty() {
+        cfg.name = name.to_owned();
+    }
+    let first_version = mc::first_version_dir(model_dir);
+    mc::autocomplete_backend_fields(&mut cfg, name, first_version.as_deref())?;
+    mc::normalize_model_config(&mut cfg)?;
+    if cfg.name != name {
+        return Err(Error::invalid_arg(format!(
+            "unexpected directory name '{name}' for model '{}', directory name must equal model name",
+            cfg.name
+        )));
+    }
+    Ok(ConfigSource {
+        config: cfg,
+        newest_mtime: newest_mtime(model_dir, 4),
+    })
+}
+
+/// The newest modification time of `dir` and what is below it, `depth` levels down.
+fn newest_mtime(dir: &Path, depth: u32) -> Option<SystemTime> {
+    let mut newest = std::fs::metadata(dir).and_then(|m| m.modified()).ok();
+    if depth == 0 {
+        return newest;
+    }
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            let t = if p.is_dir() {
+                newest_mtime(&p, depth - 1)
+            } else {
+                e.metadata().and_then(|m| m.modified()).ok()
+            };
+            newest = newest.max(t);
+        }
+    }
+    newest
+}

@@ -1,0 +1,391 @@
+//! The server: lifecycle state, liveness, readiness, metadata, and model control.
+
+mod lifecycle;
+mod options;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+pub use options::Options;
+
+use super::backend::{BackendManager, LibraryLoader};
+use super::error::{Error, Result};
+use super::model::{Model, ModelState, REASON_UNLOADED};
+use super::repository::{ConfigOptions, Repository};
+use super::types::ModelControlMode;
+
+/// The version reported in server metadata (the Triton release whose API this mirrors).
+pub const TRITON_VERSION: &str = "2.51.0";
+
+/// Extensions reported in server metadata.
+pub const EXTENSIONS: [&str; 13] = [
+    "classification",
+    "sequence",
+    "model_repository",
+    "model_repository(unload_dependents)",
+    "schedule_policy",
+    "model_configuration",
+    "system_shared_memory",
+    "cuda_shared_memory",
+    "binary_tensor_data",
+    "parameters",
+    "statistics",
+    "trace",
+    "logging",
+];
+
+/// Server lifecycle states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ServerState {
+    Invalid = 0,
+    Initializing = 1,
+    Ready = 2,
+    Exiting = 3,
+    FailedToInitialize = 4,
+}
+
+impl ServerState {
+    fn from_u8(v: u8) -> ServerState {
+        match v {
+            1 => ServerState::Initializing,
+            2 => ServerState::Ready,
+            3 => ServerState::Exiting,
+            4 => ServerState::FailedToInitialize,
+            _ => ServerState::Invalid,
+        }
+    }
+}
+
+/// Why a strict readiness check failed: the first model version found not ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotReady {
+    pub model: String,
+    pub version: Option<i64>,
+    pub reason: String,
+}
+
+/// A Triton server.
+pub struct Server {
+    options: Options,
+    state: AtomicU8,
+    exit_timeout_secs: AtomicU32,
+    backends: BackendManager,
+    repo: Repository,
+    config_options: ConfigOptions,
+    weak_self: Weak<Server>,
+}
+
+impl Server {
+    /// Create a server and load its models as the control mode says. A model that fails to load
+    /// makes this an error when `exit_on_error` is set (the server is stopped first); otherwise the
+    /// server is returned and the failure is logged.
+    pub fn new(options: Options, loader: Arc<dyn LibraryLoader>) -> Result<Arc<Server>> {
+        super::log::configure(options.log.clone())?;
+        if options.repository_paths.is_empty() {
+            return Err(Error::invalid_arg("--model-repository must be specified"));
+        }
+        let mut paths = Vec::new();
+        for p in &options.repository_paths {
+            let path = PathBuf::from(p);
+            if !path.is_dir() {
+                return Err(Error::invalid_arg(format!(
+                    "failed to stat file {p}: repository path is not a valid directory"
+                )));
+            }
+            paths.push(path);
+        }
+        if options.repoagent_dir.is_empty() {
+            return Err(Error::invalid_arg("--repoagent-directory can not be empty"));
+        }
+        let backends = BackendManager::new(loader, options.effective_backend_config());
+        let config_options = ConfigOptions {
+            strict: options.strict_model_config,
+            config_name: options.model_config_name.clone(),
+        };
+        let server = Arc::new_cyclic(|weak| Server {
+            exit_timeout_secs: AtomicU32::new(options.exit_timeout_secs),
+            options,
+            state: AtomicU8::new(ServerState::Initializing as u8),
+            backends,
+            repo: Repository::new(paths),
+            config_options,
+            weak_self: weak.clone(),
+        });
+        let result = server.load_startup_models();
+        server.set_state(ServerState::Ready);
+        if let Err(e) = result {
+            if server.options.exit_on_error {
+                let _ = server.stop_with(true);
+                return Err(e);
+            }
+            crate::log_error!("{}", e.message());
+        }
+        Ok(server)
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+    pub fn state(&self) -> ServerState {
+        ServerState::from_u8(self.state.load(Ordering::Acquire))
+    }
+    fn set_state(&self, s: ServerState) {
+        self.state.store(s as u8, Ordering::Release);
+    }
+    pub fn repository(&self) -> &Repository {
+        &self.repo
+    }
+    pub fn weak(&self) -> Weak<Server> {
+        self.weak_self.clone()
+    }
+    pub fn set_exit_timeout(&self, secs: u32) {
+        self.exit_timeout_secs.store(secs, Ordering::Release);
+    }
+    pub fn exit_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.exit_timeout_secs.load(Ordering::Acquire)))
+    }
+
+    /// Liveness: an error once the server is exiting; otherwise live unless it never finished
+    /// initializing.
+    pub fn is_live(&self) -> Result<bool> {
+        match self.state() {
+            ServerState::Exiting => Err(Error::unavailable("Server exiting")),
+            ServerState::Ready => Ok(true),
+            _ => Ok(false),
+        }
+    }
+
+    /// Readiness. With strict readiness: the server is READY and every tracked model version is
+    /// READY and passes its backend's runtime readiness check, ignoring versions that were
+    /// unloaded. Otherwise the server state alone. Takes no lock.
+    pub fn is_ready(&self) -> Result<bool> {
+        Ok(self.readiness()?.is_ok())
+    }
+
+    /// Readiness with the reason: `Ok(Err(..))` names the first version found not ready.
+    pub fn readiness(&self) -> Result<std::result::Result<(), NotReady>> {
+        match self.state() {
+            ServerState::Exiting => return Err(Error::unavailable("Server exiting")),
+            ServerState::Ready => {}
+            _ => {
+                return Ok(Err(NotReady {
+                    model: String::new(),
+                    version: None,
+                    reason: "server is not ready".into(),
+                }))
+            }
+        }
+        if !self.options.strict_readiness {
+            return Ok(Ok(()));
+        }
+        let table = self.repo.snapshot();
+        for (name, entry) in &table.models {
+            if entry.versions.is_empty() {
+                if entry.unloaded {
+                    continue;
+                }
+                return Ok(Err(NotReady {
+                    model: name.clone(),
+                    version: None,
+                    reason: entry.reason.clone(),
+                }));
+            }
+            for (v, slot) in &entry.versions {
+                let problem = match slot.state {
+                    ModelState::Ready => match &slot.model {
+                        Some(m) => m.check_ready().err().map(|e| e.message().to_owned()),
+                        None => Some("model is not available".into()),
+                    },
+                    ModelState::Unavailable if slot.reason == REASON_UNLOADED => None,
+                    other => Some(if slot.reason.is_empty() {
+                        format!("version is {}", other.name())
+                    } else {
+                        slot.reason.clone()
+                    }),
+                };
+                if let Some(reason) = problem {
+                    crate::log_verbose!(1, "Model '{name}' version {v} is not ready: {reason}");
+                    return Ok(Err(NotReady {
+                        model: name.clone(),
+                        version: Some(*v),
+                        reason,
+                    }));
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Model readiness: the version (-1: the highest READY one) is READY and its instances pass
+    /// the backend's readiness check. An unknown model or version is not ready (no error).
+    pub fn model_is_ready(&self, name: &str, version: i64) -> Result<bool> {
+        if self.state() != ServerState::Ready {
+            return Err(Error::unavailable("Server not ready"));
+        }
+        let table = self.repo.snapshot();
+        let Some(entry) = table.models.get(name) else {
+            return Ok(false);
+        };
+        let Some((v, slot)) = entry.pick(version) else {
+            return Ok(false);
+        };
+        if slot.state != ModelState::Ready {
+            return Ok(false);
+        }
+        let Some(model) = &slot.model else {
+            return Ok(false);
+        };
+        match model.check_ready() {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                crate::log_verbose!(
+                    1,
+                    "Model '{name}' version {v} is not ready: {}",
+                    e.message()
+                );
+                Ok(false)
+            }
+        }
+    }
+
+    /// The loaded model for a name and version (-1: the highest READY version).
+    pub fn get_model(&self, name: &str, version: i64) -> Result<Arc<Model>> {
+        match self.state() {
+            ServerState::Ready | ServerState::Exiting => {}
+            _ => return Err(Error::unavailable("Server not ready")),
+        }
+        let table = self.repo.snapshot();
+        let entry = table.models.get(name).ok_or_else(|| {
+            Error::not_found(format!("Request for unknown model: '{name}' is not found"))
+        })?;
+        let picked = entry.pick(version);
+        match picked {
+            Some((_, slot)) if slot.state == ModelState::Ready => slot
+                .model
+                .clone()
+                .ok_or_else(|| Error::unavailable(format!("Request for unknown model: '{name}' version {version} is not at ready state"))),
+            Some(_) => Err(Error::unavailable(format!(
+                "Request for unknown model: '{name}' version {version} is not at ready state"
+            ))),
+            None if version == -1 => Err(Error::unavailable(format!(
+                "Request for unknown model: '{name}' has no available versions"
+            ))),
+            None => Err(Error::not_found(format!(
+                "Request for unknown model: '{name}' version {version} is not found"
+            ))),
+        }
+    }
+
+    /// Server metadata: `{"name", "version", "extensions"}`.
+    pub fn metadata(&self) -> Result<serde_json::Value> {
+        self.require_ready()?;
+        Ok(serde_json::json!({
+            "name": self.options.server_id,
+            "version": TRITON_VERSION,
+            "extensions": EXTENSIONS,
+        }))
+    }
+
+    /// The repository index: every model directory, with each tracked version's state.
+    pub fn model_index(&self, ready_only: bool) -> Result<serde_json::Value> {
+        self.require_ready()?;
+        let on_disk = self.repo.scan();
+        let table = self.repo.snapshot();
+        let mut names: std::collections::BTreeSet<&String> = on_disk.keys().collect();
+        names.extend(table.models.keys());
+        let mut out = Vec::new();
+        for name in names {
+            if on_disk.get(name).is_some_and(|d| d.len() > 1) {
+                if !ready_only {
+                    out.push(serde_json::json!({
+                        "name": name,
+                        "state": ModelState::Unavailable.name(),
+                        "reason": "model appears in two or more repositories",
+                    }));
+                }
+                continue;
+            }
+            let entry = table.models.get(name);
+            match entry {
+                Some(e) if !e.versions.is_empty() => {
+                    for (v, slot) in &e.versions {
+                        if ready_only && slot.state != ModelState::Ready {
+                            continue;
+                        }
+                        let mut o = serde_json::json!({
+                            "name": name,
+                            "version": v.to_string(),
+                            "state": slot.state.name(),
+                        });
+                        if !slot.reason.is_empty() {
+                            o["reason"] = slot.reason.clone().into();
+                        }
+                        out.push(o);
+                    }
+                }
+                Some(e) if !e.reason.is_empty() && !ready_only => {
+                    out.push(serde_json::json!({
+                        "name": name,
+                        "state": ModelState::Unavailable.name(),
+                        "reason": e.reason,
+                    }));
+                }
+                _ if !ready_only => out.push(serde_json::json!({ "name": name })),
+                _ => {}
+            }
+        }
+        Ok(serde_json::Value::Array(out))
+    }
+
+    fn require_ready(&self) -> Result<()> {
+        if self.state() == ServerState::Ready {
+            Ok(())
+        } else {
+            Err(Error::unavailable("Server not ready"))
+        }
+    }
+
+    /// Stop the server: refuse new work, unload every model, wait for that up to the exit
+    /// timeout. Stopping twice is harmless.
+    pub fn stop(&self) -> Result<()> {
+        self.stop_with(false)
+    }
+
+    fn stop_with(&self, force: bool) -> Result<()> {
+        let state = self.state();
+        if state != ServerState::Ready && !force {
+            return Ok(());
+        }
+        self.set_state(ServerState::Exiting);
+        let names: Vec<String> = self.repo.snapshot().models.keys().cloned().collect();
+        for name in names {
+            if let Err(e) = self.unload_model_inner(&name, false) {
+                crate::log_error!("failed to unload model '{name}': {}", e.message());
+            }
+        }
+        let done = self.repo.pending.wait_idle(self.exit_timeout());
+        self.backends.clear();
+        if done {
+            Ok(())
+        } else {
+            Err(Error::internal(
+                "Exit timeout expired. Exiting immediately.",
+            ))
+        }
+    }
+
+    fn control_mode(&self) -> ModelControlMode {
+        self.options.control_mode
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("state", &self.state())
+            .finish()
+    }
+}

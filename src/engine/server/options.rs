@@ -1,0 +1,82 @@
+//! Server options (`TRITONSERVER_ServerOptions`), with upstream's defaults.
+
+use std::collections::BTreeMap;
+
+use crate::engine::backend::BackendCmdlineConfig;
+use crate::engine::log;
+use crate::engine::types::ModelControlMode;
+
+/// Everything a server is created with.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub server_id: String,
+    pub repository_paths: Vec<String>,
+    pub control_mode: ModelControlMode,
+    pub startup_models: Vec<String>,
+    pub strict_model_config: bool,
+    pub model_config_name: String,
+    pub exit_on_error: bool,
+    pub strict_readiness: bool,
+    pub exit_timeout_secs: u32,
+    pub backend_dir: String,
+    pub repoagent_dir: String,
+    pub backend_config: BackendCmdlineConfig,
+    pub log: log::Settings,
+    pub model_load_thread_count: u32,
+    pub model_load_retry_count: u32,
+    pub model_namespacing: bool,
+    pub min_compute_capability: f64,
+    /// Host policies: policy name → setting → value.
+    pub host_policies: BTreeMap<String, BTreeMap<String, String>>,
+    /// Everything else that is accepted and reported but has no effect yet, by option name.
+    pub other: BTreeMap<String, String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            server_id: "triton".into(),
+            repository_paths: Vec::new(),
+            control_mode: ModelControlMode::Poll,
+            startup_models: Vec::new(),
+            strict_model_config: true,
+            model_config_name: String::new(),
+            exit_on_error: true,
+            strict_readiness: true,
+            exit_timeout_secs: 30,
+            backend_dir: "/opt/tritonserver/backends".into(),
+            repoagent_dir: "/opt/tritonserver/repoagents".into(),
+            backend_config: BackendCmdlineConfig::default(),
+            log: log::Settings::default(),
+            model_load_thread_count: 4,
+            model_load_retry_count: 0,
+            model_namespacing: false,
+            min_compute_capability: 0.0,
+            host_policies: BTreeMap::new(),
+            other: BTreeMap::new(),
+        }
+    }
+}
+
+impl Options {
+    /// The backend configuration every backend sees, with the global keys the server adds.
+    pub fn effective_backend_config(&self) -> BackendCmdlineConfig {
+        let mut c = self.backend_config.clone();
+        c.add(
+            "",
+            "auto-complete-config",
+            if self.strict_model_config {
+                "false"
+            } else {
+                "true"
+            },
+        );
+        c.add(
+            "",
+            "min-compute-capability",
+            &format!("{:.6}", self.min_compute_capability),
+        );
+        c.add("", "backend-directory", &self.backend_dir);
+        c
+    }
+}

@@ -1,0 +1,13 @@
+//! triton-core: a Rust implementation of the core library of NVIDIA Triton Inference Server.
+//!
+//! The crate builds `libtritonserver.so`, a drop-in replacement for Triton's own core library.
+//! It has two layers:
+//!
+//! * [`engine`]: the safe core (server, model repository, models, backends, readiness). It has no
+//!   `unsafe` code and knows nothing about C; backends are reached through the traits in
+//!   [`engine::backend`].
+//! * [`capi`]: the ABI shell. Every `extern "C"` function of `tritonserver.h` and `tritonbackend.h`
+//!   lives there, together with the `libloading`-based loader that opens backend libraries.
+
+pub mod capi;
+pub mod engine;
