@@ -12,10 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, OnceLock, RwLock, Weak};
 
 pub use instance::Instance;
+use triton_model_config as mc;
 use triton_model_config::pb;
 
 use super::backend::{c_string, Backend};
-use super::error::Result;
+use super::error::{Error, Result};
 use super::server::Server;
 
 /// Lifecycle state of a model version, with upstream's names.
@@ -55,6 +56,7 @@ pub struct Model {
     state: AtomicPtr<c_void>,
     instances: OnceLock<Vec<Arc<Instance>>>,
     initialized: AtomicBool,
+    config_set_by_backend: AtomicBool,
 }
 
 impl Model {
@@ -79,6 +81,7 @@ impl Model {
             state: AtomicPtr::new(std::ptr::null_mut()),
             instances: OnceLock::new(),
             initialized: AtomicBool::new(false),
+            config_set_by_backend: AtomicBool::new(false),
         })
     }
 
@@ -116,6 +119,7 @@ impl Model {
         let mut guard = self.config.write().unwrap_or_else(|p| p.into_inner());
         let updated = apply_backend_update(&guard, &proposed)?;
         *guard = Arc::new(updated);
+        self.config_set_by_backend.store(true, Ordering::Release);
         Ok(())
     }
     pub fn auto_complete(&self) -> bool {
@@ -139,12 +143,17 @@ impl Model {
         self.instances.get().map(Vec::as_slice).unwrap_or(&[])
     }
 
-    /// Run the backend's initialization of this model and of each configured instance. On an
-    /// error everything initialized so far is finalized again, in reverse order.
-    pub(crate) fn initialize(self: &Arc<Self>) -> Result<()> {
+    /// Run the backend's initialization of this model, check the (possibly completed)
+    /// configuration, then initialize each configured instance. On an error everything
+    /// initialized so far is finalized again, in reverse order.
+    pub(crate) fn initialize(self: &Arc<Self>, config_provided: bool) -> Result<()> {
         let lib = self.backend.library().clone();
         lib.model_initialize(self)?;
         self.initialized.store(true, Ordering::Release);
+        if let Err(e) = self.check_config(config_provided) {
+            self.finalize_model();
+            return Err(e);
+        }
         let config = self.config();
         let mut instances: Vec<Arc<Instance>> = Vec::new();
         for group in &config.instance_group {
@@ -169,6 +178,21 @@ impl Model {
             }
         }
         let _ = self.instances.set(instances);
+        Ok(())
+    }
+
+    /// After the backend's model initialization: a configuration must exist (given, or completed
+    /// by the backend) and be valid.
+    fn check_config(&self, config_provided: bool) -> Result<()> {
+        if !config_provided && !self.config_set_by_backend.load(Ordering::Acquire) {
+            return Err(Error::not_found(format!(
+                "model configuration is not provided for model '{}'",
+                self.name()
+            )));
+        }
+        let config = self.config();
+        mc::validate_model_config(&config)?;
+        mc::validate_io_config(&config)?;
         Ok(())
     }
 

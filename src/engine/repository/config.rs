@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use triton_model_config as mc;
 use triton_model_config::pb;
 
-use crate::engine::error::{Error, Result};
+use crate::engine::error::Result;
 
 /// Where a model's configuration came from, compared on reload to decide whether anything
 /// changed.
@@ -15,6 +15,9 @@ use crate::engine::error::{Error, Result};
 pub struct ConfigSource {
     /// The configuration after backend-independent normalization.
     pub config: pb::ModelConfig,
+    /// Whether a configuration was given (a file or an override). Without one, the backend
+    /// must complete the configuration or the load fails.
+    pub provided: bool,
     /// The newest modification time of anything in the model directory.
     pub newest_mtime: Option<SystemTime>,
 }
@@ -22,8 +25,6 @@ pub struct ConfigSource {
 /// Settings that change how configurations are read.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigOptions {
-    /// `false`: a missing `config.pbtxt` is allowed and the backend may complete the config.
-    pub strict: bool,
     /// `--model-config-name`: prefer `configs/<name>.pbtxt`.
     pub config_name: String,
 }
@@ -50,17 +51,11 @@ pub fn load_config(
     override_json: Option<&str>,
     opts: &ConfigOptions,
 ) -> Result<ConfigSource> {
-    let mut cfg = match override_json {
-        Some(json) => mc::from_json(json)?,
+    let (mut cfg, provided) = match override_json {
+        Some(json) => (mc::from_json(json)?, true),
         None => match config_file(model_dir, &opts.config_name) {
-            Some(path) => mc::read_config_file(&path)?,
-            None if opts.strict => {
-                return Err(Error::invalid_arg(format!(
-                    "failed to load model configuration for '{name}': {} does not exist and auto-complete is disabled (strict model configuration)",
-                    model_dir.join("config.pbtxt").display()
-                )))
-            }
-            None => pb::ModelConfig::default(),
+            Some(path) => (mc::read_config_file(&path)?, true),
+            None => (pb::ModelConfig::default(), false),
         },
     };
     if cfg.name.is_empty() {
@@ -69,14 +64,10 @@ pub fn load_config(
     let first_version = mc::first_version_dir(model_dir);
     mc::autocomplete_backend_fields(&mut cfg, name, first_version.as_deref())?;
     mc::normalize_model_config(&mut cfg)?;
-    if cfg.name != name {
-        return Err(Error::invalid_arg(format!(
-            "unexpected directory name '{name}' for model '{}', directory name must equal model name",
-            cfg.name
-        )));
-    }
+    mc::check_model_name(&cfg, name)?;
     Ok(ConfigSource {
         config: cfg,
+        provided,
         newest_mtime: newest_mtime(model_dir, 4),
     })
 }

@@ -288,7 +288,7 @@ impl Server {
         let mut loaded: Vec<(i64, Arc<Model>)> = Vec::new();
         let mut failures: Vec<(i64, Error)> = Vec::new();
         for v in &versions {
-            match self.create_version(name, *v, &model_dir, source.config.clone()) {
+            match self.create_version(name, *v, &model_dir, source.config.clone(), source.provided) {
                 Ok(m) => loaded.push((*v, m)),
                 Err(e) => failures.push((*v, e)),
             }
@@ -390,6 +390,7 @@ impl Server {
         version: i64,
         model_dir: &Path,
         mut cfg: pb::ModelConfig,
+        config_provided: bool,
     ) -> Result<Arc<Model>> {
         if cfg.backend.is_empty() {
             return Err(Error::invalid_arg(format!(
@@ -422,7 +423,7 @@ impl Server {
             backend,
             self.weak(),
         );
-        model.initialize()?;
+        model.initialize(config_provided)?;
         Ok(model)
     }
 

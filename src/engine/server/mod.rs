@@ -102,7 +102,6 @@ impl Server {
         }
         let backends = BackendManager::new(loader, options.effective_backend_config());
         let config_options = ConfigOptions {
-            strict: options.strict_model_config,
             config_name: options.model_config_name.clone(),
         };
         let server = Arc::new_cyclic(|weak| Server {
@@ -389,3 +388,6 @@ impl std::fmt::Debug for Server {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,453 @@
+//! Engine tests with mock backends: lifecycle, readiness rules, load and unload.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{Options, Server};
+use crate::engine::backend::{Backend, BackendAttributes, BackendLibrary, LibraryLoader};
+use crate::engine::model::{Instance, Model};
+use crate::engine::types::ModelControlMode;
+use crate::engine::{Code, Error, Result};
+
+/// What a mock backend does; shared so tests can flip behaviour at run time.
+#[derive(Default)]
+struct MockState {
+    /// Instance names that report not ready.
+    not_ready: Mutex<Vec<String>>,
+    fail_model_init: AtomicBool,
+    calls: Mutex<Vec<String>>,
+    has_ready_hook: AtomicBool,
+    backend_inits: AtomicUsize,
+    backend_finis: AtomicUsize,
+}
+
+struct MockLibrary {
+    path: PathBuf,
+    state: Arc<MockState>,
+}
+
+impl MockLibrary {
+    fn record(&self, s: String) {
+        self.state.calls.lock().unwrap().push(s);
+    }
+}
+
+impl BackendLibrary for MockLibrary {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn initialize(&self, b: &Backend) -> Result<()> {
+        self.state.backend_inits.fetch_add(1, Ordering::SeqCst);
+        self.record(format!("init {}", b.name()));
+        Ok(())
+    }
+    fn finalize(&self, b: &Backend) -> Result<()> {
+        self.state.backend_finis.fetch_add(1, Ordering::SeqCst);
+        self.record(format!("fini {}", b.name()));
+        Ok(())
+    }
+    fn get_attributes(&self, _: &Backend, _: &BackendAttributes) -> Result<()> {
+        Ok(())
+    }
+    fn model_initialize(&self, m: &Model) -> Result<()> {
+        self.record(format!("model_init {} {}", m.name(), m.version()));
+        if self.state.fail_model_init.load(Ordering::SeqCst) {
+            return Err(Error::internal("mock model init failure"));
+        }
+        Ok(())
+    }
+    fn model_finalize(&self, m: &Model) -> Result<()> {
+        self.record(format!("model_fini {} {}", m.name(), m.version()));
+        Ok(())
+    }
+    fn instance_initialize(&self, i: &Instance) -> Result<()> {
+        self.record(format!("inst_init {}", i.name()));
+        Ok(())
+    }
+    fn instance_finalize(&self, i: &Instance) -> Result<()> {
+        self.record(format!("inst_fini {}", i.name()));
+        Ok(())
+    }
+    fn instance_ready(&self, i: &Instance) -> Result<()> {
+        if !self.state.has_ready_hook.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if self.state.not_ready.lock().unwrap().iter().any(|n| n == i.name()) {
+            return Err(Error::unavailable(format!("{} is sick", i.name())));
+        }
+        Ok(())
+    }
+}
+
+struct MockLoader {
+    state: Arc<MockState>,
+    opened: Mutex<HashMap<PathBuf, Arc<dyn BackendLibrary>>>,
+}
+
+impl LibraryLoader for MockLoader {
+    fn open(&self, path: &Path) -> Result<Arc<dyn BackendLibrary>> {
+        let mut opened = self.opened.lock().unwrap();
+        Ok(opened
+            .entry(path.to_path_buf())
+            .or_insert_with(|| {
+                Arc::new(MockLibrary {
+                    path: path.to_path_buf(),
+                    state: self.state.clone(),
+                })
+            })
+            .clone())
+    }
+}
+
+struct Fixture {
+    root: PathBuf,
+    repo: PathBuf,
+    state: Arc<MockState>,
+}
+
+impl Fixture {
+    fn new(tag: &str) -> Fixture {
+        let root = std::env::temp_dir().join(format!(
+            "tc-engine-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        std::fs::create_dir_all(root.join("backends/mock")).unwrap();
+        std::fs::write(root.join("backends/mock/libtriton_mock.so"), b"").unwrap();
+        let state = Arc::new(MockState::default());
+        state.has_ready_hook.store(true, Ordering::SeqCst);
+        Fixture { root, repo, state }
+    }
+
+    fn model(&self, name: &str, backend: &str, versions: &[i64], extra: &str) {
+        let dir = self.repo.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for v in versions {
+            std::fs::create_dir_all(dir.join(v.to_string())).unwrap();
+        }
+        std::fs::write(
+            dir.join("config.pbtxt"),
+            format!(
+                "name: \"{name}\"\nbackend: \"{backend}\"\nmax_batch_size: 0\n\
+                 input [{{ name: \"IN\" data_type: TYPE_FP32 dims: [ 4 ] }}]\n\
+                 output [{{ name: \"OUT\" data_type: TYPE_FP32 dims: [ 4 ] }}]\n{extra}"
+            ),
+        )
+        .unwrap();
+    }
+
+    fn options(&self, mode: ModelControlMode) -> Options {
+        Options {
+            repository_paths: vec![self.repo.to_string_lossy().into_owned()],
+            backend_dir: self.root.join("backends").to_string_lossy().into_owned(),
+            control_mode: mode,
+            exit_on_error: false,
+            exit_timeout_secs: 5,
+            log: crate::engine::log::Settings {
+                info: false,
+                warn: false,
+                error: false,
+                ..Default::default()
+            },
+            ..Options::default()
+        }
+    }
+
+    fn start(&self, opts: Options) -> Result<Arc<Server>> {
+        Server::new(
+            opts,
+            Arc::new(MockLoader {
+                state: self.state.clone(),
+                opened: Mutex::new(HashMap::new()),
+            }),
+        )
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.state.calls.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+#[test]
+fn loads_all_models_and_is_ready() {
+    let f = Fixture::new("all");
+    f.model("a", "mock", &[1], "instance_group [{ count: 2 kind: KIND_CPU }]");
+    f.model("b", "mock", &[1, 2], "");
+    let s = f.start(f.options(ModelControlMode::None)).unwrap();
+    assert_eq!(s.is_live(), Ok(true));
+    assert_eq!(s.is_ready(), Ok(true));
+    assert_eq!(s.model_is_ready("a", -1), Ok(true));
+    assert_eq!(s.model_is_ready("a", 1), Ok(true));
+    // latest{1} is the default policy: only version 2 of b.
+    assert_eq!(s.model_is_ready("b", 2), Ok(true));
+    assert_eq!(s.model_is_ready("b", 1), Ok(false));
+    assert_eq!(s.model_is_ready("nope", -1), Ok(false));
+    let calls = f.calls();
+    assert!(calls.contains(&"inst_init a_0_0".to_owned()), "{calls:?}");
+    assert!(calls.contains(&"inst_init a_0_1".to_owned()), "{calls:?}");
+    assert!(calls.contains(&"inst_init b_0".to_owned()), "{calls:?}");
+    // One backend object for both models.
+    assert_eq!(f.state.backend_inits.load(Ordering::SeqCst), 1);
+    s.stop().unwrap();
+    assert!(s.is_live().is_err());
+    assert_eq!(s.is_ready().unwrap_err().code(), Code::Unavailable);
+    drop(s);
+    assert_eq!(f.state.backend_finis.load(Ordering::SeqCst), 1);
+    // Instances finalize before their model, in reverse order.
+    let calls = f.calls();
+    let pos = |c: &str| calls.iter().position(|x| x == c).unwrap();
+    assert!(pos("inst_fini a_0_1") < pos("inst_fini a_0_0"));
+    assert!(pos("inst_fini a_0_0") < pos("model_fini a 1"));
+    assert!(pos("model_fini a 1") < pos("fini mock"));
+}
+
+#[test]
+fn runtime_readiness_follows_the_backend_hook() {
+    let f = Fixture::new("hook");
+    f.model("a", "mock", &[1], "");
+    f.model("b", "mock", &[1], "");
+    let s = f.start(f.options(ModelControlMode::None)).unwrap();
+    assert_eq!(s.is_ready(), Ok(true));
+    f.state.not_ready.lock().unwrap().push("a_0".into());
+    assert_eq!(s.model_is_ready("a", -1), Ok(false));
+    assert_eq!(s.model_is_ready("b", -1), Ok(true));
+    assert_eq!(s.is_ready(), Ok(false));
+    let why = s.readiness().unwrap().unwrap_err();
+    assert_eq!(why.model, "a");
+    assert!(why.reason.contains("a_0 is sick"), "{why:?}");
+    assert_eq!(s.is_live(), Ok(true));
+    f.state.not_ready.lock().unwrap().clear();
+    assert_eq!(s.is_ready(), Ok(true));
+    // Without the hook every instance is ready.
+    f.state.not_ready.lock().unwrap().push("a_0".into());
+    f.state.has_ready_hook.store(false, Ordering::SeqCst);
+    assert_eq!(s.is_ready(), Ok(true));
+}
+
+#[test]
+fn non_strict_readiness_is_server_state_only() {
+    let f = Fixture::new("nonstrict");
+    f.model("a", "mock", &[1], "");
+    let mut o = f.options(ModelControlMode::None);
+    o.strict_readiness = false;
+    let s = f.start(o).unwrap();
+    f.state.not_ready.lock().unwrap().push("a_0".into());
+    assert_eq!(s.is_ready(), Ok(true));
+    assert_eq!(s.model_is_ready("a", -1), Ok(false));
+}
+
+#[test]
+fn unload_does_not_count_and_reload_gives_fresh_instances() {
+    let f = Fixture::new("unload");
+    f.model("a", "mock", &[1], "");
+    f.model("b", "mock", &[1], "");
+    let mut o = f.options(ModelControlMode::Explicit);
+    o.startup_models = vec!["*".into()];
+    let s = f.start(o).unwrap();
+    f.state.not_ready.lock().unwrap().push("a_0".into());
+    assert_eq!(s.is_ready(), Ok(false));
+    s.unload_model("a").unwrap();
+    assert!(wait_until(|| s.is_ready() == Ok(true)));
+    assert_eq!(s.model_is_ready("a", -1), Ok(false));
+    let index = s.model_index(false).unwrap();
+    let a = index
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "a")
+        .unwrap()
+        .clone();
+    assert_eq!(a["state"], "UNAVAILABLE");
+    assert_eq!(a["reason"], "unloaded");
+    assert_eq!(a["version"], "1");
+    f.state.not_ready.lock().unwrap().clear();
+    s.load_model("a").unwrap();
+    assert_eq!(s.model_is_ready("a", 1), Ok(true));
+    assert_eq!(s.is_ready(), Ok(true));
+    let ready_only = s.model_index(true).unwrap();
+    assert_eq!(ready_only.as_array().unwrap().len(), 2);
+    // Unloading an unknown model is a no-op.
+    s.unload_model("never-there").unwrap();
+}
+
+#[test]
+fn failed_load_blocks_strict_readiness_until_unloaded() {
+    let f = Fixture::new("failed");
+    f.model("good", "mock", &[1], "");
+    f.model("bad", "no_such_backend", &[1], "");
+    let mut o = f.options(ModelControlMode::Explicit);
+    o.startup_models = vec!["good".into()];
+    let s = f.start(o).unwrap();
+    assert_eq!(s.is_ready(), Ok(true));
+    let e = s.load_model("bad").unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArg);
+    assert!(
+        e.message().starts_with(
+            "load failed for model 'bad': version 1 is at UNAVAILABLE state: Invalid argument: unable to find backend library for backend 'no_such_backend'"
+        ),
+        "{}",
+        e.message()
+    );
+    assert_eq!(s.is_ready(), Ok(false));
+    assert_eq!(s.model_is_ready("good", -1), Ok(true));
+    s.unload_model("bad").unwrap();
+    assert_eq!(s.is_ready(), Ok(true));
+    let e = s.load_model("not-in-repo").unwrap_err();
+    assert_eq!(e.code(), Code::Internal);
+    assert_eq!(
+        e.message(),
+        "failed to load 'not-in-repo', failed to poll from model repository"
+    );
+    assert_eq!(s.load_model("../x").unwrap_err().code(), Code::InvalidArg);
+}
+
+#[test]
+fn failing_model_initialize_makes_that_model_unavailable() {
+    let f = Fixture::new("modelinit");
+    f.model("a", "mock", &[1], "");
+    f.state.fail_model_init.store(true, Ordering::SeqCst);
+    let mut o = f.options(ModelControlMode::None);
+    o.exit_on_error = true;
+    let e = f.start(o).unwrap_err();
+    assert_eq!(e.message(), "failed to load all models");
+    f.state.fail_model_init.store(false, Ordering::SeqCst);
+    f.model("b", "mock", &[1], "");
+    f.state.fail_model_init.store(true, Ordering::SeqCst);
+    let s = f.start(f.options(ModelControlMode::None)).unwrap();
+    assert_eq!(s.is_ready(), Ok(false));
+    let index = s.model_index(false).unwrap();
+    for e in index.as_array().unwrap() {
+        assert_eq!(e["state"], "UNAVAILABLE");
+        assert!(e["reason"].as_str().unwrap().contains("mock model init failure"));
+    }
+    // A model whose ModelInitialize failed is not finalized.
+    assert!(!f.calls().iter().any(|c| c.starts_with("model_fini")));
+}
+
+#[test]
+fn explicit_load_is_refused_in_none_mode() {
+    let f = Fixture::new("modes");
+    f.model("a", "mock", &[1], "");
+    let s = f.start(f.options(ModelControlMode::None)).unwrap();
+    let e = s.load_model("a").unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable);
+    assert_eq!(
+        e.message(),
+        "explicit model load / unload is not allowed if polling is enabled"
+    );
+    assert_eq!(s.unload_model("a").unwrap_err().code(), Code::Unavailable);
+}
+
+#[test]
+fn missing_config_needs_the_backend_to_complete_it() {
+    let f = Fixture::new("noconfig");
+    std::fs::create_dir_all(f.repo.join("x.mock/1")).unwrap();
+    let s = f.start(f.options(ModelControlMode::None)).unwrap();
+    let index = s.model_index(false).unwrap();
+    let e = &index.as_array().unwrap()[0];
+    assert_eq!(e["name"], "x.mock");
+    assert_eq!(e["state"], "UNAVAILABLE");
+    assert_eq!(
+        e["reason"],
+        "Not found: model configuration is not provided for model 'x.mock'"
+    );
+}
+
+#[test]
+fn readiness_never_waits_behind_a_load() {
+    // A backend whose ModelInitialize blocks until released: readiness keeps answering.
+    struct Slow {
+        path: PathBuf,
+        gate: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    }
+    impl BackendLibrary for Slow {
+        fn path(&self) -> &Path {
+            &self.path
+        }
+        fn initialize(&self, _: &Backend) -> Result<()> {
+            Ok(())
+        }
+        fn finalize(&self, _: &Backend) -> Result<()> {
+            Ok(())
+        }
+        fn get_attributes(&self, _: &Backend, _: &BackendAttributes) -> Result<()> {
+            Ok(())
+        }
+        fn model_initialize(&self, m: &Model) -> Result<()> {
+            if m.name() == "slow" {
+                let (lock, cv) = &*self.gate;
+                let mut open = lock.lock().unwrap();
+                while !*open {
+                    open = cv.wait(open).unwrap();
+                }
+            }
+            Ok(())
+        }
+        fn model_finalize(&self, _: &Model) -> Result<()> {
+            Ok(())
+        }
+        fn instance_initialize(&self, _: &Instance) -> Result<()> {
+            Ok(())
+        }
+        fn instance_finalize(&self, _: &Instance) -> Result<()> {
+            Ok(())
+        }
+        fn instance_ready(&self, _: &Instance) -> Result<()> {
+            Ok(())
+        }
+    }
+    struct SlowLoader(Arc<(Mutex<bool>, std::sync::Condvar)>);
+    impl LibraryLoader for SlowLoader {
+        fn open(&self, path: &Path) -> Result<Arc<dyn BackendLibrary>> {
+            Ok(Arc::new(Slow {
+                path: path.to_path_buf(),
+                gate: self.0.clone(),
+            }))
+        }
+    }
+    let f = Fixture::new("slow");
+    f.model("fast", "mock", &[1], "");
+    f.model("slow", "mock", &[1], "");
+    let mut o = f.options(ModelControlMode::Explicit);
+    o.startup_models = vec!["fast".into()];
+    let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let s = Server::new(o, Arc::new(SlowLoader(gate.clone()))).unwrap();
+    let loader = {
+        let s = s.clone();
+        std::thread::spawn(move || s.load_model("slow"))
+    };
+    assert!(wait_until(|| s.is_ready() == Ok(false)), "LOADING counts as not ready");
+    for _ in 0..100 {
+        let t = Instant::now();
+        assert_eq!(s.model_is_ready("fast", -1), Ok(true));
+        assert!(s.is_ready().is_ok());
+        assert!(t.elapsed() < Duration::from_secs(1));
+    }
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
+    loader.join().unwrap().unwrap();
+    assert_eq!(s.is_ready(), Ok(true));
+}

@@ -1,0 +1,38 @@
+//! The committed C headers must be exactly what the build generates.
+
+use std::path::Path;
+
+#[test]
+fn committed_headers_are_current() {
+    let generated = Path::new(env!("OUT_DIR")).join("include/triton/core");
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("include/triton/core");
+    for name in ["tritonserver.h", "tritonbackend.h"] {
+        let want = std::fs::read_to_string(generated.join(name)).expect("generated header");
+        let have = std::fs::read_to_string(committed.join(name)).unwrap_or_default();
+        assert!(
+            want == have,
+            "include/triton/core/{name} is stale: the Rust sources changed the C API. \
+             Run scripts/update-headers.sh and commit the result."
+        );
+    }
+}
+
+#[test]
+fn api_version_macros_match_the_functions() {
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("include/triton/core");
+    let server = std::fs::read_to_string(committed.join("tritonserver.h")).unwrap();
+    let backend = std::fs::read_to_string(committed.join("tritonbackend.h")).unwrap();
+    assert!(server.contains("#define TRITONSERVER_API_VERSION_MAJOR 1\n"));
+    assert!(server.contains("#define TRITONSERVER_API_VERSION_MINOR 34\n"));
+    assert!(backend.contains("#define TRITONBACKEND_API_VERSION_MAJOR 1\n"));
+    assert!(backend.contains("#define TRITONBACKEND_API_VERSION_MINOR 19\n"));
+    let (mut major, mut minor) = (0u32, 0u32);
+    // SAFETY: valid out-pointers.
+    let err = unsafe { tritonserver::capi::server::misc::TRITONSERVER_ApiVersion(&mut major, &mut minor) };
+    assert!(err.is_null());
+    assert_eq!((major, minor), (1, 34));
+    // SAFETY: valid out-pointers.
+    let err = unsafe { tritonserver::capi::backend::backend::TRITONBACKEND_ApiVersion(&mut major, &mut minor) };
+    assert!(err.is_null());
+    assert_eq!((major, minor), (1, 19));
+}
