@@ -28,11 +28,15 @@ fn api_version_macros_match_the_functions() {
     assert!(backend.contains("#define TRITONBACKEND_API_VERSION_MINOR 19\n"));
     let (mut major, mut minor) = (0u32, 0u32);
     // SAFETY: valid out-pointers.
-    let err = unsafe { tritonserver::capi::server::misc::TRITONSERVER_ApiVersion(&mut major, &mut minor) };
+    let err = unsafe {
+        tritonserver::capi::server::misc::TRITONSERVER_ApiVersion(&mut major, &mut minor)
+    };
     assert!(err.is_null());
     assert_eq!((major, minor), (1, 34));
     // SAFETY: valid out-pointers.
-    let err = unsafe { tritonserver::capi::backend::backend::TRITONBACKEND_ApiVersion(&mut major, &mut minor) };
+    let err = unsafe {
+        tritonserver::capi::backend::backend::TRITONBACKEND_ApiVersion(&mut major, &mut minor)
+    };
     assert!(err.is_null());
     assert_eq!((major, minor), (1, 19));
 }

@@ -142,7 +142,11 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelBackend(
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONBACKEND_ModelBackend", || {
         let m = arg_ref(model, "model")?;
-        out_ptr(backend, "backend")?.write(std::sync::Arc::as_ptr(m.backend()).cast_mut());
+        let out = out_ptr(backend, "backend")?;
+        let b = m
+            .backend()
+            .ok_or_else(|| Error::not_found(format!("model '{}' has no backend", m.name())))?;
+        out.write(std::sync::Arc::as_ptr(b).cast_mut());
         Ok(())
     })
 }

@@ -155,10 +155,10 @@ impl Instance {
         if !self.initialized.swap(false, Ordering::AcqRel) {
             return;
         }
-        let Some(model) = self.model.upgrade() else {
+        let Some(backend) = self.model.upgrade().and_then(|m| m.backend().cloned()) else {
             return;
         };
-        if let Err(e) = model.backend().library().instance_finalize(self) {
+        if let Err(e) = backend.library().instance_finalize(self) {
             crate::log_error!(
                 "failed to finalize model instance '{}': {}",
                 self.name(),

@@ -51,7 +51,8 @@ pub struct Model {
     model_dir: CString,
     config: RwLock<Arc<pb::ModelConfig>>,
     auto_complete: bool,
-    backend: Arc<Backend>,
+    /// The backend serving the model; `None` for models the core serves itself (ensembles).
+    backend: Option<Arc<Backend>>,
     server: Weak<Server>,
     state: AtomicPtr<c_void>,
     instances: OnceLock<Vec<Arc<Instance>>>,
@@ -67,7 +68,7 @@ impl Model {
         model_dir: &Path,
         config: pb::ModelConfig,
         auto_complete: bool,
-        backend: Arc<Backend>,
+        backend: Option<Arc<Backend>>,
         server: Weak<Server>,
     ) -> Arc<Model> {
         Arc::new(Model {
@@ -125,8 +126,9 @@ impl Model {
     pub fn auto_complete(&self) -> bool {
         self.auto_complete
     }
-    pub fn backend(&self) -> &Arc<Backend> {
-        &self.backend
+    /// The backend serving the model (`None` for ensembles).
+    pub fn backend(&self) -> Option<&Arc<Backend>> {
+        self.backend.as_ref()
     }
     /// The server that owns the model (gone once the server is deleted).
     pub fn server(&self) -> &Weak<Server> {
@@ -147,7 +149,12 @@ impl Model {
     /// configuration, then initialize each configured instance. On an error everything
     /// initialized so far is finalized again, in reverse order.
     pub(crate) fn initialize(self: &Arc<Self>, config_provided: bool) -> Result<()> {
-        let lib = self.backend.library().clone();
+        let Some(backend) = &self.backend else {
+            self.check_config(config_provided)?;
+            let _ = self.instances.set(Vec::new());
+            return Ok(());
+        };
+        let lib = backend.library().clone();
         lib.model_initialize(self)?;
         self.initialized.store(true, Ordering::Release);
         if let Err(e) = self.check_config(config_provided) {
@@ -205,8 +212,11 @@ impl Model {
     }
 
     fn finalize_model(&self) {
+        let Some(backend) = &self.backend else {
+            return;
+        };
         if self.initialized.swap(false, Ordering::AcqRel) {
-            if let Err(e) = self.backend.library().model_finalize(self) {
+            if let Err(e) = backend.library().model_finalize(self) {
                 crate::log_error!(
                     "failed to finalize model '{}' version {}: {}",
                     self.name(),
@@ -220,7 +230,10 @@ impl Model {
     /// Runtime readiness: `Ok` when every instance reports ready (instances of backends without
     /// a readiness hook always do). The first instance that is not ready gives the error.
     pub fn check_ready(&self) -> Result<()> {
-        let lib = self.backend.library();
+        let Some(backend) = &self.backend else {
+            return Ok(());
+        };
+        let lib = backend.library();
         for inst in self.instances() {
             lib.instance_ready(inst)?;
         }

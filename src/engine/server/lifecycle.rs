@@ -288,7 +288,8 @@ impl Server {
         let mut loaded: Vec<(i64, Arc<Model>)> = Vec::new();
         let mut failures: Vec<(i64, Error)> = Vec::new();
         for v in &versions {
-            match self.create_version(name, *v, &model_dir, source.config.clone(), source.provided) {
+            match self.create_version(name, *v, &model_dir, source.config.clone(), source.provided)
+            {
                 Ok(m) => loaded.push((*v, m)),
                 Err(e) => failures.push((*v, e)),
             }
@@ -420,7 +421,7 @@ impl Server {
             model_dir,
             cfg,
             !self.options.strict_model_config,
-            backend,
+            Some(backend),
             self.weak(),
         );
         model.initialize(config_provided)?;

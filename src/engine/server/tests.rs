@@ -75,7 +75,14 @@ impl BackendLibrary for MockLibrary {
         if !self.state.has_ready_hook.load(Ordering::SeqCst) {
             return Ok(());
         }
-        if self.state.not_ready.lock().unwrap().iter().any(|n| n == i.name()) {
+        if self
+            .state
+            .not_ready
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| n == i.name())
+        {
             return Err(Error::unavailable(format!("{} is sick", i.name())));
         }
         Ok(())
@@ -194,7 +201,12 @@ fn wait_until(mut f: impl FnMut() -> bool) -> bool {
 #[test]
 fn loads_all_models_and_is_ready() {
     let f = Fixture::new("all");
-    f.model("a", "mock", &[1], "instance_group [{ count: 2 kind: KIND_CPU }]");
+    f.model(
+        "a",
+        "mock",
+        &[1],
+        "instance_group [{ count: 2 kind: KIND_CPU }]",
+    );
     f.model("b", "mock", &[1, 2], "");
     let s = f.start(f.options(ModelControlMode::None)).unwrap();
     assert_eq!(s.is_live(), Ok(true));
@@ -341,7 +353,10 @@ fn failing_model_initialize_makes_that_model_unavailable() {
     let index = s.model_index(false).unwrap();
     for e in index.as_array().unwrap() {
         assert_eq!(e["state"], "UNAVAILABLE");
-        assert!(e["reason"].as_str().unwrap().contains("mock model init failure"));
+        assert!(e["reason"]
+            .as_str()
+            .unwrap()
+            .contains("mock model init failure"));
     }
     // A model whose ModelInitialize failed is not finalized.
     assert!(!f.calls().iter().any(|c| c.starts_with("model_fini")));
@@ -439,7 +454,10 @@ fn readiness_never_waits_behind_a_load() {
         let s = s.clone();
         std::thread::spawn(move || s.load_model("slow"))
     };
-    assert!(wait_until(|| s.is_ready() == Ok(false)), "LOADING counts as not ready");
+    assert!(
+        wait_until(|| s.is_ready() == Ok(false)),
+        "LOADING counts as not ready"
+    );
     for _ in 0..100 {
         let t = Instant::now();
         assert_eq!(s.model_is_ready("fast", -1), Ok(true));

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Run every test of triton-core from a clean clone: installs what it needs, then
+#   lint (rustfmt, clippy), Rust tests (engine, C ABI, headers), the release library,
+#   the C test suite through the CMake package (ctest), and the ABI checks.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n==== %s\n' "$*"; }
+
+step "dependencies"
+scripts/install-deps.sh
+
+step "format and lint"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "Rust tests"
+cargo test --workspace --quiet
+
+step "release library and install prefix"
+cargo build --release --quiet --lib
+scripts/stage-prefix.sh target/release target/stage
+
+step "C tests (ctest)"
+cmake -S c_tests -B target/c_tests -DCMAKE_PREFIX_PATH="$repo/target/stage" -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build target/c_tests -j2 >/dev/null
+ctest --test-dir target/c_tests --output-on-failure -j2
+
+step "ABI"
+scripts/check-abi.sh target/release/libtritonserver.so
