@@ -84,6 +84,42 @@ check_metadata(TRITONSERVER_Server* s)
   free(json);
 }
 
+/* ServerNew with exit_on_error=true and a failing model returns an error and no server.
+ * The error is what real 2.51 returns:
+ *   EXPLICIT (startup models): the load error itself, INVALID_ARG
+ *     "load failed for model 'failinit': version 1 is at UNAVAILABLE state: ...";
+ *   NONE (whole repository): INTERNAL "failed to load all models". */
+static void
+check_exit_on_error_failure(
+    TRITONSERVER_Error* err, TRITONSERVER_Server* s, bool explicit_mode)
+{
+  const char* mode = explicit_mode ? "EXPLICIT" : "NONE";
+  if (!CHECK(err != NULL && s == NULL,
+             "[%s] ServerNew with exit_on_error and a failing model did not fail", mode)) {
+    TRITONSERVER_ErrorDelete(err);
+    return;
+  }
+  const char* msg = TRITONSERVER_ErrorMessage(err);
+  tc_note("[%s] ServerNew: %s: %s", mode, TRITONSERVER_ErrorCodeString(err), msg);
+  if (explicit_mode) {
+    CHECK(TRITONSERVER_ErrorCode(err) == TRITONSERVER_ERROR_INVALID_ARG,
+          "[%s] ServerNew error code %s, expected Invalid argument", mode,
+          TRITONSERVER_ErrorCodeString(err));
+    CHECK(strstr(msg, "load failed for model 'failinit'") != NULL &&
+              strstr(msg, "version 1 is at UNAVAILABLE state") != NULL &&
+              strstr(msg, "fails on purpose") != NULL,
+          "[%s] ServerNew error does not carry the load failure: %s", mode, msg);
+  } else {
+    CHECK(TRITONSERVER_ErrorCode(err) == TRITONSERVER_ERROR_INTERNAL,
+          "[%s] ServerNew error code %s, expected Internal", mode,
+          TRITONSERVER_ErrorCodeString(err));
+    CHECK(strcmp(msg, "failed to load all models") == 0,
+          "[%s] ServerNew error message '%s', expected 'failed to load all models'", mode,
+          msg);
+  }
+  TRITONSERVER_ErrorDelete(err);
+}
+
 int
 main(void)
 {
@@ -105,13 +141,18 @@ main(void)
   tc_note("exit_on_error = true");
   TRITONSERVER_Error* err = NULL;
   TRITONSERVER_Server* s = tc_server_start(&config, &err);
-  if (CHECK(err != NULL && s == NULL,
-            "ServerNew with exit_on_error and a failing model did not fail")) {
-    tc_note("ServerNew: %s: %s", TRITONSERVER_ErrorCodeString(err),
-            TRITONSERVER_ErrorMessage(err));
-  }
-  TRITONSERVER_ErrorDelete(err);
+  check_exit_on_error_failure(err, s, true);
   tc_server_delete(s);
+
+  /* Same in NONE mode (every model in the repository is loaded at start-up). */
+  tc_note("exit_on_error = true, model control NONE");
+  config.control_mode = TRITONSERVER_MODEL_CONTROL_NONE;
+  config.startup_models = NULL;
+  s = tc_server_start(&config, &err);
+  check_exit_on_error_failure(err, s, false);
+  tc_server_delete(s);
+  config.control_mode = TRITONSERVER_MODEL_CONTROL_EXPLICIT;
+  config.startup_models = startup;
 
   /* exit_on_error = false: the server comes up without the failed model. */
   tc_note("exit_on_error = false");

@@ -38,6 +38,18 @@ tb_wrap(TRITONSERVER_Error* err, const char* what)
   return out;
 }
 
+/* True if `path` ends with "/<component>" (ignoring one trailing '/'). */
+static bool
+tb_ends_with_component(const char* path, const char* component)
+{
+  size_t plen = strlen(path), clen = strlen(component);
+  if (plen > 1 && path[plen - 1] == '/') {
+    plen--;
+  }
+  return plen > clen && path[plen - clen - 1] == '/' &&
+         strncmp(path + plen - clen, component, clen) == 0;
+}
+
 #define TB_TRY(call)                              \
   do {                                            \
     TRITONSERVER_Error* tb_e__ = tb_wrap((call), #call); \
@@ -105,10 +117,17 @@ TRITONBACKEND_Initialize(TRITONBACKEND_Backend* backend)
   if (config == NULL) {
     return tb_error(TRITONSERVER_ERROR_INTERNAL, "BackendConfig returned NULL");
   }
-  TRITONSERVER_Error* err = tb_check_json(config, "BackendConfig", "\"cmdline\"");
-  if (err != NULL) {
-    return err;
+  /* The core adds these global keys to every backend's cmdline (values are strings). */
+  static const char* const kConfigKeys[] = {
+      "\"cmdline\"", "\"backend-directory\":\"", "\"auto-complete-config\":\"false\"",
+      "\"default-max-batch-size\":\"4\"", "\"min-compute-capability\":\""};
+  for (size_t i = 0; i < sizeof(kConfigKeys) / sizeof(kConfigKeys[0]); ++i) {
+    TRITONSERVER_Error* err = tb_check_json(config, "BackendConfig", kConfigKeys[i]);
+    if (err != NULL) {
+      return err;
+    }
   }
+  TRITONSERVER_Error* err = NULL;
 
   TRITONBACKEND_ExecutionPolicy policy;
   TB_TRY(TRITONBACKEND_BackendExecutionPolicy(backend, &policy));
@@ -117,8 +136,12 @@ TRITONBACKEND_Initialize(TRITONBACKEND_Backend* backend)
   TRITONBACKEND_ArtifactType atype;
   const char* location = NULL;
   TB_TRY(TRITONBACKEND_BackendArtifacts(backend, &atype, &location));
-  if (atype != TRITONBACKEND_ARTIFACT_FILESYSTEM || location == NULL) {
-    return tb_error(TRITONSERVER_ERROR_INTERNAL, "unexpected BackendArtifacts");
+  if (atype != TRITONBACKEND_ARTIFACT_FILESYSTEM || location == NULL ||
+      !tb_ends_with_component(location, TB_NAME)) {
+    return tb_error(
+        TRITONSERVER_ERROR_INTERNAL,
+        "BackendArtifacts = (%d, '%s'), expected (FILESYSTEM, '<backend_dir>/%s')",
+        (int)atype, location ? location : "(null)", TB_NAME);
   }
 
   TRITONBACKEND_MemoryManager* mm = NULL;
@@ -173,8 +196,18 @@ TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model* model)
   TRITONBACKEND_ArtifactType atype;
   const char* repo = NULL;
   TB_TRY(TRITONBACKEND_ModelRepository(model, &atype, &repo));
-  if (name == NULL || repo == NULL || atype != TRITONBACKEND_ARTIFACT_FILESYSTEM) {
-    return tb_error(TRITONSERVER_ERROR_INTERNAL, "unexpected ModelName/ModelRepository");
+  if (name == NULL || repo == NULL || atype != TRITONBACKEND_ARTIFACT_FILESYSTEM ||
+      !tb_ends_with_component(repo, name)) {
+    return tb_error(
+        TRITONSERVER_ERROR_INTERNAL,
+        "ModelName '%s' / ModelRepository (%d, '%s'): expected (FILESYSTEM, "
+        "'<repository>/<model name>')",
+        name ? name : "(null)", (int)atype, repo ? repo : "(null)");
+  }
+  if (version != 1) {
+    return tb_error(
+        TRITONSERVER_ERROR_INTERNAL, "ModelVersion = %llu, expected 1",
+        (unsigned long long)version);
   }
 
   TRITONSERVER_Message* config = NULL;
@@ -189,8 +222,12 @@ TRITONBACKEND_ModelInitialize(TRITONBACKEND_Model* model)
   }
   TB_TRY(derr);
 
-  bool autocomplete = false;
+  bool autocomplete = true;
   TB_TRY(TRITONBACKEND_ModelAutoCompleteConfig(model, &autocomplete));
+  if (autocomplete) {
+    /* The tests run with strict model config. */
+    return tb_error(TRITONSERVER_ERROR_INTERNAL, "ModelAutoCompleteConfig = true");
+  }
   TRITONSERVER_Server* server = NULL;
   TB_TRY(TRITONBACKEND_ModelServer(model, &server));
   if (server == NULL) {
@@ -269,9 +306,16 @@ TRITONBACKEND_ModelInstanceInitialize(TRITONBACKEND_ModelInstance* instance)
   TB_TRY(TRITONBACKEND_ModelInstanceDeviceId(instance, &device_id));
   bool passive = true;
   TB_TRY(TRITONBACKEND_ModelInstanceIsPassive(instance, &passive));
-  uint32_t count = 0;
-  TB_TRY(TRITONBACKEND_ModelInstanceProfileCount(instance, &count));
-  TB_TRY(TRITONBACKEND_ModelInstanceSecondaryDeviceCount(instance, &count));
+  uint32_t profiles = 1, secondary = 1;
+  TB_TRY(TRITONBACKEND_ModelInstanceProfileCount(instance, &profiles));
+  TB_TRY(TRITONBACKEND_ModelInstanceSecondaryDeviceCount(instance, &secondary));
+  if (device_id != 0 || passive || profiles != 0 || secondary != 0) {
+    return tb_error(
+        TRITONSERVER_ERROR_INTERNAL,
+        "instance '%s': device_id %d, passive %d, profiles %u, secondary devices %u; "
+        "expected 0, 0, 0, 0",
+        name, (int)device_id, (int)passive, profiles, secondary);
+  }
   TRITONSERVER_Message* host_policy = NULL; /* owned by the instance */
   TB_TRY(TRITONBACKEND_ModelInstanceHostPolicy(instance, &host_policy));
   if (host_policy != NULL) {
@@ -356,15 +400,9 @@ TRITONBACKEND_ModelInstanceExecute(
     const uint32_t request_count)
 {
   (void)instance;
-  /* No inference support: release every request (the responses are never sent). */
-  for (uint32_t i = 0; i < request_count; ++i) {
-    TRITONSERVER_Error* err =
-        TRITONBACKEND_RequestRelease(requests[i], TRITONSERVER_REQUEST_RELEASE_ALL);
-    if (err != NULL) {
-      fprintf(stderr, "%s: RequestRelease failed: %s\n", TB_NAME,
-              TRITONSERVER_ErrorMessage(err));
-      TRITONSERVER_ErrorDelete(err);
-    }
-  }
-  return NULL;
+  (void)requests;
+  (void)request_count;
+  /* No inference support. Returning an error leaves the requests owned by the core,
+   * which answers each of them with this error and releases them. */
+  return tb_error(TRITONSERVER_ERROR_UNSUPPORTED, "inference is not supported");
 }
