@@ -89,6 +89,9 @@ impl Server {
     /// models (EXPLICIT; `*` means every model).
     pub(super) fn load_startup_models(&self) -> Result<()> {
         let on_disk: Vec<String> = self.repo.scan().into_keys().collect();
+        // With a list of startup models the load error itself is returned; when loading
+        // everything, only a summary (as upstream).
+        let mut listed = false;
         let names: Vec<String> = match self.control_mode() {
             ModelControlMode::None | ModelControlMode::Poll => on_disk,
             ModelControlMode::Explicit => {
@@ -100,6 +103,7 @@ impl Server {
                     }
                     on_disk
                 } else {
+                    listed = true;
                     self.options.startup_models.clone()
                 }
             }
@@ -107,7 +111,7 @@ impl Server {
         let threads =
             (self.options.model_load_thread_count.max(1) as usize).min(names.len().max(1));
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let failed = std::sync::atomic::AtomicBool::new(false);
+        let errors: std::sync::Mutex<Vec<(usize, Error)>> = std::sync::Mutex::new(Vec::new());
         std::thread::scope(|s| {
             for _ in 0..threads {
                 s.spawn(|| loop {
@@ -115,16 +119,25 @@ impl Server {
                     let Some(name) = names.get(i) else { break };
                     if let Err(e) = self.load_model_inner(name, None) {
                         crate::log_error!("{}", e.message().trim_end());
-                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        crate::engine::backend::lock(&errors).push((i, e));
                     }
                 });
             }
         });
         self.log_model_table();
-        if failed.into_inner() {
+        let mut errors = errors.into_inner().unwrap_or_else(|p| p.into_inner());
+        if errors.is_empty() {
+            return Ok(());
+        }
+        if !listed {
             return Err(Error::internal("failed to load all models"));
         }
-        Ok(())
+        errors.sort_by_key(|(i, _)| *i);
+        if errors.len() == 1 {
+            return Err(errors.remove(0).1);
+        }
+        let message: String = errors.iter().map(|(_, e)| e.message()).collect();
+        Err(Error::invalid_arg(message))
     }
 
     fn log_model_table(&self) {

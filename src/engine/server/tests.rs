@@ -345,6 +345,16 @@ fn failing_model_initialize_makes_that_model_unavailable() {
     o.exit_on_error = true;
     let e = f.start(o).unwrap_err();
     assert_eq!(e.message(), "failed to load all models");
+    // A list of startup models gets the load error itself.
+    let mut o = f.options(ModelControlMode::Explicit);
+    o.exit_on_error = true;
+    o.startup_models = vec!["a".into()];
+    let e = f.start(o).unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArg);
+    assert_eq!(
+        e.message(),
+        "load failed for model 'a': version 1 is at UNAVAILABLE state: Internal: mock model init failure;\n"
+    );
     f.state.fail_model_init.store(false, Ordering::SeqCst);
     f.model("b", "mock", &[1], "");
     f.state.fail_model_init.store(true, Ordering::SeqCst);
