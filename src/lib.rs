@@ -9,5 +9,10 @@
 //! * [`capi`]: the ABI shell. Every `extern "C"` function of `tritonserver.h` and `tritonbackend.h`
 //!   lives there, together with the `libloading`-based loader that opens backend libraries.
 
+#![allow(
+    clippy::vec_box,
+    reason = "requests, responses and outputs are boxed on purpose: their addresses are C handles and must not move"
+)]
+
 pub mod capi;
 pub mod engine;

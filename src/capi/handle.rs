@@ -51,6 +51,11 @@ pub fn out_ptr<T>(p: *mut T, what: &str) -> Result<Out<T>> {
     }
 }
 
+/// An optional out-parameter: NULL means the caller does not want the value.
+pub fn opt_out<T>(p: *mut T) -> Option<Out<T>> {
+    (!p.is_null()).then_some(Out { ptr: p })
+}
+
 /// A NUL-terminated UTF-8 string argument.
 pub fn arg_cstr<'a>(p: *const c_char, what: &str) -> Result<&'a str> {
     if p.is_null() {
@@ -115,6 +120,15 @@ pub fn take_arc<T>(p: *const T, what: &str) -> Result<std::sync::Arc<T>> {
 /// A `const char*` for a string that lives as long as the object it belongs to.
 pub fn c_ptr(s: &CStr) -> *const c_char {
     s.as_ptr()
+}
+
+/// Turn an error object returned by foreign code (a backend or a frontend callback) into an
+/// engine error, deleting the object.
+pub fn backend_error(err: *mut crate::capi::server::error::TRITONSERVER_Error) -> Result<()> {
+    if err.is_null() {
+        return Ok(());
+    }
+    Err(take_box(err, "error")?.to_error())
 }
 
 /// Allocate `size` bytes of host memory with `malloc` (at least one byte, so the pointer is

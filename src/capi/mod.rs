@@ -17,6 +17,7 @@
 
 pub mod backend;
 pub(crate) mod boundary;
+pub mod callback;
 pub(crate) mod handle;
 pub mod server;
 pub mod types;

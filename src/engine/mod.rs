@@ -3,10 +3,12 @@
 
 pub mod backend;
 pub mod error;
+pub mod infer;
 pub mod log;
 pub mod message;
 pub mod model;
 pub mod repository;
+pub mod scheduler;
 pub mod server;
 pub mod types;
 

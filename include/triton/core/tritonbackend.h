@@ -59,6 +59,15 @@ typedef enum TRITONBACKEND_execpolicy_enum {
 /// `TRITONBACKEND_API_VERSION_MINOR`: the minor version of the backend API.
 #define TRITONBACKEND_API_VERSION_MINOR 19
 
+/// `TRITONSERVER_REQUEST_RELEASE_ALL`.
+#define RELEASE_ALL 1
+
+/// `TRITONSERVER_REQUEST_RELEASE_RESCHEDULE`.
+#define RELEASE_RESCHEDULE 2
+
+/// `TRITONSERVER_RESPONSE_COMPLETE_FINAL`.
+#define RESPONSE_FINAL 1
+
 /// Every code, in numeric order.
 #define Code_ALL { Unknown, Internal, NotFound, InvalidArg, Unavailable, Unsupported, AlreadyExists, Cancelled, }
 
@@ -264,6 +273,357 @@ TRITONSERVER_Error *TRITONBACKEND_ModelState(TRITONBACKEND_Model *model,
 TRITONBACKEND_DECLSPEC
 TRITONSERVER_Error *TRITONBACKEND_ModelSetState(TRITONBACKEND_Model *model,
                                                 void *state);
+
+/// The request id ("" when unset).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestId(TRITONBACKEND_Request *request,
+                                            const char **id);
+
+/// Whether the frontend cancelled the request.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestIsCancelled(TRITONBACKEND_Request *request,
+                                                     bool *is_cancelled);
+
+/// The unsigned correlation id; an error when it is a string.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestCorrelationId(TRITONBACKEND_Request *request,
+                                                       uint64_t *id);
+
+/// The string correlation id; an error when it is unsigned.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestCorrelationIdString(TRITONBACKEND_Request *request,
+                                                             const char **id);
+
+/// The request timeout in microseconds (0: none).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_InferenceRequestTimeoutMicroseconds(TRITONBACKEND_Request *request,
+                                                                      uint64_t *timeout);
+
+/// The request flags.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestFlags(TRITONBACKEND_Request *request,
+                                               uint32_t *flags);
+
+/// How many parameters the request has.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestParameterCount(TRITONBACKEND_Request *request,
+                                                        uint32_t *count);
+
+/// One parameter: key, type and a pointer to the value.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestParameter(TRITONBACKEND_Request *request,
+                                                   uint32_t index,
+                                                   const char **key,
+                                                   TRITONSERVER_ParameterType *type_,
+                                                   const void **vvalue);
+
+/// How many inputs the request has.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestInputCount(TRITONBACKEND_Request *request,
+                                                    uint32_t *count);
+
+/// The name of one input.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestInputName(TRITONBACKEND_Request *request,
+                                                   uint32_t index,
+                                                   const char **input_name);
+
+/// The input with a name.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestInput(TRITONBACKEND_Request *request,
+                                               const char *name,
+                                               TRITONBACKEND_Input **input);
+
+/// The input at an index.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestInputByIndex(TRITONBACKEND_Request *request,
+                                                      uint32_t index,
+                                                      TRITONBACKEND_Input **input);
+
+/// How many outputs the request asks for (0: all of the model's outputs).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestOutputCount(TRITONBACKEND_Request *request,
+                                                     uint32_t *count);
+
+/// The name of one requested output.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestOutputName(TRITONBACKEND_Request *request,
+                                                    uint32_t index,
+                                                    const char **output_name);
+
+/// The memory the frontend's allocator prefers for an output (`name` NULL: any output); needs
+/// an allocator query function.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestOutputBufferProperties(TRITONBACKEND_Request *request,
+                                                                const char *name,
+                                                                size_t *byte_size,
+                                                                TRITONSERVER_MemoryType *memory_type,
+                                                                int64_t *memory_type_id);
+
+/// Give a request back to the core (`TRITONSERVER_REQUEST_RELEASE_ALL`); the core passes it
+/// to the frontend's release callback. The backend must not use it afterwards.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestRelease(TRITONBACKEND_Request *request,
+                                                 uint32_t release_flags);
+
+/// The trace of the request (NULL when the request is not traced).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_RequestTrace(TRITONBACKEND_Request *request,
+                                               TRITONSERVER_InferenceTrace **trace);
+
+/// Properties of an input: name, type, shape (with the batch dimension when the model
+/// batches), total byte size and buffer count. Any out-pointer may be NULL.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_InputProperties(TRITONBACKEND_Input *input,
+                                                  const char **name,
+                                                  TRITONSERVER_DataType *datatype,
+                                                  const int64_t **shape,
+                                                  uint32_t *dims_count,
+                                                  uint64_t *byte_size,
+                                                  uint32_t *buffer_count);
+
+/// Input properties for the buffers of one host policy (NULL: the default buffers).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_InputPropertiesForHostPolicy(TRITONBACKEND_Input *input,
+                                                               const char *host_policy_name,
+                                                               const char **name,
+                                                               TRITONSERVER_DataType *datatype,
+                                                               const int64_t **shape,
+                                                               uint32_t *dims_count,
+                                                               uint64_t *byte_size,
+                                                               uint32_t *buffer_count);
+
+/// One data buffer of an input. The preferred memory type given in `*memory_type` is ignored:
+/// the buffer is returned where it is.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_InputBuffer(TRITONBACKEND_Input *input,
+                                              uint32_t index,
+                                              const void **buffer,
+                                              uint64_t *buffer_byte_size,
+                                              TRITONSERVER_MemoryType *memory_type,
+                                              int64_t *memory_type_id);
+
+/// One data buffer of an input for a host policy (NULL: the default buffers).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_InputBufferForHostPolicy(TRITONBACKEND_Input *input,
+                                                           const char *host_policy_name,
+                                                           uint32_t index,
+                                                           const void **buffer,
+                                                           uint64_t *buffer_byte_size,
+                                                           TRITONSERVER_MemoryType *memory_type,
+                                                           int64_t *memory_type_id);
+
+/// One data buffer of an input with its attributes. The attributes object belongs to the
+/// request.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_InputBufferAttributes(TRITONBACKEND_Input *input,
+                                                        uint32_t index,
+                                                        const void **buffer,
+                                                        TRITONSERVER_BufferAttributes **buffer_attributes);
+
+/// A factory for the responses of a request; it stays usable after the request is released.
+/// Delete it with `TRITONBACKEND_ResponseFactoryDelete`.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ResponseFactoryNew(TRITONBACKEND_ResponseFactory **factory,
+                                                     TRITONBACKEND_Request *request);
+
+/// Delete a response factory.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ResponseFactoryDelete(TRITONBACKEND_ResponseFactory *factory);
+
+/// Send only flags (typically `TRITONSERVER_RESPONSE_COMPLETE_FINAL` after the last response
+/// of a decoupled request): the frontend's callback gets a NULL response.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ResponseFactorySendFlags(TRITONBACKEND_ResponseFactory *factory,
+                                                           uint32_t send_flags);
+
+/// Whether the request of this factory was cancelled.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ResponseFactoryIsCancelled(TRITONBACKEND_ResponseFactory *factory,
+                                                             bool *is_cancelled);
+
+/// A new response for a request.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ResponseNew(TRITONBACKEND_Response **response,
+                                              TRITONBACKEND_Request *request);
+
+/// A new response from a factory.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ResponseNewFromFactory(TRITONBACKEND_Response **response,
+                                                         TRITONBACKEND_ResponseFactory *factory);
+
+/// Delete a response that will not be sent (its output buffers are released).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ResponseDelete(TRITONBACKEND_Response *response);
+
+/// Add a string parameter (copied) to a response.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ResponseSetStringParameter(TRITONBACKEND_Response *response,
+                                                             const char *name,
+                                                             const char *value);
+
+/// Add an integer parameter to a response.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ResponseSetIntParameter(TRITONBACKEND_Response *response,
+                                                          const char *name,
+                                                          int64_t value);
+
+/// Add a boolean parameter to a response.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ResponseSetBoolParameter(TRITONBACKEND_Response *response,
+                                                           const char *name,
+                                                           bool value);
+
+/// Add a double parameter to a response.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ResponseSetDoubleParameter(TRITONBACKEND_Response *response,
+                                                             const char *name,
+                                                             double value);
+
+/// Add an output (a model output) with a type and shape (copied).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ResponseOutput(TRITONBACKEND_Response *response,
+                                                 TRITONBACKEND_Output **output,
+                                                 const char *name,
+                                                 TRITONSERVER_DataType datatype,
+                                                 const int64_t *shape,
+                                                 uint32_t dims_count);
+
+/// Send a response; the frontend's callback takes it over. With `error`, the response carries
+/// that error (the error object stays the caller's).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ResponseSend(TRITONBACKEND_Response *response,
+                                               uint32_t send_flags,
+                                               TRITONSERVER_Error *error);
+
+/// Allocate the data buffer of an output through the frontend's allocator. `*memory_type` and
+/// `*memory_type_id` give the preferred memory on entry and the actual memory on return.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_OutputBuffer(TRITONBACKEND_Output *output,
+                                               void **buffer,
+                                               uint64_t buffer_byte_size,
+                                               TRITONSERVER_MemoryType *memory_type,
+                                               int64_t *memory_type_id);
+
+/// The attributes of an output's allocated buffer. The object belongs to the output.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_OutputBufferAttributes(TRITONBACKEND_Output *output,
+                                                         TRITONSERVER_BufferAttributes **buffer_attributes);
+
+/// Name, type and shape of a response's output by index.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_InferenceResponseOutput(TRITONBACKEND_Response *response,
+                                                          uint32_t index,
+                                                          const char **name,
+                                                          TRITONSERVER_DataType *datatype,
+                                                          const int64_t **shape,
+                                                          uint64_t *dim_count);
+
+/// Type and shape of a response's output by name.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_InferenceResponseOutputByName(TRITONBACKEND_Response *response,
+                                                                const char *name,
+                                                                TRITONSERVER_DataType *datatype,
+                                                                const int64_t **shape,
+                                                                uint64_t *dim_count);
+
+/// Report one request's outcome and timestamps (monotonic ns) for statistics.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ModelInstanceReportStatistics(TRITONBACKEND_ModelInstance *instance,
+                                                                TRITONBACKEND_Request *request,
+                                                                bool success,
+                                                                uint64_t exec_start_ns,
+                                                                uint64_t compute_start_ns,
+                                                                uint64_t compute_end_ns,
+                                                                uint64_t exec_end_ns);
+
+/// Report one execution of a batch for statistics.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ModelInstanceReportBatchStatistics(TRITONBACKEND_ModelInstance *instance,
+                                                                     uint64_t batch_size,
+                                                                     uint64_t exec_start_ns,
+                                                                     uint64_t compute_start_ns,
+                                                                     uint64_t compute_end_ns,
+                                                                     uint64_t exec_end_ns);
+
+/// Create a response statistics object (the caller deletes it).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ModelInstanceResponseStatisticsNew(TRITONBACKEND_ModelInstanceResponseStatistics **response_statistics);
+
+/// Delete a response statistics object.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ModelInstanceResponseStatisticsDelete(TRITONBACKEND_ModelInstanceResponseStatistics *response_statistics);
+
+/// Set the instance the response came from.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ModelInstanceResponseStatisticsSetModelInstance(TRITONBACKEND_ModelInstanceResponseStatistics *response_statistics,
+                                                                                  TRITONBACKEND_ModelInstance *model_instance);
+
+/// Set the response factory the response came from.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ModelInstanceResponseStatisticsSetResponseFactory(TRITONBACKEND_ModelInstanceResponseStatistics *response_statistics,
+                                                                                    TRITONBACKEND_ResponseFactory *response_factory);
+
+/// Set when the response started (monotonic ns).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ModelInstanceResponseStatisticsSetResponseStart(TRITONBACKEND_ModelInstanceResponseStatistics *response_statistics,
+                                                                                  uint64_t response_start);
+
+/// Set when output computation started (monotonic ns).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ModelInstanceResponseStatisticsSetComputeOutputStart(TRITONBACKEND_ModelInstanceResponseStatistics *response_statistics,
+                                                                                       uint64_t compute_output_start);
+
+/// Set when the response ended (monotonic ns).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ModelInstanceResponseStatisticsSetResponseEnd(TRITONBACKEND_ModelInstanceResponseStatistics *response_statistics,
+                                                                                uint64_t response_end);
+
+/// Mark the response as failed (NULL: succeeded). The error stays the caller's.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ModelInstanceResponseStatisticsSetError(TRITONBACKEND_ModelInstanceResponseStatistics *response_statistics,
+                                                                          TRITONSERVER_Error *error);
+
+/// Record the response statistics with the instance's model.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ModelInstanceReportResponseStatistics(TRITONBACKEND_ModelInstanceResponseStatistics *response_statistics);
+
+/// Report the memory a model holds (for the statistics' `memory_usage`).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ModelReportMemoryUsage(TRITONBACKEND_Model *model,
+                                                         TRITONSERVER_BufferAttributes **usage,
+                                                         uint32_t usage_size);
+
+/// Report the memory an instance holds (for the statistics' `memory_usage`).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_ModelInstanceReportMemoryUsage(TRITONBACKEND_ModelInstance *instance,
+                                                                 TRITONSERVER_BufferAttributes **usage,
+                                                                 uint32_t usage_size);
+
+/// Create an implicit state for a sequence request (needs the sequence batcher).
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_StateNew(TRITONBACKEND_State **state,
+                                           TRITONBACKEND_Request *request,
+                                           const char *name,
+                                           TRITONSERVER_DataType datatype,
+                                           const int64_t *shape,
+                                           uint32_t dims_count);
+
+/// Commit an implicit state update.
+TRITONBACKEND_DECLSPEC TRITONSERVER_Error *TRITONBACKEND_StateUpdate(TRITONBACKEND_State *state);
+
+/// The buffer of an implicit state.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_StateBuffer(TRITONBACKEND_State *state,
+                                              void **buffer,
+                                              uint64_t buffer_byte_size,
+                                              TRITONSERVER_MemoryType *memory_type,
+                                              int64_t *memory_type_id);
+
+/// The buffer attributes of an implicit state.
+TRITONBACKEND_DECLSPEC
+TRITONSERVER_Error *TRITONBACKEND_StateBufferAttributes(TRITONBACKEND_State *state,
+                                                        TRITONSERVER_BufferAttributes **buffer_attributes);
 
 #ifdef __cplusplus
 }  // extern "C"

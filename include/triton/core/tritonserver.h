@@ -234,6 +234,15 @@ typedef void (*TRITONSERVER_InferenceResponseCompleteFn_t)(
 /// `TRITONSERVER_API_VERSION_MINOR`: the minor version of the server API.
 #define TRITONSERVER_API_VERSION_MINOR 34
 
+/// `TRITONSERVER_REQUEST_RELEASE_ALL`.
+#define RELEASE_ALL 1
+
+/// `TRITONSERVER_REQUEST_RELEASE_RESCHEDULE`.
+#define RELEASE_RESCHEDULE 2
+
+/// `TRITONSERVER_RESPONSE_COMPLETE_FINAL`.
+#define RESPONSE_FINAL 1
+
 /// Every code, in numeric order.
 #define Code_ALL { Unknown, Internal, NotFound, InvalidArg, Unavailable, Unsupported, AlreadyExists, Cancelled, }
 
@@ -526,6 +535,349 @@ TRITONSERVER_Error *TRITONSERVER_ServerOptionsSetMetricsConfig(TRITONSERVER_Serv
                                                                const char *name,
                                                                const char *setting,
                                                                const char *value);
+
+/// Create a request for a model version (-1: the latest ready one).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestNew(TRITONSERVER_InferenceRequest **inference_request,
+                                                     TRITONSERVER_Server *server,
+                                                     const char *model_name,
+                                                     int64_t model_version);
+
+/// Delete a request the caller owns (never one the core still holds).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestDelete(TRITONSERVER_InferenceRequest *inference_request);
+
+/// The request id ("" when unset), valid until the id changes or the request is deleted.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestId(TRITONSERVER_InferenceRequest *inference_request,
+                                                    const char **id);
+
+/// Set the request id (copied).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestSetId(TRITONSERVER_InferenceRequest *inference_request,
+                                                       const char *id);
+
+/// The request flags (`TRITONSERVER_RequestFlag` bits).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestFlags(TRITONSERVER_InferenceRequest *inference_request,
+                                                       uint32_t *flags);
+
+/// Set the request flags (sequence start / end).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestSetFlags(TRITONSERVER_InferenceRequest *inference_request,
+                                                          uint32_t flags);
+
+/// The unsigned correlation id; an error when the id is a string.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestCorrelationId(TRITONSERVER_InferenceRequest *inference_request,
+                                                               uint64_t *correlation_id);
+
+/// The string correlation id; an error when the id is unsigned.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestCorrelationIdString(TRITONSERVER_InferenceRequest *inference_request,
+                                                                     const char **correlation_id);
+
+/// Set an unsigned correlation id (for sequence batching).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestSetCorrelationId(TRITONSERVER_InferenceRequest *inference_request,
+                                                                  uint64_t correlation_id);
+
+/// Set a string correlation id (copied).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestSetCorrelationIdString(TRITONSERVER_InferenceRequest *inference_request,
+                                                                        const char *correlation_id);
+
+/// Ask for the request to be cancelled; backends see it with `TRITONBACKEND_RequestIsCancelled`.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestCancel(TRITONSERVER_InferenceRequest *inference_request);
+
+/// Whether the request was cancelled.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestIsCancelled(TRITONSERVER_InferenceRequest *inference_request,
+                                                             bool *is_cancelled);
+
+/// The priority, as 32 bits (deprecated: see `...PriorityUInt64`).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestPriority(TRITONSERVER_InferenceRequest *inference_request,
+                                                          uint32_t *priority);
+
+/// The priority (0 = the model's default; 1 is the highest).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestPriorityUInt64(TRITONSERVER_InferenceRequest *inference_request,
+                                                                uint64_t *priority);
+
+/// Set the priority (32-bit form).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestSetPriority(TRITONSERVER_InferenceRequest *inference_request,
+                                                             uint32_t priority);
+
+/// Set the priority.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestSetPriorityUInt64(TRITONSERVER_InferenceRequest *inference_request,
+                                                                   uint64_t priority);
+
+/// The timeout in microseconds (0: none).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestTimeoutMicroseconds(TRITONSERVER_InferenceRequest *inference_request,
+                                                                     uint64_t *timeout_us);
+
+/// Set the timeout in microseconds (0: none).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestSetTimeoutMicroseconds(TRITONSERVER_InferenceRequest *inference_request,
+                                                                        uint64_t timeout_us);
+
+/// Add an input tensor with a data type and shape (copied); data comes with
+/// `...AppendInputData`.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestAddInput(TRITONSERVER_InferenceRequest *inference_request,
+                                                          const char *name,
+                                                          TRITONSERVER_DataType datatype,
+                                                          const int64_t *shape,
+                                                          uint64_t dim_count);
+
+/// Add the model's single input as a raw input: its type and shape come from the
+/// configuration and the data size.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestAddRawInput(TRITONSERVER_InferenceRequest *inference_request,
+                                                             const char *name);
+
+/// Remove an input.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestRemoveInput(TRITONSERVER_InferenceRequest *inference_request,
+                                                             const char *name);
+
+/// Remove every input.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestRemoveAllInputs(TRITONSERVER_InferenceRequest *inference_request);
+
+/// Append a buffer of input data (not copied: it must stay valid until the request is
+/// released). CPU and CPU_PINNED memory only in this build.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestAppendInputData(TRITONSERVER_InferenceRequest *inference_request,
+                                                                 const char *name,
+                                                                 const void *base,
+                                                                 size_t byte_size,
+                                                                 TRITONSERVER_MemoryType memory_type,
+                                                                 int64_t memory_type_id);
+
+/// Append input data for one host policy.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestAppendInputDataWithHostPolicy(TRITONSERVER_InferenceRequest *inference_request,
+                                                                               const char *name,
+                                                                               const void *base,
+                                                                               size_t byte_size,
+                                                                               TRITONSERVER_MemoryType memory_type,
+                                                                               int64_t memory_type_id,
+                                                                               const char *host_policy_name);
+
+/// Append input data described by buffer attributes.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestAppendInputDataWithBufferAttributes(TRITONSERVER_InferenceRequest *inference_request,
+                                                                                     const char *name,
+                                                                                     const void *base,
+                                                                                     TRITONSERVER_BufferAttributes *buffer_attributes);
+
+/// Remove all data of an input.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestRemoveAllInputData(TRITONSERVER_InferenceRequest *inference_request,
+                                                                    const char *name);
+
+/// Ask for an output (without any, the model produces all its outputs).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestAddRequestedOutput(TRITONSERVER_InferenceRequest *inference_request,
+                                                                    const char *name);
+
+/// Stop asking for an output.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestRemoveRequestedOutput(TRITONSERVER_InferenceRequest *inference_request,
+                                                                       const char *name);
+
+/// Forget every requested output.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestRemoveAllRequestedOutputs(TRITONSERVER_InferenceRequest *inference_request);
+
+/// Set the function that gets the request back once the core is done with it (called once
+/// per `ServerInferAsync`, with `TRITONSERVER_REQUEST_RELEASE_ALL`).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestSetReleaseCallback(TRITONSERVER_InferenceRequest *inference_request,
+                                                                    Option<RequestReleaseFn> request_release_fn,
+                                                                    void *request_release_userp);
+
+/// Set the allocator for output buffers and the function that receives responses (it owns
+/// each response; the last one carries `TRITONSERVER_RESPONSE_COMPLETE_FINAL`).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestSetResponseCallback(TRITONSERVER_InferenceRequest *inference_request,
+                                                                     TRITONSERVER_ResponseAllocator *response_allocator,
+                                                                     void *response_allocator_userp,
+                                                                     Option<ResponseCompleteFn> response_fn,
+                                                                     void *response_userp);
+
+/// Set a string parameter (copied).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestSetStringParameter(TRITONSERVER_InferenceRequest *request,
+                                                                    const char *key,
+                                                                    const char *value);
+
+/// Set an integer parameter.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestSetIntParameter(TRITONSERVER_InferenceRequest *request,
+                                                                 const char *key,
+                                                                 int64_t value);
+
+/// Set a boolean parameter.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestSetBoolParameter(TRITONSERVER_InferenceRequest *request,
+                                                                  const char *key,
+                                                                  bool value);
+
+/// Set a double parameter.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceRequestSetDoubleParameter(TRITONSERVER_InferenceRequest *request,
+                                                                    const char *key,
+                                                                    double value);
+
+/// Hand a request to the server for execution. On success the core owns the request until
+/// its release callback runs; on an error the caller keeps it and no callback runs.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ServerInferAsync(TRITONSERVER_Server *server,
+                                                  TRITONSERVER_InferenceRequest *inference_request,
+                                                  TRITONSERVER_InferenceTrace *trace);
+
+/// Create a response allocator from the frontend's functions (`alloc_fn` and `release_fn`
+/// required, `start_fn` optional).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ResponseAllocatorNew(TRITONSERVER_ResponseAllocator **allocator,
+                                                      Option<AllocFn> alloc_fn,
+                                                      Option<ReleaseFn> release_fn,
+                                                      Option<StartFn> start_fn);
+
+/// Set the function that describes allocated buffers.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ResponseAllocatorSetBufferAttributesFunction(TRITONSERVER_ResponseAllocator *allocator,
+                                                                              Option<BufferAttributesFn> buffer_attributes_fn);
+
+/// Set the function that tells the allocator's preferred memory.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ResponseAllocatorSetQueryFunction(TRITONSERVER_ResponseAllocator *allocator,
+                                                                   Option<QueryFn> query_fn);
+
+/// Delete an allocator (no request using it may still be in flight).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ResponseAllocatorDelete(TRITONSERVER_ResponseAllocator *allocator);
+
+/// Delete a response, releasing its output buffers through the allocator.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceResponseDelete(TRITONSERVER_InferenceResponse *inference_response);
+
+/// The response's error, as a new error object the caller owns; NULL for a successful response.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceResponseError(TRITONSERVER_InferenceResponse *inference_response);
+
+/// The model (and version) that produced the response.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceResponseModel(TRITONSERVER_InferenceResponse *inference_response,
+                                                        const char **model_name,
+                                                        int64_t *model_version);
+
+/// The id of the request the response answers.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceResponseId(TRITONSERVER_InferenceResponse *inference_response,
+                                                     const char **request_id);
+
+/// How many parameters the response has.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceResponseParameterCount(TRITONSERVER_InferenceResponse *inference_response,
+                                                                 uint32_t *count);
+
+/// One parameter of the response: name, type and a pointer to the value.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceResponseParameter(TRITONSERVER_InferenceResponse *inference_response,
+                                                            uint32_t index,
+                                                            const char **name,
+                                                            TRITONSERVER_ParameterType *type_,
+                                                            const void **vvalue);
+
+/// How many outputs the response has.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceResponseOutputCount(TRITONSERVER_InferenceResponse *inference_response,
+                                                              uint32_t *count);
+
+/// One output of the response: name, type, shape and its data buffer.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceResponseOutput(TRITONSERVER_InferenceResponse *inference_response,
+                                                         uint32_t index,
+                                                         const char **name,
+                                                         TRITONSERVER_DataType *datatype,
+                                                         const int64_t **shape,
+                                                         uint64_t *dim_count,
+                                                         const void **base,
+                                                         size_t *byte_size,
+                                                         TRITONSERVER_MemoryType *memory_type,
+                                                         int64_t *memory_type_id,
+                                                         void **userp);
+
+/// The classification label of one class of an output (NULL when the model has none).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceResponseOutputClassificationLabel(TRITONSERVER_InferenceResponse *inference_response,
+                                                                            uint32_t index,
+                                                                            size_t class_index,
+                                                                            const char **label);
+
+/// Create buffer attributes (CPU, id 0, size 0).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_BufferAttributesNew(TRITONSERVER_BufferAttributes **buffer_attributes);
+
+/// Delete buffer attributes.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_BufferAttributesDelete(TRITONSERVER_BufferAttributes *buffer_attributes);
+
+/// Set the memory type id.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_BufferAttributesSetMemoryTypeId(TRITONSERVER_BufferAttributes *buffer_attributes,
+                                                                 int64_t memory_type_id);
+
+/// Set the memory type.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_BufferAttributesSetMemoryType(TRITONSERVER_BufferAttributes *buffer_attributes,
+                                                               TRITONSERVER_MemoryType memory_type);
+
+/// Set the CUDA IPC handle (kept, never used on CPU).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_BufferAttributesSetCudaIpcHandle(TRITONSERVER_BufferAttributes *buffer_attributes,
+                                                                  void *cuda_ipc_handle);
+
+/// Set the byte size.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_BufferAttributesSetByteSize(TRITONSERVER_BufferAttributes *buffer_attributes,
+                                                             size_t byte_size);
+
+/// The memory type id.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_BufferAttributesMemoryTypeId(TRITONSERVER_BufferAttributes *buffer_attributes,
+                                                              int64_t *memory_type_id);
+
+/// The memory type.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_BufferAttributesMemoryType(TRITONSERVER_BufferAttributes *buffer_attributes,
+                                                            TRITONSERVER_MemoryType *memory_type);
+
+/// The CUDA IPC handle (NULL unless set).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_BufferAttributesCudaIpcHandle(TRITONSERVER_BufferAttributes *buffer_attributes,
+                                                               void **cuda_ipc_handle);
+
+/// The byte size.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_BufferAttributesByteSize(TRITONSERVER_BufferAttributes *buffer_attributes,
+                                                          size_t *byte_size);
+
+/// Statistics of a model (`""`: every model) as JSON `{"model_stats": [...]}`. The caller owns
+/// the message.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ServerModelStatistics(TRITONSERVER_Server *server,
+                                                       const char *model_name,
+                                                       int64_t model_version,
+                                                       TRITONSERVER_Message **model_stats);
 
 /// Create a server and load its models. With `exit_on_error` (the default) a model that fails
 /// to load makes this fail; otherwise the server is returned and the failure logged.

@@ -14,9 +14,12 @@ use crate::capi::backend::{
     TRITONBACKEND_Backend, TRITONBACKEND_BackendAttribute, TRITONBACKEND_Model,
     TRITONBACKEND_ModelInstance, TRITONBACKEND_Request,
 };
-use crate::capi::handle::take_box;
+use crate::capi::handle::backend_error;
 use crate::capi::server::error::TRITONSERVER_Error;
-use crate::engine::backend::{Backend, BackendAttributes, BackendLibrary, LibraryLoader};
+use crate::engine::backend::{
+    Backend, BackendAttributes, BackendLibrary, ExecuteResult, LibraryLoader,
+};
+use crate::engine::infer::InferenceRequest;
 use crate::engine::model::{Instance, Model};
 use crate::engine::{Error, Result};
 
@@ -117,14 +120,6 @@ impl CLibrary {
     }
 }
 
-/// Turn an error returned by a backend into an engine error, deleting the object.
-pub fn backend_result(err: *mut TRITONSERVER_Error) -> Result<()> {
-    if err.is_null() {
-        return Ok(());
-    }
-    Err(take_box(err, "error")?.to_error())
-}
-
 fn backend_ptr(b: &Backend) -> *mut TRITONBACKEND_Backend {
     std::ptr::from_ref(b).cast_mut()
 }
@@ -147,7 +142,7 @@ impl BackendLibrary for CLibrary {
         };
         // SAFETY: `f` is the library's TRITONBACKEND_Initialize; the handle points to a live
         // backend object that outlives the call.
-        backend_result(unsafe { f(backend_ptr(backend)) })
+        backend_error(unsafe { f(backend_ptr(backend)) })
     }
 
     fn finalize(&self, backend: &Backend) -> Result<()> {
@@ -155,7 +150,7 @@ impl BackendLibrary for CLibrary {
             return Ok(());
         };
         // SAFETY: as for `initialize`; the backend is still alive during its own finalization.
-        backend_result(unsafe { f(backend_ptr(backend)) })
+        backend_error(unsafe { f(backend_ptr(backend)) })
     }
 
     fn get_attributes(&self, backend: &Backend, attributes: &BackendAttributes) -> Result<()> {
@@ -165,7 +160,7 @@ impl BackendLibrary for CLibrary {
         let attrs: *mut TRITONBACKEND_BackendAttribute = std::ptr::from_ref(attributes).cast_mut();
         // SAFETY: `f` is TRITONBACKEND_GetBackendAttribute; both handles point to live objects
         // (the attribute setters only take shared references).
-        backend_result(unsafe { f(backend_ptr(backend), attrs) })
+        backend_error(unsafe { f(backend_ptr(backend), attrs) })
     }
 
     fn model_initialize(&self, model: &Model) -> Result<()> {
@@ -174,7 +169,7 @@ impl BackendLibrary for CLibrary {
         };
         // SAFETY: `f` is TRITONBACKEND_ModelInitialize; the model lives (in an Arc) until after
         // its finalization.
-        backend_result(unsafe { f(model_ptr(model)) })
+        backend_error(unsafe { f(model_ptr(model)) })
     }
 
     fn model_finalize(&self, model: &Model) -> Result<()> {
@@ -182,7 +177,7 @@ impl BackendLibrary for CLibrary {
             return Ok(());
         };
         // SAFETY: `f` is TRITONBACKEND_ModelFinalize on a live model.
-        backend_result(unsafe { f(model_ptr(model)) })
+        backend_error(unsafe { f(model_ptr(model)) })
     }
 
     fn instance_initialize(&self, instance: &Instance) -> Result<()> {
@@ -190,7 +185,7 @@ impl BackendLibrary for CLibrary {
             return Ok(());
         };
         // SAFETY: `f` is TRITONBACKEND_ModelInstanceInitialize on a live instance.
-        backend_result(unsafe { f(instance_ptr(instance)) })
+        backend_error(unsafe { f(instance_ptr(instance)) })
     }
 
     fn instance_finalize(&self, instance: &Instance) -> Result<()> {
@@ -198,7 +193,7 @@ impl BackendLibrary for CLibrary {
             return Ok(());
         };
         // SAFETY: `f` is TRITONBACKEND_ModelInstanceFinalize on a live instance.
-        backend_result(unsafe { f(instance_ptr(instance)) })
+        backend_error(unsafe { f(instance_ptr(instance)) })
     }
 
     fn instance_ready(&self, instance: &Instance) -> Result<()> {
@@ -207,6 +202,29 @@ impl BackendLibrary for CLibrary {
         };
         // SAFETY: `f` is TRITONBACKEND_ModelInstanceReady, given the same live instance handle
         // the backend initialized; the backend makes it safe to call concurrently with Execute.
-        backend_result(unsafe { f(instance_ptr(instance)) })
+        backend_error(unsafe { f(instance_ptr(instance)) })
+    }
+
+    fn execute(&self, instance: &Instance, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {
+        let mut ptrs: Vec<*mut TRITONBACKEND_Request> =
+            requests.into_iter().map(Box::into_raw).collect();
+        let count = u32::try_from(ptrs.len()).unwrap_or(u32::MAX);
+        // SAFETY: TRITONBACKEND_ModelInstanceExecute with the live instance and an array of
+        // `count` request pointers; ownership of each request passes to the backend, which
+        // gives it back with TRITONBACKEND_RequestRelease.
+        let err = unsafe { (self.execute)(instance_ptr(instance), ptrs.as_mut_ptr(), count) };
+        match backend_error(err) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // On an error the backend kept none of the requests: take them back.
+                let requests = ptrs
+                    .into_iter()
+                    // SAFETY: each pointer came from Box::into_raw above and, by the backend
+                    // API contract, was not released by a backend that returns an error.
+                    .map(|p| unsafe { Box::from_raw(p) })
+                    .collect();
+                Err((e, requests))
+            }
+        }
     }
 }

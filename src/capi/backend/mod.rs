@@ -6,6 +6,9 @@ pub mod backend;
 pub mod instance;
 pub mod loader;
 pub mod model;
+pub mod request;
+pub mod response;
+pub mod stats;
 
 /// `TRITONBACKEND_API_VERSION_MAJOR`: the major version of the backend API.
 pub const TRITONBACKEND_API_VERSION_MAJOR: u32 = 1;
@@ -24,7 +27,6 @@ pub type TRITONBACKEND_Model = crate::engine::model::Model;
 /// A model instance (`TRITONBACKEND_ModelInstance`), owned by the core.
 pub type TRITONBACKEND_ModelInstance = crate::engine::model::Instance;
 
-/// An inference request as a backend sees it (`TRITONBACKEND_Request`).
-pub struct TRITONBACKEND_Request {
-    _private: (),
-}
+/// An inference request as a backend sees it (`TRITONBACKEND_Request`): the same object the
+/// frontend created as a `TRITONSERVER_InferenceRequest`.
+pub type TRITONBACKEND_Request = crate::engine::infer::InferenceRequest;

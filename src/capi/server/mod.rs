@@ -4,8 +4,11 @@ pub mod error;
 pub mod message;
 pub mod misc;
 pub mod options;
+pub mod request;
+pub mod response;
 #[allow(clippy::module_inception, reason = "mirrors the header section name")]
 pub mod server;
+pub mod trace;
 
 /// `TRITONSERVER_API_VERSION_MAJOR`: the major version of the server API.
 pub const TRITONSERVER_API_VERSION_MAJOR: u32 = 1;

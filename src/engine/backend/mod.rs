@@ -18,6 +18,7 @@ pub use config::BackendCmdlineConfig;
 pub use resolve::{resolve_backend_library, ResolvedLibrary};
 
 use super::error::Result;
+use super::infer::InferenceRequest;
 use super::message::Message;
 use super::model::{Instance, Model};
 use super::types::{ExecutionPolicy, InstanceKind};
@@ -44,7 +45,20 @@ pub trait BackendLibrary: Send + Sync {
     /// `TRITONBACKEND_ModelInstanceReady`: `Ok` when the instance can serve. A library without
     /// the entry point is always ready.
     fn instance_ready(&self, instance: &Instance) -> Result<()>;
+    /// `TRITONBACKEND_ModelInstanceExecute`: the backend takes the requests and releases each
+    /// one when done. On an error the backend took none of them: they come back with it.
+    fn execute(&self, instance: &Instance, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {
+        let _ = instance;
+        Err((
+            crate::engine::Error::unsupported("this backend cannot execute requests"),
+            requests,
+        ))
+    }
 }
+
+/// What `BackendLibrary::execute` returns: on an error, the requests the backend did not take.
+pub type ExecuteResult =
+    std::result::Result<(), (crate::engine::Error, Vec<Box<InferenceRequest>>)>;
 
 /// Opens backend libraries.
 pub trait LibraryLoader: Send + Sync {

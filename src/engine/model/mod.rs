@@ -6,10 +6,12 @@ mod instance;
 
 pub use config_update::apply_backend_update;
 
+use std::collections::HashMap;
 use std::ffi::{c_void, CStr, CString};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock, Weak};
+use std::time::{Duration, Instant};
 
 pub use instance::Instance;
 use triton_model_config as mc;
@@ -17,6 +19,8 @@ use triton_model_config::pb;
 
 use super::backend::{c_string, Backend};
 use super::error::{Error, Result};
+use super::infer::{InferenceRequest, ModelStats};
+use super::scheduler::Scheduler;
 use super::server::Server;
 
 /// Lifecycle state of a model version, with upstream's names.
@@ -58,6 +62,11 @@ pub struct Model {
     instances: OnceLock<Vec<Arc<Instance>>>,
     initialized: AtomicBool,
     config_set_by_backend: AtomicBool,
+    scheduler: OnceLock<Arc<Scheduler>>,
+    inflight: AtomicUsize,
+    stats: ModelStats,
+    /// Classification labels by output name, from each output's `label_filename`.
+    labels: OnceLock<HashMap<String, Vec<CString>>>,
 }
 
 impl Model {
@@ -83,6 +92,10 @@ impl Model {
             instances: OnceLock::new(),
             initialized: AtomicBool::new(false),
             config_set_by_backend: AtomicBool::new(false),
+            scheduler: OnceLock::new(),
+            inflight: AtomicUsize::new(0),
+            stats: ModelStats::default(),
+            labels: OnceLock::new(),
         })
     }
 
@@ -184,8 +197,90 @@ impl Model {
                 }
             }
         }
+        let scheduler = Scheduler::start(self, &instances);
         let _ = self.instances.set(instances);
+        let _ = self.scheduler.set(scheduler);
         Ok(())
+    }
+
+    /// Statistics of this version.
+    pub fn stats(&self) -> &ModelStats {
+        &self.stats
+    }
+
+    /// Requests accepted and not yet released.
+    pub fn inflight(&self) -> usize {
+        self.inflight.load(Ordering::Acquire)
+    }
+
+    /// Queue a validated request for execution. On an error the caller keeps the request.
+    pub fn enqueue(
+        &self,
+        request: Box<InferenceRequest>,
+    ) -> std::result::Result<(), (Error, Box<InferenceRequest>)> {
+        let Some(scheduler) = self.scheduler.get() else {
+            return Err((
+                Error::unavailable(format!(
+                    "model '{}' version {} cannot execute requests",
+                    self.name(),
+                    self.version
+                )),
+                request,
+            ));
+        };
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+        scheduler.enqueue(request).inspect_err(|_| {
+            self.inflight.fetch_sub(1, Ordering::AcqRel);
+        })
+    }
+
+    /// A request of this model was released.
+    pub(crate) fn request_released(&self) {
+        let _ = self
+            .inflight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Run one batch on an instance; requests the backend refused get the error.
+    pub(crate) fn execute(&self, instance: &Instance, batch: Vec<Box<InferenceRequest>>) {
+        let Some(backend) = &self.backend else {
+            for r in batch {
+                r.fail(&Error::unsupported(
+                    "model has no backend to execute requests",
+                ));
+            }
+            return;
+        };
+        if let Err((e, requests)) = backend.library().execute(instance, batch) {
+            for r in requests {
+                self.stats
+                    .report_failure(r.request_start_ns.load(Ordering::Acquire));
+                r.fail(&e);
+            }
+        }
+    }
+
+    /// Stop taking requests, let queued and running ones finish, and stop the instance
+    /// threads, waiting until `deadline`. False when requests were still in flight then.
+    pub(crate) fn drain(&self, deadline: Instant) -> bool {
+        let Some(scheduler) = self.scheduler.get() else {
+            return true;
+        };
+        scheduler.stop_accepting();
+        while self.inflight() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let drained = self.inflight() == 0;
+        let stopped = scheduler.shutdown(deadline);
+        if !drained || !stopped {
+            crate::log_error!(
+                "model '{}' version {}: {} request(s) still in flight after the exit timeout; finalizing anyway",
+                self.name(),
+                self.version,
+                self.inflight()
+            );
+        }
+        drained && stopped
     }
 
     /// After the backend's model initialization: a configuration must exist (given, or completed
@@ -200,11 +295,44 @@ impl Model {
         let config = self.config();
         mc::validate_model_config(&config)?;
         mc::validate_io_config(&config)?;
+        let mut labels = HashMap::new();
+        for out in config
+            .output
+            .iter()
+            .filter(|o| !o.label_filename.is_empty())
+        {
+            let path = self.model_dir().join(&out.label_filename);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::internal(format!(
+                    "failed to read label file '{}': {e}",
+                    path.display()
+                ))
+            })?;
+            labels.insert(out.name.clone(), text.lines().map(c_string).collect());
+        }
+        let _ = self.labels.set(labels);
         Ok(())
     }
 
-    /// Finalize every instance (in reverse order of creation), then the model itself.
+    /// The classification label of class `index` of an output, if the model has labels.
+    pub fn label(&self, output: &str, index: usize) -> Option<&CStr> {
+        self.labels
+            .get()?
+            .get(output)?
+            .get(index)
+            .map(CString::as_c_str)
+            .filter(|l| !l.is_empty())
+    }
+
+    /// Wait for requests in flight (up to the server's exit timeout), stop the instance
+    /// threads, then finalize every instance (in reverse order of creation) and the model.
     pub(crate) fn finalize(&self) {
+        let timeout = self
+            .server
+            .upgrade()
+            .map(|s| s.exit_timeout())
+            .unwrap_or(Duration::from_secs(30));
+        self.drain(Instant::now() + timeout);
         for inst in self.instances().iter().rev() {
             inst.finalize();
         }

@@ -1,5 +1,6 @@
 //! The server: lifecycle state, liveness, readiness, metadata, and model control.
 
+mod infer;
 mod lifecycle;
 mod options;
 

@@ -1,0 +1,356 @@
+//! Statistics and memory usage reported by backends, and implicit sequence state.
+//!
+//! Methods: `ModelInstanceReportStatistics`, `ModelInstanceReportBatchStatistics`,
+//! `ModelInstanceResponseStatistics*`, `ModelInstanceReportResponseStatistics`,
+//! `ModelReportMemoryUsage`, `ModelInstanceReportMemoryUsage`, `StateNew`, `StateUpdate`,
+//! `StateBuffer`, `StateBufferAttributes`.
+
+use std::ffi::{c_char, c_void};
+
+use crate::capi::backend::response::TRITONBACKEND_ResponseFactory;
+use crate::capi::backend::{
+    TRITONBACKEND_Model, TRITONBACKEND_ModelInstance, TRITONBACKEND_Request,
+};
+use crate::capi::boundary::ffi_try;
+use crate::capi::callback::TRITONSERVER_BufferAttributes;
+use crate::capi::handle::{arg_mut, arg_ref, arg_slice, into_raw, out_ptr, take_box};
+use crate::capi::server::error::TRITONSERVER_Error;
+use crate::capi::types::{TRITONSERVER_DataType, TRITONSERVER_MemoryType};
+use crate::engine::infer::BufferAttributes;
+use crate::engine::model::{Instance, Model};
+use crate::engine::{Error, Result};
+
+fn model_of(instance: &Instance) -> Result<std::sync::Arc<Model>> {
+    instance
+        .model()
+        .upgrade()
+        .ok_or_else(|| Error::unavailable("the model of this instance is gone"))
+}
+
+/// Report one request's outcome and timestamps (monotonic ns) for statistics.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceReportStatistics(
+    instance: *mut TRITONBACKEND_ModelInstance,
+    request: *mut TRITONBACKEND_Request,
+    success: bool,
+    exec_start_ns: u64,
+    compute_start_ns: u64,
+    compute_end_ns: u64,
+    exec_end_ns: u64,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONBACKEND_ModelInstanceReportStatistics", || {
+        let i = arg_ref(instance, "instance")?;
+        let r = arg_ref(request, "request")?;
+        let m = model_of(i)?;
+        m.stats().report_request(
+            success,
+            r.request_start_ns
+                .load(std::sync::atomic::Ordering::Acquire),
+            r.queue_start_ns.load(std::sync::atomic::Ordering::Acquire),
+            exec_start_ns,
+            compute_start_ns,
+            compute_end_ns,
+            exec_end_ns,
+        );
+        Ok(())
+    })
+}
+
+/// Report one execution of a batch for statistics.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceReportBatchStatistics(
+    instance: *mut TRITONBACKEND_ModelInstance,
+    batch_size: u64,
+    exec_start_ns: u64,
+    compute_start_ns: u64,
+    compute_end_ns: u64,
+    exec_end_ns: u64,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONBACKEND_ModelInstanceReportBatchStatistics", || {
+        let i = arg_ref(instance, "instance")?;
+        model_of(i)?.stats().report_batch(
+            batch_size,
+            exec_start_ns,
+            compute_start_ns,
+            compute_end_ns,
+            exec_end_ns,
+        );
+        Ok(())
+    })
+}
+
+/// Statistics of one response of a decoupled model, filled in field by field.
+#[derive(Default)]
+pub struct TRITONBACKEND_ModelInstanceResponseStatistics {
+    instance: usize,
+    response_start: u64,
+    compute_output_start: u64,
+    response_end: u64,
+    error: bool,
+}
+
+/// Create a response statistics object (the caller deletes it).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsNew(
+    response_statistics: *mut *mut TRITONBACKEND_ModelInstanceResponseStatistics,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONBACKEND_ModelInstanceResponseStatisticsNew", || {
+        out_ptr(response_statistics, "response_statistics")?.write(into_raw(Box::default()));
+        Ok(())
+    })
+}
+
+/// Delete a response statistics object.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsDelete(
+    response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
+) -> *mut TRITONSERVER_Error {
+    ffi_try(
+        "TRITONBACKEND_ModelInstanceResponseStatisticsDelete",
+        || {
+            drop(take_box(response_statistics, "response_statistics")?);
+            Ok(())
+        },
+    )
+}
+
+fn with_rs(
+    name: &'static str,
+    rs: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
+    f: impl FnOnce(&mut TRITONBACKEND_ModelInstanceResponseStatistics) -> Result<()>,
+) -> *mut TRITONSERVER_Error {
+    ffi_try(name, || f(arg_mut(rs, "response_statistics")?))
+}
+
+/// Set the instance the response came from.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsSetModelInstance(
+    response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
+    model_instance: *mut TRITONBACKEND_ModelInstance,
+) -> *mut TRITONSERVER_Error {
+    with_rs(
+        "TRITONBACKEND_ModelInstanceResponseStatisticsSetModelInstance",
+        response_statistics,
+        |s| {
+            arg_ref(model_instance, "model_instance")?;
+            s.instance = model_instance as usize;
+            Ok(())
+        },
+    )
+}
+
+/// Set the response factory the response came from.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsSetResponseFactory(
+    response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
+    response_factory: *mut TRITONBACKEND_ResponseFactory,
+) -> *mut TRITONSERVER_Error {
+    with_rs(
+        "TRITONBACKEND_ModelInstanceResponseStatisticsSetResponseFactory",
+        response_statistics,
+        |_| {
+            arg_ref(response_factory, "response_factory")?;
+            Ok(())
+        },
+    )
+}
+
+/// Set when the response started (monotonic ns).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsSetResponseStart(
+    response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
+    response_start: u64,
+) -> *mut TRITONSERVER_Error {
+    with_rs(
+        "TRITONBACKEND_ModelInstanceResponseStatisticsSetResponseStart",
+        response_statistics,
+        |s| {
+            s.response_start = response_start;
+            Ok(())
+        },
+    )
+}
+
+/// Set when output computation started (monotonic ns).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsSetComputeOutputStart(
+    response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
+    compute_output_start: u64,
+) -> *mut TRITONSERVER_Error {
+    with_rs(
+        "TRITONBACKEND_ModelInstanceResponseStatisticsSetComputeOutputStart",
+        response_statistics,
+        |s| {
+            s.compute_output_start = compute_output_start;
+            Ok(())
+        },
+    )
+}
+
+/// Set when the response ended (monotonic ns).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsSetResponseEnd(
+    response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
+    response_end: u64,
+) -> *mut TRITONSERVER_Error {
+    with_rs(
+        "TRITONBACKEND_ModelInstanceResponseStatisticsSetResponseEnd",
+        response_statistics,
+        |s| {
+            s.response_end = response_end;
+            Ok(())
+        },
+    )
+}
+
+/// Mark the response as failed (NULL: succeeded). The error stays the caller's.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsSetError(
+    response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
+    error: *mut TRITONSERVER_Error,
+) -> *mut TRITONSERVER_Error {
+    with_rs(
+        "TRITONBACKEND_ModelInstanceResponseStatisticsSetError",
+        response_statistics,
+        |s| {
+            s.error = !error.is_null();
+            Ok(())
+        },
+    )
+}
+
+/// Record the response statistics with the instance's model.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceReportResponseStatistics(
+    response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
+) -> *mut TRITONSERVER_Error {
+    ffi_try(
+        "TRITONBACKEND_ModelInstanceReportResponseStatistics",
+        || {
+            let s = arg_ref(response_statistics, "response_statistics")?;
+            let instance: &Instance = arg_ref(s.instance as *const Instance, "model_instance")?;
+            model_of(instance)?.stats().report_response(
+                !s.error,
+                s.response_start,
+                s.compute_output_start,
+                s.response_end,
+            );
+            Ok(())
+        },
+    )
+}
+
+fn memory_usage(
+    usage: *mut *mut TRITONSERVER_BufferAttributes,
+    usage_size: u32,
+) -> Result<Vec<BufferAttributes>> {
+    let items = arg_slice(usage.cast_const(), usage_size as usize, "usage")?;
+    items
+        .iter()
+        .map(|p| arg_ref(*p, "usage[i]").copied())
+        .collect()
+}
+
+/// Report the memory a model holds (for the statistics' `memory_usage`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_ModelReportMemoryUsage(
+    model: *mut TRITONBACKEND_Model,
+    usage: *mut *mut TRITONSERVER_BufferAttributes,
+    usage_size: u32,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONBACKEND_ModelReportMemoryUsage", || {
+        let m = arg_ref(model, "model")?;
+        m.stats().report_memory(&memory_usage(usage, usage_size)?);
+        Ok(())
+    })
+}
+
+/// Report the memory an instance holds (for the statistics' `memory_usage`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceReportMemoryUsage(
+    instance: *mut TRITONBACKEND_ModelInstance,
+    usage: *mut *mut TRITONSERVER_BufferAttributes,
+    usage_size: u32,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONBACKEND_ModelInstanceReportMemoryUsage", || {
+        let i = arg_ref(instance, "instance")?;
+        model_of(i)?
+            .stats()
+            .report_memory(&memory_usage(usage, usage_size)?);
+        Ok(())
+    })
+}
+
+/// Implicit sequence state (`TRITONBACKEND_State`).
+pub struct TRITONBACKEND_State {
+    _private: (),
+}
+
+fn no_implicit_state() -> Error {
+    Error::unsupported(
+        "implicit state requires the sequence batcher, which this build of triton-core does not provide yet",
+    )
+}
+
+/// Create an implicit state for a sequence request (needs the sequence batcher).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_StateNew(
+    state: *mut *mut TRITONBACKEND_State,
+    request: *mut TRITONBACKEND_Request,
+    name: *const c_char,
+    datatype: TRITONSERVER_DataType,
+    shape: *const i64,
+    dims_count: u32,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONBACKEND_StateNew", || {
+        out_ptr(state, "state")?;
+        arg_ref(request, "request")?;
+        crate::capi::handle::arg_cstr(name, "name")?;
+        datatype.get()?;
+        arg_slice(shape, dims_count as usize, "shape")?;
+        Err(no_implicit_state())
+    })
+}
+
+/// Commit an implicit state update.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_StateUpdate(
+    state: *mut TRITONBACKEND_State,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONBACKEND_StateUpdate", || {
+        arg_ref(state, "state")?;
+        Err(no_implicit_state())
+    })
+}
+
+/// The buffer of an implicit state.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_StateBuffer(
+    state: *mut TRITONBACKEND_State,
+    buffer: *mut *mut c_void,
+    buffer_byte_size: u64,
+    memory_type: *mut TRITONSERVER_MemoryType,
+    memory_type_id: *mut i64,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONBACKEND_StateBuffer", || {
+        arg_ref(state, "state")?;
+        out_ptr(buffer, "buffer")?;
+        arg_ref(memory_type, "memory_type")?;
+        arg_ref(memory_type_id, "memory_type_id")?;
+        let _ = buffer_byte_size;
+        Err(no_implicit_state())
+    })
+}
+
+/// The buffer attributes of an implicit state.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONBACKEND_StateBufferAttributes(
+    state: *mut TRITONBACKEND_State,
+    buffer_attributes: *mut *mut TRITONSERVER_BufferAttributes,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONBACKEND_StateBufferAttributes", || {
+        arg_ref(state, "state")?;
+        out_ptr(buffer_attributes, "buffer_attributes")?;
+        Err(no_implicit_state())
+    })
+}

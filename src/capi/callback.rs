@@ -1,0 +1,264 @@
+//! Calling the frontend's C callbacks: the response allocator, the response complete callback
+//! and the request release callback. Function pointers and user pointers are kept as they came;
+//! every call states the header contract it relies on.
+
+use std::ffi::{c_char, c_void, CStr};
+
+use crate::capi::handle::backend_error;
+use crate::capi::server::error::TRITONSERVER_Error;
+use crate::capi::types::TRITONSERVER_MemoryType;
+use crate::engine::infer::{
+    AllocatedBuffer, BufferAttributes, InferenceRequest, InferenceResponse, ReleaseCallback,
+    ResponseAllocator, ResponseCallback,
+};
+use crate::engine::types::MemoryType;
+use crate::engine::{Error, Result};
+
+/// A response allocator (`TRITONSERVER_ResponseAllocator`): the frontend's functions.
+#[derive(Debug, Clone, Copy)]
+pub struct TRITONSERVER_ResponseAllocator {
+    pub alloc_fn: AllocFn,
+    pub release_fn: ReleaseFn,
+    pub start_fn: Option<StartFn>,
+    pub query_fn: Option<QueryFn>,
+    pub buffer_attributes_fn: Option<BufferAttributesFn>,
+}
+
+/// The opaque buffer attributes object (`TRITONSERVER_BufferAttributes`).
+pub type TRITONSERVER_BufferAttributes = BufferAttributes;
+
+pub type AllocFn = unsafe extern "C" fn(
+    *mut TRITONSERVER_ResponseAllocator,
+    *const c_char,
+    usize,
+    TRITONSERVER_MemoryType,
+    i64,
+    *mut c_void,
+    *mut *mut c_void,
+    *mut *mut c_void,
+    *mut TRITONSERVER_MemoryType,
+    *mut i64,
+) -> *mut TRITONSERVER_Error;
+pub type ReleaseFn = unsafe extern "C" fn(
+    *mut TRITONSERVER_ResponseAllocator,
+    *mut c_void,
+    *mut c_void,
+    usize,
+    TRITONSERVER_MemoryType,
+    i64,
+) -> *mut TRITONSERVER_Error;
+pub type StartFn = unsafe extern "C" fn(
+    *mut TRITONSERVER_ResponseAllocator,
+    *mut c_void,
+) -> *mut TRITONSERVER_Error;
+pub type QueryFn = unsafe extern "C" fn(
+    *mut TRITONSERVER_ResponseAllocator,
+    *mut c_void,
+    *const c_char,
+    *mut usize,
+    *mut TRITONSERVER_MemoryType,
+    *mut i64,
+) -> *mut TRITONSERVER_Error;
+pub type BufferAttributesFn = unsafe extern "C" fn(
+    *mut TRITONSERVER_ResponseAllocator,
+    *const c_char,
+    *mut TRITONSERVER_BufferAttributes,
+    *mut c_void,
+    *mut c_void,
+) -> *mut TRITONSERVER_Error;
+pub type ResponseCompleteFn = unsafe extern "C" fn(*mut InferenceResponse, u32, *mut c_void);
+pub type RequestReleaseFn = unsafe extern "C" fn(*mut InferenceRequest, u32, *mut c_void);
+
+fn memory_type(t: TRITONSERVER_MemoryType) -> Result<MemoryType> {
+    MemoryType::from_u32(t.0).ok_or_else(|| {
+        Error::invalid_arg(format!("allocator returned invalid memory type {}", t.0))
+    })
+}
+
+/// The engine's view of a frontend allocator plus its user pointer.
+pub struct CAllocator {
+    /// The frontend's allocator object, passed back to its functions.
+    allocator: usize,
+    fns: TRITONSERVER_ResponseAllocator,
+    userp: usize,
+}
+
+impl CAllocator {
+    pub fn new(allocator: &TRITONSERVER_ResponseAllocator, userp: *mut c_void) -> CAllocator {
+        CAllocator {
+            allocator: std::ptr::from_ref(allocator) as usize,
+            fns: *allocator,
+            userp: userp as usize,
+        }
+    }
+    fn alloc_ptr(&self) -> *mut TRITONSERVER_ResponseAllocator {
+        self.allocator as *mut TRITONSERVER_ResponseAllocator
+    }
+}
+
+impl ResponseAllocator for CAllocator {
+    fn start(&self) -> Result<()> {
+        let Some(f) = self.fns.start_fn else {
+            return Ok(());
+        };
+        // SAFETY: the frontend's start function, called with its own allocator and user
+        // pointer, which it keeps valid while responses of its requests exist.
+        backend_error(unsafe { f(self.alloc_ptr(), self.userp as *mut c_void) })
+    }
+
+    fn alloc(
+        &self,
+        tensor: &CStr,
+        byte_size: usize,
+        memory_type_in: MemoryType,
+        memory_type_id: i64,
+    ) -> Result<AllocatedBuffer> {
+        let mut buffer: *mut c_void = std::ptr::null_mut();
+        let mut buffer_userp: *mut c_void = std::ptr::null_mut();
+        let mut actual = TRITONSERVER_MemoryType(memory_type_in as u32);
+        let mut actual_id = memory_type_id;
+        // SAFETY: the frontend's alloc function with valid out-pointers to locals and a
+        // NUL-terminated tensor name that outlives the call.
+        backend_error(unsafe {
+            (self.fns.alloc_fn)(
+                self.alloc_ptr(),
+                tensor.as_ptr(),
+                byte_size,
+                TRITONSERVER_MemoryType(memory_type_in as u32),
+                memory_type_id,
+                self.userp as *mut c_void,
+                &mut buffer,
+                &mut buffer_userp,
+                &mut actual,
+                &mut actual_id,
+            )
+        })?;
+        let buf = AllocatedBuffer {
+            addr: buffer as usize,
+            byte_size,
+            memory_type: memory_type(actual)?,
+            memory_type_id: actual_id,
+            buffer_userp: buffer_userp as usize,
+        };
+        if let Some(f) = self.fns.buffer_attributes_fn {
+            let mut attrs = BufferAttributes {
+                memory_type: buf.memory_type,
+                memory_type_id: buf.memory_type_id,
+                byte_size,
+                cuda_ipc_handle: 0,
+            };
+            // SAFETY: the frontend's buffer-attributes function with a live attributes object
+            // and the user pointers it gave.
+            let r = backend_error(unsafe {
+                f(
+                    self.alloc_ptr(),
+                    tensor.as_ptr(),
+                    &mut attrs,
+                    self.userp as *mut c_void,
+                    buffer_userp,
+                )
+            });
+            if let Err(e) = r {
+                let _ = self.release(&buf);
+                return Err(e);
+            }
+        }
+        Ok(buf)
+    }
+
+    fn release(&self, b: &AllocatedBuffer) -> Result<()> {
+        // SAFETY: the frontend's release function, given back exactly what its alloc function
+        // returned, once.
+        backend_error(unsafe {
+            (self.fns.release_fn)(
+                self.alloc_ptr(),
+                b.addr as *mut c_void,
+                b.buffer_userp as *mut c_void,
+                b.byte_size,
+                TRITONSERVER_MemoryType(b.memory_type as u32),
+                b.memory_type_id,
+            )
+        })
+    }
+
+    fn query(
+        &self,
+        tensor: Option<&CStr>,
+        byte_size: Option<usize>,
+        memory_type_in: MemoryType,
+        memory_type_id: i64,
+    ) -> Result<(MemoryType, i64)> {
+        let Some(f) = self.fns.query_fn else {
+            return Err(Error::unavailable(
+                "response allocator has no query function",
+            ));
+        };
+        let mut size = byte_size.unwrap_or(0);
+        let mut mt = TRITONSERVER_MemoryType(memory_type_in as u32);
+        let mut id = memory_type_id;
+        // SAFETY: the frontend's query function with valid out-pointers (NULL size when the
+        // size is unknown, as the header allows) and an optional NUL-terminated name.
+        backend_error(unsafe {
+            f(
+                self.alloc_ptr(),
+                self.userp as *mut c_void,
+                tensor.map_or(std::ptr::null(), CStr::as_ptr),
+                if byte_size.is_some() {
+                    &mut size
+                } else {
+                    std::ptr::null_mut()
+                },
+                &mut mt,
+                &mut id,
+            )
+        })?;
+        Ok((memory_type(mt)?, id))
+    }
+}
+
+/// The frontend's response complete callback.
+pub struct CResponseCallback {
+    f: ResponseCompleteFn,
+    userp: usize,
+}
+
+impl CResponseCallback {
+    pub fn new(f: ResponseCompleteFn, userp: *mut c_void) -> CResponseCallback {
+        CResponseCallback {
+            f,
+            userp: userp as usize,
+        }
+    }
+}
+
+impl ResponseCallback for CResponseCallback {
+    fn complete(&self, response: Option<Box<InferenceResponse>>, flags: u32) {
+        let p = response.map_or(std::ptr::null_mut(), Box::into_raw);
+        // SAFETY: the frontend's callback takes ownership of the response (freed with
+        // TRITONSERVER_InferenceResponseDelete), with the user pointer it registered.
+        unsafe { (self.f)(p, flags, self.userp as *mut c_void) }
+    }
+}
+
+/// The frontend's request release callback.
+pub struct CReleaseCallback {
+    f: RequestReleaseFn,
+    userp: usize,
+}
+
+impl CReleaseCallback {
+    pub fn new(f: RequestReleaseFn, userp: *mut c_void) -> CReleaseCallback {
+        CReleaseCallback {
+            f,
+            userp: userp as usize,
+        }
+    }
+}
+
+impl ReleaseCallback for CReleaseCallback {
+    fn release(&self, request: Box<InferenceRequest>, flags: u32) {
+        // SAFETY: ownership of the request returns to the frontend (the same object it created
+        // with TRITONSERVER_InferenceRequestNew), with the user pointer it registered.
+        unsafe { (self.f)(Box::into_raw(request), flags, self.userp as *mut c_void) }
+    }
+}

@@ -1,0 +1,691 @@
+//! `TRITONSERVER_InferenceRequest`: building a request and handing it to the server.
+//!
+//! Methods: `InferenceRequestNew`, `...Delete`, id, flags, correlation id (unsigned and string),
+//! cancel, priority, timeout, inputs and their data, requested outputs, parameters, and the
+//! release and response callbacks.
+//!
+//! 1. `InferenceRequestNew` for a model (the model must be available); the caller owns it.
+//! 2. Add inputs and data (the data is not copied: it must stay valid until the request is
+//!    released), set both callbacks.
+//! 3. `TRITONSERVER_ServerInferAsync`: the core owns the request until it calls the release
+//!    callback, which gives it back; then it may be reused or deleted.
+
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+
+use crate::capi::boundary::ffi_try;
+use crate::capi::callback::{
+    CAllocator, CReleaseCallback, CResponseCallback, RequestReleaseFn, ResponseCompleteFn,
+    TRITONSERVER_BufferAttributes, TRITONSERVER_ResponseAllocator,
+};
+use crate::capi::handle::{arg_cstr, arg_mut, arg_ref, arg_slice, into_raw, out_ptr, take_box};
+use crate::capi::server::error::TRITONSERVER_Error;
+use crate::capi::server::server::TRITONSERVER_Server;
+use crate::capi::types::{TRITONSERVER_DataType, TRITONSERVER_MemoryType};
+use crate::engine::infer::{CorrelationId, DataBuffer, InferenceRequest, ParamValue};
+use crate::engine::types::MemoryType;
+use crate::engine::{Error, Result};
+
+/// An inference request.
+pub type TRITONSERVER_InferenceRequest = InferenceRequest;
+
+fn with_request(
+    name: &'static str,
+    request: *mut TRITONSERVER_InferenceRequest,
+    f: impl FnOnce(&mut InferenceRequest) -> Result<()>,
+) -> *mut TRITONSERVER_Error {
+    ffi_try(name, || f(arg_mut(request, "inference_request")?))
+}
+
+fn host_buffer(
+    base: *const c_void,
+    byte_size: usize,
+    mt: MemoryType,
+    id: i64,
+) -> Result<DataBuffer> {
+    if mt == MemoryType::Gpu {
+        return Err(Error::unsupported(
+            "GPU memory is not supported by this build of triton-core; use CPU or CPU_PINNED memory",
+        ));
+    }
+    if base.is_null() && byte_size > 0 {
+        return Err(Error::invalid_arg(format!(
+            "{}: 'base' must not be NULL for {byte_size} bytes",
+            crate::capi::boundary::current_fn()
+        )));
+    }
+    Ok(DataBuffer::borrowed(base as usize, byte_size, mt, id))
+}
+
+/// Create a request for a model version (-1: the latest ready one).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestNew(
+    inference_request: *mut *mut TRITONSERVER_InferenceRequest,
+    server: *mut TRITONSERVER_Server,
+    model_name: *const c_char,
+    model_version: i64,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_InferenceRequestNew", || {
+        let out = out_ptr(inference_request, "inference_request")?;
+        let s = arg_ref(server, "server")?;
+        let name = arg_cstr(model_name, "model_name")?;
+        let model = s.get_model(name, model_version)?;
+        out.write(into_raw(Box::new(InferenceRequest::new(
+            model,
+            model_version,
+        ))));
+        Ok(())
+    })
+}
+
+/// Delete a request the caller owns (never one the core still holds).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestDelete(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_InferenceRequestDelete", || {
+        drop(take_box(inference_request, "inference_request")?);
+        Ok(())
+    })
+}
+
+/// The request id ("" when unset), valid until the id changes or the request is deleted.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestId(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    id: *mut *const c_char,
+) -> *mut TRITONSERVER_Error {
+    with_request("TRITONSERVER_InferenceRequestId", inference_request, |r| {
+        out_ptr(id, "id")?.write(r.id_c().as_ptr());
+        Ok(())
+    })
+}
+
+/// Set the request id (copied).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetId(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    id: *const c_char,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestSetId",
+        inference_request,
+        |r| {
+            r.set_id(arg_cstr(id, "id")?);
+            Ok(())
+        },
+    )
+}
+
+/// The request flags (`TRITONSERVER_RequestFlag` bits).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestFlags(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    flags: *mut u32,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestFlags",
+        inference_request,
+        |r| {
+            out_ptr(flags, "flags")?.write(r.flags);
+            Ok(())
+        },
+    )
+}
+
+/// Set the request flags (sequence start / end).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetFlags(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    flags: u32,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestSetFlags",
+        inference_request,
+        |r| {
+            r.flags = flags;
+            Ok(())
+        },
+    )
+}
+
+/// The unsigned correlation id; an error when the id is a string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestCorrelationId(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    correlation_id: *mut u64,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestCorrelationId",
+        inference_request,
+        |r| {
+            let out = out_ptr(correlation_id, "correlation_id")?;
+            match &r.correlation_id {
+                CorrelationId::U64(v) => {
+                    out.write(*v);
+                    Ok(())
+                }
+                CorrelationId::Str(_) => Err(Error::invalid_arg(
+                    "given request's correlation id is not an unsigned int",
+                )),
+            }
+        },
+    )
+}
+
+/// The string correlation id; an error when the id is unsigned.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestCorrelationIdString(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    correlation_id: *mut *const c_char,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestCorrelationIdString",
+        inference_request,
+        |r| {
+            let out = out_ptr(correlation_id, "correlation_id")?;
+            match &r.correlation_id {
+                CorrelationId::Str(s) => {
+                    out.write(s.as_ptr());
+                    Ok(())
+                }
+                CorrelationId::U64(_) => Err(Error::invalid_arg(
+                    "given request's correlation id is not a string",
+                )),
+            }
+        },
+    )
+}
+
+/// Set an unsigned correlation id (for sequence batching).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetCorrelationId(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    correlation_id: u64,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestSetCorrelationId",
+        inference_request,
+        |r| {
+            r.correlation_id = CorrelationId::U64(correlation_id);
+            Ok(())
+        },
+    )
+}
+
+/// Set a string correlation id (copied).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetCorrelationIdString(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    correlation_id: *const c_char,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestSetCorrelationIdString",
+        inference_request,
+        |r| {
+            let s = arg_cstr(correlation_id, "correlation_id")?;
+            if s.len() > 128 {
+                return Err(Error::invalid_arg(
+                    "string correlation ID cannot exceed 128 characters",
+                ));
+            }
+            r.correlation_id = CorrelationId::Str(crate::engine::backend::c_string(s));
+            Ok(())
+        },
+    )
+}
+
+/// Ask for the request to be cancelled; backends see it with `TRITONBACKEND_RequestIsCancelled`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestCancel(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_InferenceRequestCancel", || {
+        arg_ref(inference_request, "inference_request")?.cancel();
+        Ok(())
+    })
+}
+
+/// Whether the request was cancelled.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestIsCancelled(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    is_cancelled: *mut bool,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_InferenceRequestIsCancelled", || {
+        let r = arg_ref(inference_request, "inference_request")?;
+        out_ptr(is_cancelled, "is_cancelled")?.write(r.is_cancelled());
+        Ok(())
+    })
+}
+
+/// The priority, as 32 bits (deprecated: see `...PriorityUInt64`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestPriority(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    priority: *mut u32,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestPriority",
+        inference_request,
+        |r| {
+            out_ptr(priority, "priority")?.write(u32::try_from(r.priority).unwrap_or(u32::MAX));
+            Ok(())
+        },
+    )
+}
+
+/// The priority (0 = the model's default; 1 is the highest).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestPriorityUInt64(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    priority: *mut u64,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestPriorityUInt64",
+        inference_request,
+        |r| {
+            out_ptr(priority, "priority")?.write(r.priority);
+            Ok(())
+        },
+    )
+}
+
+/// Set the priority (32-bit form).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetPriority(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    priority: u32,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestSetPriority",
+        inference_request,
+        |r| {
+            r.priority = u64::from(priority);
+            Ok(())
+        },
+    )
+}
+
+/// Set the priority.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetPriorityUInt64(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    priority: u64,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestSetPriorityUInt64",
+        inference_request,
+        |r| {
+            r.priority = priority;
+            Ok(())
+        },
+    )
+}
+
+/// The timeout in microseconds (0: none).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestTimeoutMicroseconds(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    timeout_us: *mut u64,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestTimeoutMicroseconds",
+        inference_request,
+        |r| {
+            out_ptr(timeout_us, "timeout_us")?.write(r.timeout_us);
+            Ok(())
+        },
+    )
+}
+
+/// Set the timeout in microseconds (0: none).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetTimeoutMicroseconds(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    timeout_us: u64,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestSetTimeoutMicroseconds",
+        inference_request,
+        |r| {
+            r.timeout_us = timeout_us;
+            Ok(())
+        },
+    )
+}
+
+/// Add an input tensor with a data type and shape (copied); data comes with
+/// `...AppendInputData`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestAddInput(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    name: *const c_char,
+    datatype: TRITONSERVER_DataType,
+    shape: *const i64,
+    dim_count: u64,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestAddInput",
+        inference_request,
+        |r| {
+            let name = arg_cstr(name, "name")?;
+            let datatype = datatype.get()?;
+            let n = usize::try_from(dim_count)
+                .map_err(|_| Error::invalid_arg("dim_count too large"))?;
+            let shape = arg_slice(shape, n, "shape")?;
+            r.add_input(name, datatype, shape)
+        },
+    )
+}
+
+/// Add the model's single input as a raw input: its type and shape come from the
+/// configuration and the data size.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestAddRawInput(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    name: *const c_char,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestAddRawInput",
+        inference_request,
+        |r| r.add_raw_input(arg_cstr(name, "name")?),
+    )
+}
+
+/// Remove an input.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestRemoveInput(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    name: *const c_char,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestRemoveInput",
+        inference_request,
+        |r| r.remove_input(arg_cstr(name, "name")?),
+    )
+}
+
+/// Remove every input.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestRemoveAllInputs(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestRemoveAllInputs",
+        inference_request,
+        |r| {
+            r.remove_all_inputs();
+            Ok(())
+        },
+    )
+}
+
+/// Append a buffer of input data (not copied: it must stay valid until the request is
+/// released). CPU and CPU_PINNED memory only in this build.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestAppendInputData(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    name: *const c_char,
+    base: *const c_void,
+    byte_size: usize,
+    memory_type: TRITONSERVER_MemoryType,
+    memory_type_id: i64,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestAppendInputData",
+        inference_request,
+        |r| {
+            let name = arg_cstr(name, "name")?;
+            let buf = host_buffer(base, byte_size, memory_type.get()?, memory_type_id)?;
+            r.append_input_data(name, buf, None)
+        },
+    )
+}
+
+/// Append input data for one host policy.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestAppendInputDataWithHostPolicy(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    name: *const c_char,
+    base: *const c_void,
+    byte_size: usize,
+    memory_type: TRITONSERVER_MemoryType,
+    memory_type_id: i64,
+    host_policy_name: *const c_char,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestAppendInputDataWithHostPolicy",
+        inference_request,
+        |r| {
+            let name = arg_cstr(name, "name")?;
+            let policy = arg_cstr(host_policy_name, "host_policy_name")?;
+            let buf = host_buffer(base, byte_size, memory_type.get()?, memory_type_id)?;
+            r.append_input_data(name, buf, Some(policy))
+        },
+    )
+}
+
+/// Append input data described by buffer attributes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestAppendInputDataWithBufferAttributes(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    name: *const c_char,
+    base: *const c_void,
+    buffer_attributes: *mut TRITONSERVER_BufferAttributes,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestAppendInputDataWithBufferAttributes",
+        inference_request,
+        |r| {
+            let name = arg_cstr(name, "name")?;
+            let attrs = arg_ref(buffer_attributes, "buffer_attributes")?;
+            let buf = host_buffer(
+                base,
+                attrs.byte_size,
+                attrs.memory_type,
+                attrs.memory_type_id,
+            )?;
+            r.append_input_data(name, buf, None)
+        },
+    )
+}
+
+/// Remove all data of an input.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestRemoveAllInputData(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    name: *const c_char,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestRemoveAllInputData",
+        inference_request,
+        |r| r.remove_all_input_data(arg_cstr(name, "name")?),
+    )
+}
+
+/// Ask for an output (without any, the model produces all its outputs).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestAddRequestedOutput(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    name: *const c_char,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestAddRequestedOutput",
+        inference_request,
+        |r| r.add_requested_output(arg_cstr(name, "name")?),
+    )
+}
+
+/// Stop asking for an output.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestRemoveRequestedOutput(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    name: *const c_char,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestRemoveRequestedOutput",
+        inference_request,
+        |r| r.remove_requested_output(arg_cstr(name, "name")?),
+    )
+}
+
+/// Forget every requested output.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestRemoveAllRequestedOutputs(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestRemoveAllRequestedOutputs",
+        inference_request,
+        |r| {
+            r.remove_all_requested_outputs();
+            Ok(())
+        },
+    )
+}
+
+/// Set the function that gets the request back once the core is done with it (called once
+/// per `ServerInferAsync`, with `TRITONSERVER_REQUEST_RELEASE_ALL`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetReleaseCallback(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    request_release_fn: Option<RequestReleaseFn>,
+    request_release_userp: *mut c_void,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestSetReleaseCallback",
+        inference_request,
+        |r| {
+            let f = request_release_fn
+                .ok_or_else(|| crate::capi::handle::null_arg("request_release_fn"))?;
+            r.set_release_callback(Arc::new(CReleaseCallback::new(f, request_release_userp)));
+            Ok(())
+        },
+    )
+}
+
+/// Set the allocator for output buffers and the function that receives responses (it owns
+/// each response; the last one carries `TRITONSERVER_RESPONSE_COMPLETE_FINAL`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetResponseCallback(
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    response_allocator: *mut TRITONSERVER_ResponseAllocator,
+    response_allocator_userp: *mut c_void,
+    response_fn: Option<ResponseCompleteFn>,
+    response_userp: *mut c_void,
+) -> *mut TRITONSERVER_Error {
+    with_request(
+        "TRITONSERVER_InferenceRequestSetResponseCallback",
+        inference_request,
+        |r| {
+            let allocator = arg_ref(response_allocator, "response_allocator")?;
+            let f = response_fn.ok_or_else(|| crate::capi::handle::null_arg("response_fn"))?;
+            r.set_response_callback(
+                Arc::new(CAllocator::new(allocator, response_allocator_userp)),
+                Arc::new(CResponseCallback::new(f, response_userp)),
+            );
+            Ok(())
+        },
+    )
+}
+
+fn set_param(
+    name: &'static str,
+    request: *mut TRITONSERVER_InferenceRequest,
+    key: *const c_char,
+    value: impl FnOnce() -> Result<ParamValue>,
+) -> *mut TRITONSERVER_Error {
+    with_request(name, request, |r| {
+        let key = arg_cstr(key, "key")?;
+        r.set_parameter(key, value()?);
+        Ok(())
+    })
+}
+
+/// Set a string parameter (copied).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetStringParameter(
+    request: *mut TRITONSERVER_InferenceRequest,
+    key: *const c_char,
+    value: *const c_char,
+) -> *mut TRITONSERVER_Error {
+    set_param(
+        "TRITONSERVER_InferenceRequestSetStringParameter",
+        request,
+        key,
+        || {
+            Ok(ParamValue::String(crate::engine::backend::c_string(
+                arg_cstr(value, "value")?,
+            )))
+        },
+    )
+}
+
+/// Set an integer parameter.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetIntParameter(
+    request: *mut TRITONSERVER_InferenceRequest,
+    key: *const c_char,
+    value: i64,
+) -> *mut TRITONSERVER_Error {
+    set_param(
+        "TRITONSERVER_InferenceRequestSetIntParameter",
+        request,
+        key,
+        || Ok(ParamValue::Int(value)),
+    )
+}
+
+/// Set a boolean parameter.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetBoolParameter(
+    request: *mut TRITONSERVER_InferenceRequest,
+    key: *const c_char,
+    value: bool,
+) -> *mut TRITONSERVER_Error {
+    set_param(
+        "TRITONSERVER_InferenceRequestSetBoolParameter",
+        request,
+        key,
+        || Ok(ParamValue::Bool(value)),
+    )
+}
+
+/// Set a double parameter.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetDoubleParameter(
+    request: *mut TRITONSERVER_InferenceRequest,
+    key: *const c_char,
+    value: f64,
+) -> *mut TRITONSERVER_Error {
+    set_param(
+        "TRITONSERVER_InferenceRequestSetDoubleParameter",
+        request,
+        key,
+        || Ok(ParamValue::Double(value)),
+    )
+}
+
+/// Hand a request to the server for execution. On success the core owns the request until
+/// its release callback runs; on an error the caller keeps it and no callback runs.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_ServerInferAsync(
+    server: *mut TRITONSERVER_Server,
+    inference_request: *mut TRITONSERVER_InferenceRequest,
+    trace: *mut crate::capi::server::trace::TRITONSERVER_InferenceTrace,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_ServerInferAsync", || {
+        let s = arg_ref(server, "server")?;
+        let _ = trace;
+        let request = take_box(inference_request, "inference_request")?;
+        match s.infer(request) {
+            Ok(()) => Ok(()),
+            Err((e, request)) => {
+                // The caller keeps ownership: the same object goes back where it was.
+                let _ = into_raw(request);
+                Err(e)
+            }
+        }
+    })
+}

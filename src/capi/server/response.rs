@@ -1,0 +1,437 @@
+//! `TRITONSERVER_InferenceResponse`, `TRITONSERVER_ResponseAllocator`,
+//! `TRITONSERVER_BufferAttributes`, and model statistics.
+//!
+//! Responses reach the frontend's response callback, which owns them and frees them with
+//! `TRITONSERVER_InferenceResponseDelete` (releasing their output buffers through the
+//! allocator). Strings and shapes read from a response live as long as the response.
+
+use std::ffi::{c_char, c_void};
+
+use crate::capi::boundary::ffi_try;
+use crate::capi::callback::{
+    AllocFn, BufferAttributesFn, QueryFn, ReleaseFn, StartFn, TRITONSERVER_BufferAttributes,
+    TRITONSERVER_ResponseAllocator,
+};
+use crate::capi::handle::{arg_cstr, arg_mut, arg_ref, into_raw, null_arg, out_ptr, take_box};
+use crate::capi::server::error::TRITONSERVER_Error;
+use crate::capi::server::message::TRITONSERVER_Message;
+use crate::capi::server::server::TRITONSERVER_Server;
+use crate::capi::types::{
+    TRITONSERVER_DataType, TRITONSERVER_MemoryType, TRITONSERVER_ParameterType,
+};
+use crate::engine::infer::{BufferAttributes, InferenceResponse, ParamValue};
+use crate::engine::message::Message;
+use crate::engine::Error;
+
+/// A response.
+pub type TRITONSERVER_InferenceResponse = InferenceResponse;
+
+fn index_error(what: &str, index: u32, count: usize) -> Error {
+    Error::invalid_arg(format!(
+        "out of bounds index {index}: response has {count} {what}"
+    ))
+}
+
+/// Pointer to a parameter's value as the C API hands it out: `const char*` for strings, a
+/// pointer to the `int64_t`, `bool` or `double` otherwise, the bytes for BYTES.
+pub fn param_value_ptr(v: &ParamValue) -> *const c_void {
+    match v {
+        ParamValue::String(s) => s.as_ptr().cast(),
+        ParamValue::Int(i) => std::ptr::from_ref(i).cast(),
+        ParamValue::Bool(b) => std::ptr::from_ref(b).cast(),
+        ParamValue::Double(d) => std::ptr::from_ref(d).cast(),
+        ParamValue::Bytes(b) => b.as_ptr().cast(),
+    }
+}
+
+/// Create a response allocator from the frontend's functions (`alloc_fn` and `release_fn`
+/// required, `start_fn` optional).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_ResponseAllocatorNew(
+    allocator: *mut *mut TRITONSERVER_ResponseAllocator,
+    alloc_fn: Option<AllocFn>,
+    release_fn: Option<ReleaseFn>,
+    start_fn: Option<StartFn>,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_ResponseAllocatorNew", || {
+        let out = out_ptr(allocator, "allocator")?;
+        let alloc_fn = alloc_fn.ok_or_else(|| null_arg("alloc_fn"))?;
+        let release_fn = release_fn.ok_or_else(|| null_arg("release_fn"))?;
+        out.write(into_raw(Box::new(TRITONSERVER_ResponseAllocator {
+            alloc_fn,
+            release_fn,
+            start_fn,
+            query_fn: None,
+            buffer_attributes_fn: None,
+        })));
+        Ok(())
+    })
+}
+
+/// Set the function that describes allocated buffers.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_ResponseAllocatorSetBufferAttributesFunction(
+    allocator: *mut TRITONSERVER_ResponseAllocator,
+    buffer_attributes_fn: Option<BufferAttributesFn>,
+) -> *mut TRITONSERVER_Error {
+    ffi_try(
+        "TRITONSERVER_ResponseAllocatorSetBufferAttributesFunction",
+        || {
+            arg_mut(allocator, "allocator")?.buffer_attributes_fn = buffer_attributes_fn;
+            Ok(())
+        },
+    )
+}
+
+/// Set the function that tells the allocator's preferred memory.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_ResponseAllocatorSetQueryFunction(
+    allocator: *mut TRITONSERVER_ResponseAllocator,
+    query_fn: Option<QueryFn>,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_ResponseAllocatorSetQueryFunction", || {
+        arg_mut(allocator, "allocator")?.query_fn = query_fn;
+        Ok(())
+    })
+}
+
+/// Delete an allocator (no request using it may still be in flight).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_ResponseAllocatorDelete(
+    allocator: *mut TRITONSERVER_ResponseAllocator,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_ResponseAllocatorDelete", || {
+        drop(take_box(allocator, "allocator")?);
+        Ok(())
+    })
+}
+
+/// Delete a response, releasing its output buffers through the allocator.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceResponseDelete(
+    inference_response: *mut TRITONSERVER_InferenceResponse,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_InferenceResponseDelete", || {
+        drop(take_box(inference_response, "inference_response")?);
+        Ok(())
+    })
+}
+
+/// The response's error, as a new error object the caller owns; NULL for a successful response.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceResponseError(
+    inference_response: *mut TRITONSERVER_InferenceResponse,
+) -> *mut TRITONSERVER_Error {
+    match arg_ref(inference_response, "inference_response") {
+        Ok(r) => match r.error() {
+            Some(e) => TRITONSERVER_Error::into_raw(e.clone()),
+            None => std::ptr::null_mut(),
+        },
+        Err(e) => TRITONSERVER_Error::into_raw(e),
+    }
+}
+
+/// The model (and version) that produced the response.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceResponseModel(
+    inference_response: *mut TRITONSERVER_InferenceResponse,
+    model_name: *mut *const c_char,
+    model_version: *mut i64,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_InferenceResponseModel", || {
+        let r = arg_ref(inference_response, "inference_response")?;
+        let name = out_ptr(model_name, "model_name")?;
+        let version = out_ptr(model_version, "model_version")?;
+        name.write(r.model().name_c().as_ptr());
+        version.write(r.model().version());
+        Ok(())
+    })
+}
+
+/// The id of the request the response answers.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceResponseId(
+    inference_response: *mut TRITONSERVER_InferenceResponse,
+    request_id: *mut *const c_char,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_InferenceResponseId", || {
+        let r = arg_ref(inference_response, "inference_response")?;
+        out_ptr(request_id, "request_id")?.write(r.request_id_c().as_ptr());
+        Ok(())
+    })
+}
+
+/// How many parameters the response has.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceResponseParameterCount(
+    inference_response: *mut TRITONSERVER_InferenceResponse,
+    count: *mut u32,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_InferenceResponseParameterCount", || {
+        let r = arg_ref(inference_response, "inference_response")?;
+        out_ptr(count, "count")?.write(u32::try_from(r.parameters.len()).unwrap_or(u32::MAX));
+        Ok(())
+    })
+}
+
+/// One parameter of the response: name, type and a pointer to the value.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceResponseParameter(
+    inference_response: *mut TRITONSERVER_InferenceResponse,
+    index: u32,
+    name: *mut *const c_char,
+    type_: *mut TRITONSERVER_ParameterType,
+    vvalue: *mut *const c_void,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_InferenceResponseParameter", || {
+        let r = arg_ref(inference_response, "inference_response")?;
+        let name = out_ptr(name, "name")?;
+        let kind = out_ptr(type_, "type")?;
+        let value = out_ptr(vvalue, "vvalue")?;
+        let p = r
+            .parameters
+            .get(index as usize)
+            .ok_or_else(|| index_error("parameters", index, r.parameters.len()))?;
+        name.write(p.key_c().as_ptr());
+        kind.write(TRITONSERVER_ParameterType(p.value.kind() as u32));
+        value.write(param_value_ptr(&p.value));
+        Ok(())
+    })
+}
+
+/// How many outputs the response has.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceResponseOutputCount(
+    inference_response: *mut TRITONSERVER_InferenceResponse,
+    count: *mut u32,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_InferenceResponseOutputCount", || {
+        let r = arg_ref(inference_response, "inference_response")?;
+        out_ptr(count, "count")?.write(u32::try_from(r.outputs().len()).unwrap_or(u32::MAX));
+        Ok(())
+    })
+}
+
+/// One output of the response: name, type, shape and its data buffer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceResponseOutput(
+    inference_response: *mut TRITONSERVER_InferenceResponse,
+    index: u32,
+    name: *mut *const c_char,
+    datatype: *mut TRITONSERVER_DataType,
+    shape: *mut *const i64,
+    dim_count: *mut u64,
+    base: *mut *const c_void,
+    byte_size: *mut usize,
+    memory_type: *mut TRITONSERVER_MemoryType,
+    memory_type_id: *mut i64,
+    userp: *mut *mut c_void,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_InferenceResponseOutput", || {
+        let r = arg_ref(inference_response, "inference_response")?;
+        let name = out_ptr(name, "name")?;
+        let datatype = out_ptr(datatype, "datatype")?;
+        let shape = out_ptr(shape, "shape")?;
+        let dim_count = out_ptr(dim_count, "dim_count")?;
+        let base = out_ptr(base, "base")?;
+        let byte_size = out_ptr(byte_size, "byte_size")?;
+        let memory_type = out_ptr(memory_type, "memory_type")?;
+        let memory_type_id = out_ptr(memory_type_id, "memory_type_id")?;
+        let userp = out_ptr(userp, "userp")?;
+        let o = r
+            .outputs()
+            .get(index as usize)
+            .ok_or_else(|| index_error("outputs", index, r.outputs().len()))?;
+        name.write(o.name_c().as_ptr());
+        datatype.write(TRITONSERVER_DataType(o.datatype as u32));
+        shape.write(o.shape.as_ptr());
+        dim_count.write(o.shape.len() as u64);
+        match &o.buffer {
+            Some(b) => {
+                base.write(b.addr as *const c_void);
+                byte_size.write(b.byte_size);
+                memory_type.write(TRITONSERVER_MemoryType(b.memory_type as u32));
+                memory_type_id.write(b.memory_type_id);
+                userp.write(b.buffer_userp as *mut c_void);
+            }
+            None => {
+                base.write(std::ptr::null());
+                byte_size.write(0);
+                memory_type.write(TRITONSERVER_MemoryType(0));
+                memory_type_id.write(0);
+                userp.write(std::ptr::null_mut());
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The classification label of one class of an output (NULL when the model has none).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_InferenceResponseOutputClassificationLabel(
+    inference_response: *mut TRITONSERVER_InferenceResponse,
+    index: u32,
+    class_index: usize,
+    label: *mut *const c_char,
+) -> *mut TRITONSERVER_Error {
+    ffi_try(
+        "TRITONSERVER_InferenceResponseOutputClassificationLabel",
+        || {
+            let r = arg_ref(inference_response, "inference_response")?;
+            let out = out_ptr(label, "label")?;
+            let o = r
+                .outputs()
+                .get(index as usize)
+                .ok_or_else(|| index_error("outputs", index, r.outputs().len()))?;
+            out.write(
+                r.model()
+                    .label(o.name(), class_index)
+                    .map_or(std::ptr::null(), |l| l.as_ptr()),
+            );
+            Ok(())
+        },
+    )
+}
+
+/// Create buffer attributes (CPU, id 0, size 0).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_BufferAttributesNew(
+    buffer_attributes: *mut *mut TRITONSERVER_BufferAttributes,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_BufferAttributesNew", || {
+        out_ptr(buffer_attributes, "buffer_attributes")?
+            .write(into_raw(Box::new(BufferAttributes::default())));
+        Ok(())
+    })
+}
+
+/// Delete buffer attributes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_BufferAttributesDelete(
+    buffer_attributes: *mut TRITONSERVER_BufferAttributes,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_BufferAttributesDelete", || {
+        drop(take_box(buffer_attributes, "buffer_attributes")?);
+        Ok(())
+    })
+}
+
+/// Set the memory type id.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_BufferAttributesSetMemoryTypeId(
+    buffer_attributes: *mut TRITONSERVER_BufferAttributes,
+    memory_type_id: i64,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_BufferAttributesSetMemoryTypeId", || {
+        arg_mut(buffer_attributes, "buffer_attributes")?.memory_type_id = memory_type_id;
+        Ok(())
+    })
+}
+
+/// Set the memory type.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_BufferAttributesSetMemoryType(
+    buffer_attributes: *mut TRITONSERVER_BufferAttributes,
+    memory_type: TRITONSERVER_MemoryType,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_BufferAttributesSetMemoryType", || {
+        let a = arg_mut(buffer_attributes, "buffer_attributes")?;
+        a.memory_type = memory_type.get()?;
+        Ok(())
+    })
+}
+
+/// Set the CUDA IPC handle (kept, never used on CPU).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_BufferAttributesSetCudaIpcHandle(
+    buffer_attributes: *mut TRITONSERVER_BufferAttributes,
+    cuda_ipc_handle: *mut c_void,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_BufferAttributesSetCudaIpcHandle", || {
+        arg_mut(buffer_attributes, "buffer_attributes")?.cuda_ipc_handle = cuda_ipc_handle as usize;
+        Ok(())
+    })
+}
+
+/// Set the byte size.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_BufferAttributesSetByteSize(
+    buffer_attributes: *mut TRITONSERVER_BufferAttributes,
+    byte_size: usize,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_BufferAttributesSetByteSize", || {
+        arg_mut(buffer_attributes, "buffer_attributes")?.byte_size = byte_size;
+        Ok(())
+    })
+}
+
+/// The memory type id.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_BufferAttributesMemoryTypeId(
+    buffer_attributes: *mut TRITONSERVER_BufferAttributes,
+    memory_type_id: *mut i64,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_BufferAttributesMemoryTypeId", || {
+        let a = arg_ref(buffer_attributes, "buffer_attributes")?;
+        out_ptr(memory_type_id, "memory_type_id")?.write(a.memory_type_id);
+        Ok(())
+    })
+}
+
+/// The memory type.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_BufferAttributesMemoryType(
+    buffer_attributes: *mut TRITONSERVER_BufferAttributes,
+    memory_type: *mut TRITONSERVER_MemoryType,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_BufferAttributesMemoryType", || {
+        let a = arg_ref(buffer_attributes, "buffer_attributes")?;
+        out_ptr(memory_type, "memory_type")?.write(TRITONSERVER_MemoryType(a.memory_type as u32));
+        Ok(())
+    })
+}
+
+/// The CUDA IPC handle (NULL unless set).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_BufferAttributesCudaIpcHandle(
+    buffer_attributes: *mut TRITONSERVER_BufferAttributes,
+    cuda_ipc_handle: *mut *mut c_void,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_BufferAttributesCudaIpcHandle", || {
+        let a = arg_ref(buffer_attributes, "buffer_attributes")?;
+        out_ptr(cuda_ipc_handle, "cuda_ipc_handle")?.write(a.cuda_ipc_handle as *mut c_void);
+        Ok(())
+    })
+}
+
+/// The byte size.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_BufferAttributesByteSize(
+    buffer_attributes: *mut TRITONSERVER_BufferAttributes,
+    byte_size: *mut usize,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_BufferAttributesByteSize", || {
+        let a = arg_ref(buffer_attributes, "buffer_attributes")?;
+        out_ptr(byte_size, "byte_size")?.write(a.byte_size);
+        Ok(())
+    })
+}
+
+/// Statistics of a model (`""`: every model) as JSON `{"model_stats": [...]}`. The caller owns
+/// the message.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_ServerModelStatistics(
+    server: *mut TRITONSERVER_Server,
+    model_name: *const c_char,
+    model_version: i64,
+    model_stats: *mut *mut TRITONSERVER_Message,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_ServerModelStatistics", || {
+        let s = arg_ref(server, "server")?;
+        let name = arg_cstr(model_name, "model_name")?;
+        let out = out_ptr(model_stats, "model_stats")?;
+        let json = s.model_statistics(name, model_version)?;
+        out.write(into_raw(Box::new(Message::from_value(&json))));
+        Ok(())
+    })
+}

@@ -1,0 +1,24 @@
+//! In-process inference: requests, responses, the response allocator and callbacks, request
+//! validation against the model configuration, and per-model statistics.
+//!
+//! Ownership follows upstream. A request is the caller's until `ServerInferAsync` accepts it;
+//! from then on the core (and the backend during execution) owns it, until it is released: the
+//! release callback gets it back. Responses go to the response callback, which owns them.
+//! Raw data buffers are never read or written by the engine: it only passes their addresses
+//! (`usize`) between the frontend, the allocator and the backend.
+
+mod request;
+mod response;
+mod stats;
+mod validate;
+
+pub use request::{
+    CorrelationId, DataBuffer, InferenceRequest, InputTensor, Param, ParamValue, ReleaseCallback,
+    RELEASE_ALL, RELEASE_RESCHEDULE,
+};
+pub use response::{
+    AllocatedBuffer, BufferAttributes, InferenceResponse, OutputTensor, ResponseAllocator,
+    ResponseCallback, ResponseFactory, RESPONSE_FINAL,
+};
+pub use stats::{monotonic_ns, ModelStats, StatDuration};
+pub use validate::normalize_request;

@@ -1,0 +1,447 @@
+//! Inference requests (`TRITONSERVER_InferenceRequest`, seen by backends as
+//! `TRITONBACKEND_Request`).
+
+use std::collections::BTreeSet;
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::response::{BufferAttributes, ResponseAllocator, ResponseCallback, ResponseFactory};
+use crate::engine::backend::c_string;
+use crate::engine::error::{Error, Result};
+use crate::engine::model::Model;
+use crate::engine::types::{DataType, MemoryType, ParameterType};
+
+/// `TRITONSERVER_REQUEST_RELEASE_ALL`.
+pub const RELEASE_ALL: u32 = 1;
+/// `TRITONSERVER_REQUEST_RELEASE_RESCHEDULE`.
+pub const RELEASE_RESCHEDULE: u32 = 2;
+
+/// Gives a released request back to its owner (the frontend's release callback).
+pub trait ReleaseCallback: Send + Sync {
+    fn release(&self, request: Box<InferenceRequest>, flags: u32);
+}
+
+/// One contiguous piece of an input tensor's data, owned by the caller (address only) or by the
+/// core (warmup data).
+#[derive(Debug, Clone)]
+pub struct DataBuffer {
+    pub addr: usize,
+    /// Size and memory placement (what `TRITONBACKEND_InputBufferAttributes` lends out).
+    pub attributes: BufferAttributes,
+    /// Keeps core-owned data alive; `addr` points into it.
+    pub owned: Option<Arc<[u8]>>,
+}
+
+impl DataBuffer {
+    /// A buffer the caller owns, at `addr`.
+    pub fn borrowed(addr: usize, byte_size: usize, memory_type: MemoryType, id: i64) -> DataBuffer {
+        DataBuffer {
+            addr,
+            attributes: BufferAttributes {
+                memory_type,
+                memory_type_id: id,
+                byte_size,
+                cuda_ipc_handle: 0,
+            },
+            owned: None,
+        }
+    }
+
+    /// A buffer the core owns.
+    pub fn owned(data: Arc<[u8]>) -> DataBuffer {
+        let mut b = DataBuffer::borrowed(data.as_ptr() as usize, data.len(), MemoryType::Cpu, 0);
+        b.owned = Some(data);
+        b
+    }
+
+    pub fn byte_size(&self) -> usize {
+        self.attributes.byte_size
+    }
+}
+
+/// An input tensor of a request (`TRITONBACKEND_Input`).
+#[derive(Debug, Clone)]
+pub struct InputTensor {
+    name: CString,
+    pub datatype: DataType,
+    /// The shape the caller gave.
+    pub original_shape: Vec<i64>,
+    /// The shape after normalization, without the batch dimension.
+    pub shape: Vec<i64>,
+    /// The shape the backend sees: the batch size (when batching) followed by `shape`.
+    pub shape_with_batch_dim: Vec<i64>,
+    pub buffers: Vec<DataBuffer>,
+    /// Buffers given for specific host policies.
+    pub host_policy_buffers: Vec<(String, Vec<DataBuffer>)>,
+}
+
+impl InputTensor {
+    pub fn new(name: &str, datatype: DataType, shape: &[i64]) -> InputTensor {
+        InputTensor {
+            name: c_string(name),
+            datatype,
+            original_shape: shape.to_vec(),
+            shape: shape.to_vec(),
+            shape_with_batch_dim: shape.to_vec(),
+            buffers: Vec::new(),
+            host_policy_buffers: Vec::new(),
+        }
+    }
+    pub fn name(&self) -> &str {
+        self.name.to_str().unwrap_or_default()
+    }
+    pub fn name_c(&self) -> &CStr {
+        &self.name
+    }
+    /// Total bytes over all buffers.
+    pub fn byte_size(&self) -> u64 {
+        self.buffers.iter().map(|b| b.byte_size() as u64).sum()
+    }
+    /// The buffers for a host policy: its own when given, otherwise the default ones.
+    pub fn buffers_for(&self, host_policy: Option<&str>) -> &[DataBuffer] {
+        host_policy
+            .and_then(|p| {
+                self.host_policy_buffers
+                    .iter()
+                    .find(|(n, _)| n == p)
+                    .map(|(_, b)| b.as_slice())
+            })
+            .unwrap_or(&self.buffers)
+    }
+}
+
+/// A parameter value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamValue {
+    String(CString),
+    Int(i64),
+    Bool(bool),
+    Double(f64),
+    Bytes(Vec<u8>),
+}
+
+impl ParamValue {
+    pub fn kind(&self) -> ParameterType {
+        match self {
+            ParamValue::String(_) => ParameterType::String,
+            ParamValue::Int(_) => ParameterType::Int,
+            ParamValue::Bool(_) => ParameterType::Bool,
+            ParamValue::Double(_) => ParameterType::Double,
+            ParamValue::Bytes(_) => ParameterType::Bytes,
+        }
+    }
+}
+
+/// A named parameter of a request or response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    key: CString,
+    pub value: ParamValue,
+}
+
+impl Param {
+    pub fn new(key: &str, value: ParamValue) -> Param {
+        Param {
+            key: c_string(key),
+            value,
+        }
+    }
+    pub fn key(&self) -> &str {
+        self.key.to_str().unwrap_or_default()
+    }
+    pub fn key_c(&self) -> &CStr {
+        &self.key
+    }
+}
+
+/// A correlation id: unsigned or string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorrelationId {
+    U64(u64),
+    Str(CString),
+}
+
+/// An inference request.
+pub struct InferenceRequest {
+    model: Arc<Model>,
+    requested_version: i64,
+    id: CString,
+    pub flags: u32,
+    pub correlation_id: CorrelationId,
+    pub priority: u64,
+    pub timeout_us: u64,
+    inputs: Vec<InputTensor>,
+    raw_input: bool,
+    requested_outputs: BTreeSet<CString>,
+    pub parameters: Vec<Param>,
+    release: Option<Arc<dyn ReleaseCallback>>,
+    factory: Option<Arc<ResponseFactory>>,
+    cancelled: Arc<AtomicBool>,
+    /// Batch size after normalization (0 when the model does not batch).
+    pub batch_size: u64,
+    /// When the request entered the server (monotonic ns).
+    pub request_start_ns: AtomicU64,
+    /// When the request was queued for execution (monotonic ns).
+    pub queue_start_ns: AtomicU64,
+}
+
+impl std::fmt::Debug for InferenceRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InferenceRequest")
+            .field("model", &self.model.name())
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl InferenceRequest {
+    /// A request for `model` (`requested_version` as the caller asked: -1 for the latest).
+    pub fn new(model: Arc<Model>, requested_version: i64) -> InferenceRequest {
+        InferenceRequest {
+            model,
+            requested_version,
+            id: CString::default(),
+            flags: 0,
+            correlation_id: CorrelationId::U64(0),
+            priority: 0,
+            timeout_us: 0,
+            inputs: Vec::new(),
+            raw_input: false,
+            requested_outputs: BTreeSet::new(),
+            parameters: Vec::new(),
+            release: None,
+            factory: None,
+            cancelled: Arc::new(AtomicBool::new(false)),
+            batch_size: 0,
+            request_start_ns: AtomicU64::new(0),
+            queue_start_ns: AtomicU64::new(0),
+        }
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+    pub fn requested_version(&self) -> i64 {
+        self.requested_version
+    }
+    pub fn id(&self) -> &str {
+        self.id.to_str().unwrap_or_default()
+    }
+    pub fn id_c(&self) -> &CStr {
+        &self.id
+    }
+    pub fn set_id(&mut self, id: &str) {
+        self.id = c_string(id);
+        self.rebind_factory();
+    }
+    /// "[request id: <id>] " when the request has an id, as upstream prefixes its messages.
+    pub fn log_prefix(&self) -> String {
+        if self.id.as_bytes().is_empty() {
+            String::new()
+        } else {
+            format!("[request id: {}] ", self.id())
+        }
+    }
+
+    pub fn inputs(&self) -> &[InputTensor] {
+        &self.inputs
+    }
+    pub fn inputs_mut(&mut self) -> &mut Vec<InputTensor> {
+        &mut self.inputs
+    }
+    pub fn input(&self, name: &str) -> Option<&InputTensor> {
+        self.inputs.iter().find(|i| i.name() == name)
+    }
+    fn input_mut(&mut self, name: &str) -> Result<&mut InputTensor> {
+        let prefix = self.log_prefix();
+        self.inputs
+            .iter_mut()
+            .find(|i| i.name() == name)
+            .ok_or_else(|| {
+                Error::invalid_arg(format!("{prefix}input '{name}' does not exist in request"))
+            })
+    }
+
+    /// Add an input tensor (no data yet).
+    pub fn add_input(&mut self, name: &str, datatype: DataType, shape: &[i64]) -> Result<()> {
+        if self.raw_input {
+            return Err(Error::invalid_arg(format!(
+                "{}raw input '{name}' can't be added to request with other inputs",
+                self.log_prefix()
+            )));
+        }
+        if self.input(name).is_some() {
+            return Err(Error::invalid_arg(format!(
+                "{}input '{name}' already exists in request",
+                self.log_prefix()
+            )));
+        }
+        self.inputs.push(InputTensor::new(name, datatype, shape));
+        Ok(())
+    }
+
+    /// Add the single raw input whose type and shape come from the model configuration.
+    pub fn add_raw_input(&mut self, name: &str) -> Result<()> {
+        if !self.inputs.is_empty() {
+            return Err(Error::invalid_arg(format!(
+                "{}raw input '{name}' can't be added to request with other inputs",
+                self.log_prefix()
+            )));
+        }
+        self.inputs
+            .push(InputTensor::new(name, DataType::Invalid, &[]));
+        self.raw_input = true;
+        Ok(())
+    }
+
+    pub fn is_raw_input(&self) -> bool {
+        self.raw_input
+    }
+
+    pub fn remove_input(&mut self, name: &str) -> Result<()> {
+        let before = self.inputs.len();
+        self.inputs.retain(|i| i.name() != name);
+        if self.inputs.len() == before {
+            return Err(Error::invalid_arg(format!(
+                "{}input '{name}' does not exist in request",
+                self.log_prefix()
+            )));
+        }
+        if self.inputs.is_empty() {
+            self.raw_input = false;
+        }
+        Ok(())
+    }
+
+    pub fn remove_all_inputs(&mut self) {
+        self.inputs.clear();
+        self.raw_input = false;
+    }
+
+    /// Append one buffer of data to an input (for a host policy when given).
+    pub fn append_input_data(
+        &mut self,
+        name: &str,
+        buffer: DataBuffer,
+        host_policy: Option<&str>,
+    ) -> Result<()> {
+        let input = self.input_mut(name)?;
+        match host_policy {
+            None => input.buffers.push(buffer),
+            Some(p) => match input.host_policy_buffers.iter_mut().find(|(n, _)| n == p) {
+                Some((_, b)) => b.push(buffer),
+                None => input.host_policy_buffers.push((p.to_owned(), vec![buffer])),
+            },
+        }
+        Ok(())
+    }
+
+    pub fn remove_all_input_data(&mut self, name: &str) -> Result<()> {
+        let input = self.input_mut(name)?;
+        input.buffers.clear();
+        input.host_policy_buffers.clear();
+        Ok(())
+    }
+
+    pub fn requested_outputs(&self) -> impl Iterator<Item = &CStr> {
+        self.requested_outputs.iter().map(CString::as_c_str)
+    }
+    pub fn requested_output_count(&self) -> usize {
+        self.requested_outputs.len()
+    }
+    pub fn add_requested_output(&mut self, name: &str) -> Result<()> {
+        self.requested_outputs.insert(c_string(name));
+        Ok(())
+    }
+    pub fn remove_requested_output(&mut self, name: &str) -> Result<()> {
+        if !self.requested_outputs.remove(&c_string(name)) {
+            return Err(Error::invalid_arg(format!(
+                "{}requested output '{name}' does not exist in request",
+                self.log_prefix()
+            )));
+        }
+        Ok(())
+    }
+    pub fn remove_all_requested_outputs(&mut self) {
+        self.requested_outputs.clear();
+    }
+
+    /// Set (or replace) a parameter.
+    pub fn set_parameter(&mut self, key: &str, value: ParamValue) {
+        self.parameters.retain(|p| p.key() != key);
+        self.parameters.push(Param::new(key, value));
+    }
+
+    pub fn set_release_callback(&mut self, cb: Arc<dyn ReleaseCallback>) {
+        self.release = Some(cb);
+    }
+
+    pub fn set_response_callback(
+        &mut self,
+        allocator: Arc<dyn ResponseAllocator>,
+        callback: Arc<dyn ResponseCallback>,
+    ) {
+        self.factory = Some(Arc::new(ResponseFactory::new(
+            self.model.clone(),
+            self.id.clone(),
+            allocator,
+            callback,
+            self.cancelled.clone(),
+        )));
+    }
+
+    /// Refresh the response factory after the id changed, so responses carry the new id.
+    fn rebind_factory(&mut self) {
+        if let Some(f) = &self.factory {
+            self.factory = Some(Arc::new(f.with_request_id(self.id.clone())));
+        }
+    }
+
+    /// The factory that creates this request's responses.
+    pub fn response_factory(&self) -> Result<&Arc<ResponseFactory>> {
+        self.factory.as_ref().ok_or_else(|| {
+            Error::invalid_arg(format!(
+                "{}inference request has no response callback",
+                self.log_prefix()
+            ))
+        })
+    }
+
+    pub fn has_release_callback(&self) -> bool {
+        self.release.is_some()
+    }
+
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+    /// Clear a cancellation left from an earlier use of this request object.
+    pub(crate) fn reset_cancelled(&mut self) {
+        self.cancelled = Arc::new(AtomicBool::new(false));
+        if let Some(f) = &self.factory {
+            self.factory = Some(Arc::new(f.with_cancel_flag(self.cancelled.clone())));
+        }
+    }
+
+    /// Give the request back to its owner through the release callback. Called exactly once
+    /// per accepted request; the model's count of requests in flight drops.
+    pub fn release(self: Box<Self>, flags: u32) {
+        let model = self.model.clone();
+        match self.release.clone() {
+            Some(cb) => cb.release(self, flags),
+            None => drop(self),
+        }
+        model.request_released();
+    }
+
+    /// Respond with an error (FINAL) and release the request.
+    pub fn fail(self: Box<Self>, error: &Error) {
+        if let Ok(factory) = self.response_factory() {
+            factory.send_error(error);
+        }
+        self.release(RELEASE_ALL);
+    }
+}

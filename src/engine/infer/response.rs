@@ -1,0 +1,342 @@
+//! Responses (`TRITONSERVER_InferenceResponse`, built by backends as `TRITONBACKEND_Response`),
+//! the response factory, and the allocator and callback a frontend provides.
+
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::request::{Param, ParamValue};
+use crate::engine::backend::c_string;
+use crate::engine::error::{Error, Result};
+use crate::engine::model::Model;
+use crate::engine::types::{DataType, MemoryType};
+
+/// `TRITONSERVER_RESPONSE_COMPLETE_FINAL`.
+pub const RESPONSE_FINAL: u32 = 1;
+
+/// An output buffer handed out by the frontend's allocator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllocatedBuffer {
+    pub addr: usize,
+    pub byte_size: usize,
+    pub memory_type: MemoryType,
+    pub memory_type_id: i64,
+    /// The allocator's own tag for the buffer, given back on release.
+    pub buffer_userp: usize,
+}
+
+/// The frontend's response allocator (`TRITONSERVER_ResponseAllocator` plus its user pointer).
+pub trait ResponseAllocator: Send + Sync {
+    /// Called when a response is created.
+    fn start(&self) -> Result<()>;
+    /// Allocate an output buffer; the preferred memory type may be changed by the allocator.
+    fn alloc(
+        &self,
+        tensor: &CStr,
+        byte_size: usize,
+        memory_type: MemoryType,
+        memory_type_id: i64,
+    ) -> Result<AllocatedBuffer>;
+    /// Release a buffer from `alloc`.
+    fn release(&self, buffer: &AllocatedBuffer) -> Result<()>;
+    /// The allocator's preferred memory for an output, if it has a query function.
+    fn query(
+        &self,
+        tensor: Option<&CStr>,
+        byte_size: Option<usize>,
+        memory_type: MemoryType,
+        memory_type_id: i64,
+    ) -> Result<(MemoryType, i64)>;
+}
+
+/// The frontend's response callback.
+pub trait ResponseCallback: Send + Sync {
+    /// Deliver a response (or only flags, with `None`).
+    fn complete(&self, response: Option<Box<InferenceResponse>>, flags: u32);
+}
+
+/// Creates the responses of one request; shared by the request and by response factories the
+/// backend creates, so it outlives the request for decoupled models.
+pub struct ResponseFactory {
+    model: Arc<Model>,
+    request_id: CString,
+    allocator: Arc<dyn ResponseAllocator>,
+    callback: Arc<dyn ResponseCallback>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl ResponseFactory {
+    pub(crate) fn new(
+        model: Arc<Model>,
+        request_id: CString,
+        allocator: Arc<dyn ResponseAllocator>,
+        callback: Arc<dyn ResponseCallback>,
+        cancelled: Arc<AtomicBool>,
+    ) -> ResponseFactory {
+        ResponseFactory {
+            model,
+            request_id,
+            allocator,
+            callback,
+            cancelled,
+        }
+    }
+
+    pub(crate) fn with_request_id(&self, id: CString) -> ResponseFactory {
+        ResponseFactory {
+            request_id: id,
+            ..self.clone_parts()
+        }
+    }
+
+    pub(crate) fn with_cancel_flag(&self, cancelled: Arc<AtomicBool>) -> ResponseFactory {
+        ResponseFactory {
+            cancelled,
+            ..self.clone_parts()
+        }
+    }
+
+    fn clone_parts(&self) -> ResponseFactory {
+        ResponseFactory {
+            model: self.model.clone(),
+            request_id: self.request_id.clone(),
+            allocator: self.allocator.clone(),
+            callback: self.callback.clone(),
+            cancelled: self.cancelled.clone(),
+        }
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+    pub fn allocator(&self) -> &Arc<dyn ResponseAllocator> {
+        &self.allocator
+    }
+
+    /// A new, empty response (the allocator's start function runs first).
+    pub fn create(self: &Arc<Self>) -> Box<InferenceResponse> {
+        if let Err(e) = self.allocator.start() {
+            crate::log_error!("response allocation start failed: {}", e.message());
+        }
+        Box::new(InferenceResponse {
+            factory: self.clone(),
+            outputs: Vec::new(),
+            parameters: Vec::new(),
+            error: None,
+        })
+    }
+
+    /// Send only flags (no response object), as `TRITONBACKEND_ResponseFactorySendFlags`.
+    pub fn send_flags(&self, flags: u32) {
+        self.callback.complete(None, flags);
+    }
+
+    /// Send a final error response.
+    pub fn send_error(self: &Arc<Self>, error: &Error) {
+        let mut r = self.create();
+        r.error = Some(error.clone());
+        r.send(RESPONSE_FINAL);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// An output tensor of a response (`TRITONBACKEND_Output`). Boxed inside the response, so
+/// its address stays put while the backend adds more outputs.
+pub struct OutputTensor {
+    name: CString,
+    pub datatype: DataType,
+    pub shape: Vec<i64>,
+    pub buffer: Option<AllocatedBuffer>,
+    allocator: Arc<dyn ResponseAllocator>,
+    /// Attributes of the allocated buffer (what `TRITONBACKEND_OutputBufferAttributes` lends).
+    attributes: BufferAttributes,
+}
+
+impl OutputTensor {
+    pub fn name(&self) -> &str {
+        self.name.to_str().unwrap_or_default()
+    }
+    pub fn name_c(&self) -> &CStr {
+        &self.name
+    }
+
+    /// Allocate the data buffer through the frontend's allocator (once).
+    pub fn allocate(
+        &mut self,
+        byte_size: usize,
+        memory_type: MemoryType,
+        memory_type_id: i64,
+    ) -> Result<AllocatedBuffer> {
+        if self.buffer.is_some() {
+            return Err(Error::already_exists(format!(
+                "allocated buffer for output '{}' already exists",
+                self.name()
+            )));
+        }
+        let buf = self
+            .allocator
+            .alloc(&self.name, byte_size, memory_type, memory_type_id)?;
+        self.attributes = BufferAttributes {
+            memory_type: buf.memory_type,
+            memory_type_id: buf.memory_type_id,
+            byte_size,
+            cuda_ipc_handle: 0,
+        };
+        self.buffer = Some(buf.clone());
+        Ok(buf)
+    }
+
+    /// The attributes of the allocated buffer.
+    pub fn attributes_mut(&mut self) -> &mut BufferAttributes {
+        &mut self.attributes
+    }
+}
+
+impl Drop for OutputTensor {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buffer.take() {
+            if let Err(e) = self.allocator.release(&buf) {
+                crate::log_error!(
+                    "failed to release buffer of output '{}': {}",
+                    self.name(),
+                    e.message()
+                );
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for OutputTensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputTensor")
+            .field("name", &self.name)
+            .field("datatype", &self.datatype)
+            .field("shape", &self.shape)
+            .field("buffer", &self.buffer)
+            .finish()
+    }
+}
+
+/// A response.
+pub struct InferenceResponse {
+    factory: Arc<ResponseFactory>,
+    outputs: Vec<Box<OutputTensor>>,
+    pub parameters: Vec<Param>,
+    error: Option<Error>,
+}
+
+impl InferenceResponse {
+    pub fn model(&self) -> &Arc<Model> {
+        &self.factory.model
+    }
+    pub fn request_id_c(&self) -> &CStr {
+        &self.factory.request_id
+    }
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+    pub fn set_error(&mut self, e: Error) {
+        self.error = Some(e);
+    }
+    pub fn outputs(&self) -> &[Box<OutputTensor>] {
+        &self.outputs
+    }
+    pub fn output_mut(&mut self, index: usize) -> Option<&mut OutputTensor> {
+        self.outputs.get_mut(index).map(|b| &mut **b)
+    }
+
+    /// Add an output; its name must be an output of the model. Returns its index.
+    pub fn add_output(&mut self, name: &str, datatype: DataType, shape: &[i64]) -> Result<usize> {
+        let model = self.factory.model.clone();
+        let config = model.config();
+        let Some(out_cfg) = config.output.iter().find(|o| o.name == name) else {
+            return Err(Error::invalid_arg(format!(
+                "unexpected inference output '{name}' for model '{}'",
+                model.name()
+            )));
+        };
+        let mut shape = shape.to_vec();
+        if let Some(reshape) = &out_cfg.reshape {
+            // The backend produced the reshaped form: report the configured dims instead.
+            let batch = if config.max_batch_size > 0 && !shape.is_empty() {
+                Some(shape.remove(0))
+            } else {
+                None
+            };
+            let variable: Vec<i64> = reshape
+                .shape
+                .iter()
+                .zip(shape.iter().chain(std::iter::repeat(&-1)))
+                .filter(|(r, _)| **r == -1)
+                .map(|(_, s)| *s)
+                .collect();
+            let mut vi = variable.into_iter();
+            shape = out_cfg
+                .dims
+                .iter()
+                .map(|d| {
+                    if *d == -1 {
+                        vi.next().unwrap_or(-1)
+                    } else {
+                        *d
+                    }
+                })
+                .collect();
+            if let Some(b) = batch {
+                shape.insert(0, b);
+            }
+        }
+        self.outputs.push(Box::new(OutputTensor {
+            name: c_string(name),
+            datatype,
+            shape,
+            buffer: None,
+            allocator: self.factory.allocator.clone(),
+            attributes: BufferAttributes::default(),
+        }));
+        Ok(self.outputs.len() - 1)
+    }
+
+    pub fn set_parameter(&mut self, key: &str, value: ParamValue) {
+        self.parameters.push(Param::new(key, value));
+    }
+
+    /// Deliver the response to the frontend's callback, which takes ownership.
+    pub fn send(self: Box<Self>, flags: u32) {
+        let callback = self.factory.callback.clone();
+        callback.complete(Some(self), flags);
+    }
+}
+
+impl std::fmt::Debug for InferenceResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InferenceResponse")
+            .field("outputs", &self.outputs)
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+/// Properties of a buffer (`TRITONSERVER_BufferAttributes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferAttributes {
+    pub memory_type: MemoryType,
+    pub memory_type_id: i64,
+    pub byte_size: usize,
+    /// Address of a CUDA IPC handle, if any (never used on CPU).
+    pub cuda_ipc_handle: usize,
+}
+
+impl Default for BufferAttributes {
+    fn default() -> Self {
+        BufferAttributes {
+            memory_type: MemoryType::Cpu,
+            memory_type_id: 0,
+            byte_size: 0,
+            cuda_ipc_handle: 0,
+        }
+    }
+}

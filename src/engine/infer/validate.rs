@@ -1,0 +1,290 @@
+//! Checking a request against its model's configuration before it is queued, with upstream's
+//! error messages, and computing the shapes the backend sees.
+
+use triton_model_config::pb;
+
+use super::request::InferenceRequest;
+use crate::engine::error::{Error, Result};
+use crate::engine::types::DataType;
+
+fn dims_string(dims: &[i64]) -> String {
+    let parts: Vec<String> = dims.iter().map(i64::to_string).collect();
+    format!("[{}]", parts.join(","))
+}
+
+/// The engine data type of a model-configuration data type.
+pub fn config_data_type(d: i32) -> DataType {
+    DataType::ALL
+        .iter()
+        .copied()
+        .find(|t| {
+            pb::DataType::try_from(d)
+                .map(|c| c.as_str_name() == t.config_name())
+                .unwrap_or(false)
+        })
+        .unwrap_or(DataType::Invalid)
+}
+
+/// Validate and normalize a request: input names, types, shapes and byte sizes, the batch size,
+/// and the requested outputs.
+pub fn normalize_request(req: &mut InferenceRequest) -> Result<()> {
+    let model = req.model().clone();
+    let config = model.config();
+    let prefix = req.log_prefix();
+    let name = model.name().to_owned();
+    if req.is_raw_input() {
+        normalize_raw_input(req, &config)?;
+    }
+    // Requested outputs must be outputs of the model.
+    for out in req.requested_outputs() {
+        let out = out.to_string_lossy();
+        if !config.output.iter().any(|o| o.name == out) {
+            return Err(Error::invalid_arg(format!(
+                "{prefix}unexpected inference output '{out}' for model '{name}'"
+            )));
+        }
+    }
+    // Input count: every required input, no unknown ones.
+    let required = config.input.iter().filter(|i| !i.optional).count();
+    let given = req.inputs().len();
+    if given < required || given > config.input.len() {
+        let mut got: Vec<String> = req
+            .inputs()
+            .iter()
+            .map(|i| format!("'{}'", i.name()))
+            .collect();
+        got.sort();
+        let missing: Vec<String> = config
+            .input
+            .iter()
+            .filter(|c| !c.optional && req.input(&c.name).is_none())
+            .map(|c| format!("'{}'", c.name))
+            .collect();
+        // Upstream's list formatting, including its "]" for an empty missing list.
+        let got = format!("[{}]", got.join(","));
+        let missing = if missing.is_empty() {
+            "]".to_owned()
+        } else {
+            format!("[{}]", missing.join(","))
+        };
+        let head = if required == config.input.len() {
+            format!("expected {} inputs", config.input.len())
+        } else {
+            format!(
+                "expected number of inputs between {required} and {}",
+                config.input.len()
+            )
+        };
+        return Err(Error::invalid_arg(format!(
+            "{prefix}{head} but got {given} inputs for model '{name}'. Got input(s) {got}, but missing required input(s) {missing}. Please provide all required input(s)."
+        )));
+    }
+    for input in req.inputs() {
+        if !config.input.iter().any(|c| c.name == input.name()) {
+            return Err(Error::invalid_arg(format!(
+                "{prefix}unexpected inference input '{}' for model '{name}'",
+                input.name()
+            )));
+        }
+    }
+    for c in config.input.iter().filter(|c| !c.optional) {
+        if req.input(&c.name).is_none() {
+            return Err(Error::invalid_arg(format!(
+                "{prefix}expected {} inputs but got {given} inputs for model '{name}'. Missing required input '{}'.",
+                config.input.len(),
+                c.name
+            )));
+        }
+    }
+    // Batch size from the first dimension when the model batches.
+    let mut batch_size: u64 = 0;
+    if config.max_batch_size > 0 {
+        for input in req.inputs() {
+            let Some(&b) = input.original_shape.first() else {
+                return Err(Error::invalid_arg(format!(
+                    "{prefix}input '{}' has no shape but model requires batch dimension for '{name}'",
+                    input.name()
+                )));
+            };
+            let b = u64::try_from(b).unwrap_or(0);
+            if batch_size == 0 {
+                batch_size = b;
+            } else if b != batch_size {
+                return Err(Error::invalid_arg(format!(
+                    "{prefix}input '{}' batch size does not match other inputs for '{name}'",
+                    input.name()
+                )));
+            }
+        }
+        if batch_size > config.max_batch_size as u64 {
+            return Err(Error::invalid_arg(format!(
+                "{prefix}inference request batch-size must be <= {} for '{name}'",
+                config.max_batch_size
+            )));
+        }
+    }
+    req.batch_size = batch_size;
+    let batching = config.max_batch_size > 0;
+    for input in req.inputs_mut() {
+        let Some(cfg) = config.input.iter().find(|c| c.name == input.name()) else {
+            continue;
+        };
+        let want_type = config_data_type(cfg.data_type);
+        if input.datatype != want_type {
+            return Err(Error::invalid_arg(format!(
+                "{prefix}inference input '{}' data-type is '{}', but model '{name}' expects '{}'",
+                input.name(),
+                input.datatype.name(),
+                want_type.name()
+            )));
+        }
+        let shape: Vec<i64> = if batching {
+            input.original_shape[1..].to_vec()
+        } else {
+            input.original_shape.clone()
+        };
+        let matches = cfg.dims.len() == shape.len()
+            && cfg.dims.iter().zip(&shape).all(|(c, s)| *c == -1 || c == s);
+        if let Some(pos) = shape.iter().position(|d| *d == -1) {
+            let _ = pos;
+            return Err(Error::invalid_arg(format!(
+                "{prefix}All input dimensions should be specified for input '{}' for model '{name}', got {}",
+                input.name(),
+                dims_string(&input.original_shape)
+            )));
+        }
+        if !matches {
+            let mut full = Vec::new();
+            let mut note = "";
+            if batching {
+                full.push(-1);
+                note = "NOTE: Setting a non-zero max_batch_size in the model config requires a batch dimension to be prepended to each input shape. If you want to specify the full shape including the batch dim in your input dims config, try setting max_batch_size to zero. See the model configuration docs for more info on max_batch_size.";
+            }
+            full.extend(cfg.dims.iter().copied());
+            return Err(Error::invalid_arg(format!(
+                "{prefix}unexpected shape for input '{}' for model '{name}'. Expected {}, got {}. {note}",
+                input.name(),
+                dims_string(&full),
+                dims_string(&input.original_shape)
+            )));
+        }
+        let mut shape = shape;
+        if let Some(reshape) = &cfg.reshape {
+            let mut variable = cfg
+                .dims
+                .iter()
+                .zip(&shape)
+                .filter(|(c, _)| **c == -1)
+                .map(|(_, s)| *s)
+                .collect::<Vec<_>>()
+                .into_iter();
+            shape = reshape
+                .shape
+                .iter()
+                .map(|d| {
+                    if *d == -1 {
+                        variable.next().unwrap_or(-1)
+                    } else {
+                        *d
+                    }
+                })
+                .collect();
+        }
+        input.shape_with_batch_dim = if batching {
+            std::iter::once(batch_size as i64)
+                .chain(shape.iter().copied())
+                .collect()
+        } else {
+            shape.clone()
+        };
+        input.shape = shape;
+        if input.datatype != DataType::Bytes && !cfg.is_non_linear_format_io {
+            let elements: i64 = input.shape_with_batch_dim.iter().product();
+            let expected = elements * i64::from(input.datatype.byte_size());
+            let got = input.byte_size();
+            if got > i32::MAX as u64 || got as i64 != expected {
+                return Err(Error::invalid_arg(format!(
+                    "{prefix}input byte size mismatch for input '{}' for model '{name}'. Expected {expected}, got {got}",
+                    input.name()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A raw input takes its name, type and shape from the model's only input.
+fn normalize_raw_input(req: &mut InferenceRequest, config: &pb::ModelConfig) -> Result<()> {
+    let prefix = req.log_prefix();
+    if config.input.len() != 1 {
+        return Err(Error::invalid_arg(format!(
+            "{prefix}Raw request must only have 1 input (found {}) to be deduced but got {} inputs in '{}' model configuration",
+            req.inputs().len(),
+            config.input.len(),
+            config.name
+        )));
+    }
+    let cfg = &config.input[0];
+    let datatype = config_data_type(cfg.data_type);
+    let input = &mut req.inputs_mut()[0];
+    let byte_size = input.byte_size() as i64;
+    let mut shape: Vec<i64> = cfg.dims.clone();
+    let variable = shape.iter().filter(|d| **d == -1).count();
+    if variable > 1 {
+        return Err(Error::invalid_arg(format!(
+            "{prefix}The shape of the raw input '{}' can not be deduced because there are more than one variable-sized dimension",
+            input.name()
+        )));
+    }
+    if datatype == DataType::Bytes {
+        if shape != [1] {
+            return Err(Error::invalid_arg(format!(
+                "{prefix}For BYTE datatype raw input '{}', the model must have input shape [1]",
+                input.name()
+            )));
+        }
+    } else if variable == 1 {
+        let fixed: i64 =
+            shape.iter().filter(|d| **d != -1).product::<i64>() * i64::from(datatype.byte_size());
+        let v = if fixed > 0 { byte_size / fixed } else { 0 };
+        for d in shape.iter_mut().filter(|d| **d == -1) {
+            *d = v;
+        }
+    }
+    if config.max_batch_size > 0 {
+        shape.insert(0, 1);
+    }
+    let buffers = std::mem::take(&mut input.buffers);
+    let mut fresh = super::request::InputTensor::new(&cfg.name, datatype, &shape);
+    fresh.buffers = buffers;
+    *input = fresh;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dims_format() {
+        assert_eq!(dims_string(&[-1, 4]), "[-1,4]");
+        assert_eq!(dims_string(&[]), "[]");
+    }
+
+    #[test]
+    fn config_types_map() {
+        assert_eq!(
+            config_data_type(pb::DataType::TypeFp32 as i32),
+            DataType::Fp32
+        );
+        assert_eq!(
+            config_data_type(pb::DataType::TypeString as i32),
+            DataType::Bytes
+        );
+        assert_eq!(
+            config_data_type(pb::DataType::TypeBf16 as i32),
+            DataType::Bf16
+        );
+        assert_eq!(config_data_type(999), DataType::Invalid);
+    }
+}

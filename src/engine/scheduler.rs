@@ -1,0 +1,374 @@
+//! Per-model request queues and one worker thread per model instance.
+//!
+//! Without dynamic batching each execution gets one request (upstream's default scheduler).
+//! With `dynamic_batching`, a worker gathers requests up to `max_batch_size`, stopping early at
+//! the largest preferred batch size, and waits at most `max_queue_delay_microseconds` for a
+//! batch to fill. Priority levels, queue timeouts and the maximum queue size follow the queue
+//! policies of the configuration.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use triton_model_config::pb;
+use triton_model_config::pb::model_config::SchedulingChoice;
+
+use crate::engine::backend::lock;
+use crate::engine::error::Error;
+use crate::engine::infer::{monotonic_ns, InferenceRequest};
+use crate::engine::model::{Instance, Model};
+
+/// How long a request may wait, and what happens when it waited too long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct QueuePolicy {
+    /// 0: no limit.
+    default_timeout_us: u64,
+    allow_timeout_override: bool,
+    /// 0: unlimited.
+    max_queue_size: u64,
+    reject_on_timeout: bool,
+}
+
+impl QueuePolicy {
+    fn from_config(p: Option<&pb::ModelQueuePolicy>) -> QueuePolicy {
+        match p {
+            None => QueuePolicy {
+                default_timeout_us: 0,
+                allow_timeout_override: false,
+                max_queue_size: 0,
+                reject_on_timeout: true,
+            },
+            Some(p) => QueuePolicy {
+                default_timeout_us: p.default_timeout_microseconds,
+                allow_timeout_override: p.allow_timeout_override,
+                max_queue_size: u64::from(p.max_queue_size),
+                reject_on_timeout: p.timeout_action
+                    == pb::model_queue_policy::TimeoutAction::Reject as i32,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Policy {
+    dynamic: bool,
+    max_batch_size: u64,
+    preferred: Vec<u64>,
+    max_delay: Duration,
+    priority_levels: u64,
+    default_priority: u64,
+    default_queue: QueuePolicy,
+    level_queues: Vec<(u64, QueuePolicy)>,
+}
+
+impl Policy {
+    fn from_config(cfg: &pb::ModelConfig) -> Policy {
+        let max_batch_size = u64::try_from(cfg.max_batch_size).unwrap_or(0);
+        match &cfg.scheduling_choice {
+            Some(SchedulingChoice::DynamicBatching(db)) => Policy {
+                dynamic: true,
+                max_batch_size: max_batch_size.max(1),
+                preferred: db
+                    .preferred_batch_size
+                    .iter()
+                    .filter_map(|p| u64::try_from(*p).ok())
+                    .collect(),
+                max_delay: Duration::from_micros(db.max_queue_delay_microseconds),
+                priority_levels: db.priority_levels,
+                default_priority: db.default_priority_level,
+                default_queue: QueuePolicy::from_config(db.default_queue_policy.as_ref()),
+                level_queues: db
+                    .priority_queue_policy
+                    .iter()
+                    .map(|(k, v)| (*k, QueuePolicy::from_config(Some(v))))
+                    .collect(),
+            },
+            _ => Policy {
+                dynamic: false,
+                max_batch_size: max_batch_size.max(1),
+                preferred: Vec::new(),
+                max_delay: Duration::ZERO,
+                priority_levels: 0,
+                default_priority: 0,
+                default_queue: QueuePolicy::from_config(None),
+                level_queues: Vec::new(),
+            },
+        }
+    }
+
+    fn queue_policy(&self, level: u64) -> QueuePolicy {
+        self.level_queues
+            .iter()
+            .find(|(l, _)| *l == level)
+            .map(|(_, q)| *q)
+            .unwrap_or(self.default_queue)
+    }
+}
+
+struct Queued {
+    request: Box<InferenceRequest>,
+    /// Deadline after which the request times out in the queue.
+    deadline: Option<Instant>,
+    enqueued: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    /// One queue per priority level (index 0 = highest priority).
+    levels: Vec<VecDeque<Queued>>,
+    accepting: bool,
+    stopping: bool,
+}
+
+impl State {
+    fn len(&self) -> usize {
+        self.levels.iter().map(VecDeque::len).sum()
+    }
+    fn front(&self) -> Option<&Queued> {
+        self.levels.iter().find_map(VecDeque::front)
+    }
+}
+
+/// The queue and workers of one model version.
+pub struct Scheduler {
+    policy: Policy,
+    state: Mutex<State>,
+    cv: Condvar,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+    running: AtomicUsize,
+    idle_cv: Condvar,
+    idle_lock: Mutex<()>,
+}
+
+impl Scheduler {
+    /// A scheduler for `model` with one worker per (non-passive) instance.
+    pub(crate) fn start(model: &Arc<Model>, instances: &[Arc<Instance>]) -> Arc<Scheduler> {
+        let policy = Policy::from_config(&model.config());
+        let levels = (policy.priority_levels.max(1)) as usize;
+        let sched = Arc::new(Scheduler {
+            policy,
+            state: Mutex::new(State {
+                levels: (0..levels).map(|_| VecDeque::new()).collect(),
+                accepting: true,
+                stopping: false,
+            }),
+            cv: Condvar::new(),
+            workers: Mutex::new(Vec::new()),
+            running: AtomicUsize::new(0),
+            idle_cv: Condvar::new(),
+            idle_lock: Mutex::new(()),
+        });
+        let mut workers = lock(&sched.workers);
+        for inst in instances.iter().filter(|i| !i.is_passive()) {
+            let s = sched.clone();
+            let inst = inst.clone();
+            let model = Arc::downgrade(model);
+            sched.running.fetch_add(1, Ordering::AcqRel);
+            let spawned = std::thread::Builder::new()
+                .name(format!("triton-{}", inst.name()))
+                .spawn(move || s.worker(model, inst));
+            match spawned {
+                Ok(h) => workers.push(h),
+                Err(e) => {
+                    sched.running.fetch_sub(1, Ordering::AcqRel);
+                    crate::log_error!("failed to start a model instance thread: {e}");
+                }
+            }
+        }
+        drop(workers);
+        sched
+    }
+
+    /// Queue a request. Fails (the caller keeps the request) when the model stopped accepting
+    /// work or the queue is full.
+    pub fn enqueue(
+        &self,
+        request: Box<InferenceRequest>,
+    ) -> std::result::Result<(), (Error, Box<InferenceRequest>)> {
+        let p = &self.policy;
+        let level = if request.priority == 0 || request.priority > p.priority_levels {
+            p.default_priority
+        } else {
+            request.priority
+        };
+        let index = level.saturating_sub(1) as usize;
+        let qp = p.queue_policy(level);
+        let timeout_us = if qp.allow_timeout_override && request.timeout_us != 0 {
+            request.timeout_us
+        } else if qp.default_timeout_us != 0 {
+            qp.default_timeout_us
+        } else {
+            request.timeout_us
+        };
+        let mut st = lock(&self.state);
+        if !st.accepting {
+            return Err((
+                Error::unavailable(format!(
+                    "Server not ready: model '{}' is being unloaded",
+                    request.model().name()
+                )),
+                request,
+            ));
+        }
+        let idx = index.min(st.levels.len() - 1);
+        if qp.max_queue_size > 0 && st.levels[idx].len() as u64 >= qp.max_queue_size {
+            return Err((Error::unavailable("Exceeds maximum queue size"), request));
+        }
+        request
+            .queue_start_ns
+            .store(monotonic_ns(), Ordering::Release);
+        let now = Instant::now();
+        st.levels[idx].push_back(Queued {
+            request,
+            deadline: (timeout_us > 0 && qp.reject_on_timeout)
+                .then(|| now + Duration::from_micros(timeout_us)),
+            enqueued: now,
+        });
+        drop(st);
+        self.cv.notify_one();
+        Ok(())
+    }
+
+    /// Requests waiting in the queue.
+    pub fn queued(&self) -> usize {
+        lock(&self.state).len()
+    }
+
+    /// Take the next batch for a worker; `None` once stopping and the queue is empty.
+    fn next_batch(&self) -> Option<Vec<Box<InferenceRequest>>> {
+        let mut st = lock(&self.state);
+        loop {
+            let expired = take_expired(&mut st);
+            if !expired.is_empty() {
+                drop(st);
+                for r in expired {
+                    r.fail(&Error::unavailable("Request timeout expired"));
+                }
+                st = lock(&self.state);
+                continue;
+            }
+            if st.len() == 0 {
+                if st.stopping {
+                    return None;
+                }
+                st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            if !self.policy.dynamic {
+                let q = st.levels.iter_mut().find(|q| !q.is_empty())?;
+                return q.pop_front().map(|q| vec![q.request]);
+            }
+            // Dynamic batching: how many requests fit, and is the batch good enough to go?
+            let max = self.policy.max_batch_size;
+            let mut total = 0u64;
+            let mut count = 0usize;
+            'scan: for q in &st.levels {
+                for item in q {
+                    let size = item.request.batch_size.max(1);
+                    if count > 0 && total + size > max {
+                        break 'scan;
+                    }
+                    total += size;
+                    count += 1;
+                    if total >= max {
+                        break 'scan;
+                    }
+                }
+            }
+            let preferred_hit = self
+                .policy
+                .preferred
+                .iter()
+                .max()
+                .is_some_and(|p| total >= *p);
+            let oldest = st.front().map(|q| q.enqueued).unwrap_or_else(Instant::now);
+            let deadline = oldest + self.policy.max_delay;
+            let full = total >= max || preferred_hit || count == st.len() && st.stopping;
+            if full || Instant::now() >= deadline {
+                let mut out = Vec::with_capacity(count);
+                for q in st.levels.iter_mut() {
+                    while out.len() < count {
+                        match q.pop_front() {
+                            Some(item) => out.push(item.request),
+                            None => break,
+                        }
+                    }
+                }
+                return Some(out);
+            }
+            let wait = deadline.saturating_duration_since(Instant::now());
+            st = self
+                .cv
+                .wait_timeout(st, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn worker(self: Arc<Self>, model: Weak<Model>, instance: Arc<Instance>) {
+        while let Some(batch) = self.next_batch() {
+            let Some(m) = model.upgrade() else {
+                for r in batch {
+                    r.fail(&Error::unavailable("model is no longer available"));
+                }
+                continue;
+            };
+            m.execute(&instance, batch);
+        }
+        if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _g = lock(&self.idle_lock);
+            self.idle_cv.notify_all();
+        }
+    }
+
+    /// Stop accepting new requests (queued ones still run).
+    pub fn stop_accepting(&self) {
+        lock(&self.state).accepting = false;
+    }
+
+    /// Let the workers finish the queue and exit; wait for them until `deadline`. Returns false
+    /// when some worker is still busy (stuck in a backend) at the deadline; it is left running.
+    pub fn shutdown(&self, deadline: Instant) -> bool {
+        {
+            let mut st = lock(&self.state);
+            st.accepting = false;
+            st.stopping = true;
+        }
+        self.cv.notify_all();
+        let mut g = lock(&self.idle_lock);
+        while self.running.load(Ordering::Acquire) > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            g = self
+                .idle_cv
+                .wait_timeout(g, (deadline - now).min(Duration::from_millis(50)))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        drop(g);
+        for h in lock(&self.workers).drain(..) {
+            let _ = h.join();
+        }
+        true
+    }
+}
+
+/// Remove requests whose queue deadline passed.
+fn take_expired(st: &mut State) -> Vec<Box<InferenceRequest>> {
+    let now = Instant::now();
+    let mut out = Vec::new();
+    for q in st.levels.iter_mut() {
+        if q.iter().any(|i| i.deadline.is_some_and(|d| d <= now)) {
+            let (keep, expired): (VecDeque<Queued>, VecDeque<Queued>) = q
+                .drain(..)
+                .partition(|i| i.deadline.is_none_or(|d| d > now));
+            *q = keep;
+            out.extend(expired.into_iter().map(|i| i.request));
+        }
+    }
+    out
+}
