@@ -202,6 +202,15 @@ impl Scheduler {
         } else {
             request.timeout_us
         };
+        if self.running.load(Ordering::Acquire) == 0 {
+            return Err((
+                Error::unavailable(format!(
+                    "model '{}' has no active instance to execute requests",
+                    request.model().name()
+                )),
+                request,
+            ));
+        }
         let mut st = lock(&self.state);
         if !st.accepting {
             return Err((

@@ -361,8 +361,9 @@ impl Server {
         }
         self.set_state(ServerState::Exiting);
         let names: Vec<String> = self.repo.snapshot().models.keys().cloned().collect();
+        // Unload every model in parallel; all of them share one deadline.
         for name in names {
-            if let Err(e) = self.unload_model_inner(&name, false) {
+            if let Err(e) = self.unload_model_inner(&name, true) {
                 crate::log_error!("failed to unload model '{name}': {}", e.message());
             }
         }
@@ -392,3 +393,5 @@ impl std::fmt::Debug for Server {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_infer;

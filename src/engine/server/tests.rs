@@ -109,14 +109,14 @@ impl LibraryLoader for MockLoader {
     }
 }
 
-struct Fixture {
-    root: PathBuf,
-    repo: PathBuf,
+pub(super) struct Fixture {
+    pub(super) root: PathBuf,
+    pub(super) repo: PathBuf,
     state: Arc<MockState>,
 }
 
 impl Fixture {
-    fn new(tag: &str) -> Fixture {
+    pub(super) fn new(tag: &str) -> Fixture {
         let root = std::env::temp_dir().join(format!(
             "tc-engine-{tag}-{}-{:?}",
             std::process::id(),
@@ -132,7 +132,7 @@ impl Fixture {
         Fixture { root, repo, state }
     }
 
-    fn model(&self, name: &str, backend: &str, versions: &[i64], extra: &str) {
+    pub(super) fn model(&self, name: &str, backend: &str, versions: &[i64], extra: &str) {
         let dir = self.repo.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         for v in versions {
@@ -149,7 +149,7 @@ impl Fixture {
         .unwrap();
     }
 
-    fn options(&self, mode: ModelControlMode) -> Options {
+    pub(super) fn options(&self, mode: ModelControlMode) -> Options {
         Options {
             repository_paths: vec![self.repo.to_string_lossy().into_owned()],
             backend_dir: self.root.join("backends").to_string_lossy().into_owned(),
@@ -187,7 +187,7 @@ impl Drop for Fixture {
     }
 }
 
-fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+pub(super) fn wait_until(mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         if f() {

@@ -1,0 +1,426 @@
+//! Engine tests of inference with mock backends and mock frontend callbacks: ownership
+//! (exactly one release per request, FINAL exactly once), errors, batching, decoupled
+//! responses, queue timeouts and unloading with requests in flight.
+
+use std::ffi::CStr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::tests::{wait_until, Fixture};
+use super::Server;
+use crate::engine::backend::{
+    Backend, BackendAttributes, BackendLibrary, ExecuteResult, LibraryLoader,
+};
+use crate::engine::infer::{
+    AllocatedBuffer, DataBuffer, InferenceRequest, InferenceResponse, ReleaseCallback,
+    ResponseAllocator, ResponseCallback, RELEASE_ALL, RESPONSE_FINAL,
+};
+use crate::engine::model::{Instance, Model, ModelState};
+use crate::engine::types::{DataType, MemoryType, ModelControlMode};
+use crate::engine::{Code, Error, Result};
+
+/// What the mock backend does with each batch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One response per request with one output, then release.
+    Respond,
+    /// Return an error from Execute.
+    Fail,
+    /// Keep the requests; a test releases them later.
+    Hold,
+    /// Release the request first, then send three responses and a FINAL flag.
+    Decoupled,
+}
+
+#[derive(Default)]
+struct Exec {
+    batches: Mutex<Vec<usize>>,
+    held: Mutex<Vec<Box<InferenceRequest>>>,
+    gate: Mutex<()>,
+}
+
+struct Lib {
+    path: PathBuf,
+    mode: Mode,
+    exec: Arc<Exec>,
+}
+
+impl BackendLibrary for Lib {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn initialize(&self, _: &Backend) -> Result<()> {
+        Ok(())
+    }
+    fn finalize(&self, _: &Backend) -> Result<()> {
+        Ok(())
+    }
+    fn get_attributes(&self, _: &Backend, _: &BackendAttributes) -> Result<()> {
+        Ok(())
+    }
+    fn model_initialize(&self, _: &Model) -> Result<()> {
+        Ok(())
+    }
+    fn model_finalize(&self, _: &Model) -> Result<()> {
+        Ok(())
+    }
+    fn instance_initialize(&self, _: &Instance) -> Result<()> {
+        Ok(())
+    }
+    fn instance_finalize(&self, _: &Instance) -> Result<()> {
+        Ok(())
+    }
+    fn instance_ready(&self, _: &Instance) -> Result<()> {
+        Ok(())
+    }
+    fn execute(&self, _: &Instance, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {
+        let _g = self.exec.gate.lock().unwrap();
+        self.exec.batches.lock().unwrap().push(requests.len());
+        match self.mode {
+            Mode::Fail => Err((Error::internal("mock execute failure"), requests)),
+            Mode::Hold => {
+                self.exec.held.lock().unwrap().extend(requests);
+                Ok(())
+            }
+            Mode::Respond => {
+                for r in requests {
+                    let factory = r.response_factory().unwrap().clone();
+                    let mut resp = factory.create();
+                    let i = resp.add_output("OUT", DataType::Fp32, &[4]).unwrap();
+                    resp.output_mut(i)
+                        .unwrap()
+                        .allocate(16, MemoryType::Cpu, 0)
+                        .unwrap();
+                    r.release(RELEASE_ALL);
+                    resp.send(RESPONSE_FINAL);
+                }
+                Ok(())
+            }
+            Mode::Decoupled => {
+                for r in requests {
+                    let factory = r.response_factory().unwrap().clone();
+                    r.release(RELEASE_ALL);
+                    std::thread::spawn(move || {
+                        for _ in 0..3 {
+                            factory.create().send(0);
+                        }
+                        factory.send_flags(RESPONSE_FINAL);
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+struct Loader {
+    mode: Mode,
+    exec: Arc<Exec>,
+}
+
+impl LibraryLoader for Loader {
+    fn open(&self, path: &Path) -> Result<Arc<dyn BackendLibrary>> {
+        Ok(Arc::new(Lib {
+            path: path.to_path_buf(),
+            mode: self.mode,
+            exec: self.exec.clone(),
+        }))
+    }
+}
+
+/// Counts what the frontend sees.
+#[derive(Default)]
+struct Frontend {
+    allocs: AtomicUsize,
+    frees: AtomicUsize,
+    releases: AtomicUsize,
+    responses: Mutex<Vec<(bool, u32, Option<Error>)>>,
+}
+
+struct Alloc(Arc<Frontend>);
+impl ResponseAllocator for Alloc {
+    fn start(&self) -> Result<()> {
+        Ok(())
+    }
+    fn alloc(&self, _: &CStr, size: usize, t: MemoryType, id: i64) -> Result<AllocatedBuffer> {
+        let n = self.0.allocs.fetch_add(1, Ordering::SeqCst);
+        Ok(AllocatedBuffer {
+            addr: 0x1000 + n * 64,
+            byte_size: size,
+            memory_type: t,
+            memory_type_id: id,
+            buffer_userp: n,
+        })
+    }
+    fn release(&self, _: &AllocatedBuffer) -> Result<()> {
+        self.0.frees.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn query(
+        &self,
+        _: Option<&CStr>,
+        _: Option<usize>,
+        t: MemoryType,
+        id: i64,
+    ) -> Result<(MemoryType, i64)> {
+        Ok((t, id))
+    }
+}
+
+struct Complete(Arc<Frontend>);
+impl ResponseCallback for Complete {
+    fn complete(&self, response: Option<Box<InferenceResponse>>, flags: u32) {
+        let error = response.as_ref().and_then(|r| r.error().cloned());
+        self.0
+            .responses
+            .lock()
+            .unwrap()
+            .push((response.is_some(), flags, error));
+        drop(response);
+    }
+}
+
+struct Release(Arc<Frontend>);
+impl ReleaseCallback for Release {
+    fn release(&self, request: Box<InferenceRequest>, flags: u32) {
+        assert_eq!(flags & RELEASE_ALL, RELEASE_ALL);
+        self.0.releases.fetch_add(1, Ordering::SeqCst);
+        drop(request);
+    }
+}
+
+fn server(f: &Fixture, mode: Mode, extra: &str) -> (Arc<Server>, Arc<Exec>) {
+    f.model("m", "mock", &[1], extra);
+    let mut o = f.options(ModelControlMode::Explicit);
+    o.startup_models = vec!["m".into()];
+    o.exit_timeout_secs = 2;
+    let exec = Arc::new(Exec::default());
+    let s = Server::new(
+        o,
+        Arc::new(Loader {
+            mode,
+            exec: exec.clone(),
+        }),
+    )
+    .unwrap();
+    (s, exec)
+}
+
+fn request(s: &Server, fe: &Arc<Frontend>, batch: Option<i64>) -> Box<InferenceRequest> {
+    let mut r = Box::new(InferenceRequest::new(s.get_model("m", -1).unwrap(), -1));
+    let shape: Vec<i64> = batch.into_iter().chain([4]).collect();
+    let elems: i64 = shape.iter().product();
+    r.add_input("IN", DataType::Fp32, &shape).unwrap();
+    let data: Arc<[u8]> = vec![0u8; elems as usize * 4].into();
+    r.append_input_data("IN", DataBuffer::owned(data), None)
+        .unwrap();
+    r.set_release_callback(Arc::new(Release(fe.clone())));
+    r.set_response_callback(Arc::new(Alloc(fe.clone())), Arc::new(Complete(fe.clone())));
+    r
+}
+
+#[test]
+fn one_response_one_release_and_buffers_returned() {
+    let f = Fixture::new("infer-basic");
+    let (s, _) = server(&f, Mode::Respond, "");
+    let fe = Arc::new(Frontend::default());
+    for _ in 0..5 {
+        s.infer(request(&s, &fe, None)).map_err(|(e, _)| e).unwrap();
+    }
+    assert!(wait_until(|| fe.releases.load(Ordering::SeqCst) == 5));
+    assert!(wait_until(|| fe.responses.lock().unwrap().len() == 5));
+    for (has, flags, err) in fe.responses.lock().unwrap().iter() {
+        assert!(*has);
+        assert_eq!(*flags, RESPONSE_FINAL);
+        assert!(err.is_none());
+    }
+    assert_eq!(fe.allocs.load(Ordering::SeqCst), 5);
+    assert_eq!(fe.frees.load(Ordering::SeqCst), 5);
+    let m = s.get_model("m", 1).unwrap();
+    assert!(wait_until(|| m.inflight() == 0));
+}
+
+#[test]
+fn invalid_requests_come_back_without_callbacks() {
+    let f = Fixture::new("infer-invalid");
+    let (s, _) = server(&f, Mode::Respond, "");
+    let fe = Arc::new(Frontend::default());
+    let mut r = request(&s, &fe, None);
+    r.remove_all_inputs();
+    r.add_input("IN", DataType::Int32, &[4]).unwrap();
+    let (e, back) = s.infer(r).unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArg);
+    assert_eq!(
+        e.message(),
+        "inference input 'IN' data-type is 'INT32', but model 'm' expects 'FP32'"
+    );
+    let mut r = back;
+    r.remove_all_inputs();
+    r.add_input("IN", DataType::Fp32, &[5]).unwrap();
+    let (e, back) = s.infer(r).unwrap_err();
+    assert!(
+        e.message()
+            .starts_with("unexpected shape for input 'IN' for model 'm'. Expected [4], got [5]."),
+        "{}",
+        e.message()
+    );
+    let mut r = back;
+    r.remove_all_inputs();
+    r.set_id("abc");
+    let (e, _) = s.infer(r).unwrap_err();
+    assert_eq!(
+        e.message(),
+        "[request id: abc] expected 1 inputs but got 0 inputs for model 'm'. Got input(s) [], but missing required input(s) ['IN']. Please provide all required input(s)."
+    );
+    let mut r = request(&s, &fe, None);
+    r.remove_all_input_data("IN").unwrap();
+    let (e, _) = s.infer(r).unwrap_err();
+    assert_eq!(
+        e.message(),
+        "input byte size mismatch for input 'IN' for model 'm'. Expected 16, got 0"
+    );
+    assert_eq!(fe.releases.load(Ordering::SeqCst), 0);
+    assert!(fe.responses.lock().unwrap().is_empty());
+}
+
+#[test]
+fn execute_errors_become_error_responses() {
+    let f = Fixture::new("infer-fail");
+    let (s, _) = server(&f, Mode::Fail, "");
+    let fe = Arc::new(Frontend::default());
+    s.infer(request(&s, &fe, None)).map_err(|(e, _)| e).unwrap();
+    assert!(wait_until(|| fe.releases.load(Ordering::SeqCst) == 1));
+    let responses = fe.responses.lock().unwrap();
+    assert_eq!(responses.len(), 1);
+    let (has, flags, err) = &responses[0];
+    assert!(*has);
+    assert_eq!(*flags, RESPONSE_FINAL);
+    assert_eq!(err.as_ref().unwrap().message(), "mock execute failure");
+    let stats = s.model_statistics("m", 1).unwrap();
+    assert_eq!(
+        stats["model_stats"][0]["inference_stats"]["fail"]["count"],
+        1
+    );
+}
+
+#[test]
+fn dynamic_batching_groups_requests() {
+    let f = Fixture::new("infer-batch");
+    let (s, exec) = server(
+        &f,
+        Mode::Respond,
+        "dynamic_batching { max_queue_delay_microseconds: 500000 }",
+    );
+    // Rewrite as a batching model: max_batch_size 4.
+    std::fs::write(
+        f.repo.join("m/config.pbtxt"),
+        "name: \"m\" backend: \"mock\" max_batch_size: 4\n\
+         input [{ name: \"IN\" data_type: TYPE_FP32 dims: [ 4 ] }]\n\
+         output [{ name: \"OUT\" data_type: TYPE_FP32 dims: [ 4 ] }]\n\
+         dynamic_batching { max_queue_delay_microseconds: 500000 }",
+    )
+    .unwrap();
+    s.load_model("m").unwrap();
+    let fe = Arc::new(Frontend::default());
+    exec.batches.lock().unwrap().clear();
+    for _ in 0..4 {
+        s.infer(request(&s, &fe, Some(1)))
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    assert!(wait_until(|| fe.releases.load(Ordering::SeqCst) == 4));
+    assert_eq!(*exec.batches.lock().unwrap(), vec![4]);
+    let (e, _) = s.infer(request(&s, &fe, Some(5))).unwrap_err();
+    assert_eq!(
+        e.message(),
+        "inference request batch-size must be <= 4 for 'm'"
+    );
+}
+
+#[test]
+fn decoupled_responses_then_final_flag() {
+    let f = Fixture::new("infer-decoupled");
+    let (s, _) = server(
+        &f,
+        Mode::Decoupled,
+        "model_transaction_policy { decoupled: true }",
+    );
+    let fe = Arc::new(Frontend::default());
+    s.infer(request(&s, &fe, None)).map_err(|(e, _)| e).unwrap();
+    assert!(wait_until(|| fe.responses.lock().unwrap().len() == 4));
+    let r = fe.responses.lock().unwrap();
+    assert!(r[..3].iter().all(|(has, flags, _)| *has && *flags == 0));
+    assert_eq!((r[3].0, r[3].1), (false, RESPONSE_FINAL));
+    assert_eq!(fe.releases.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn queue_timeout_rejects_waiting_requests() {
+    let f = Fixture::new("infer-timeout");
+    let (s, exec) = server(
+        &f,
+        Mode::Respond,
+        "dynamic_batching { default_queue_policy { timeout_action: REJECT default_timeout_microseconds: 50000 } }",
+    );
+    let fe = Arc::new(Frontend::default());
+    let gate = exec.gate.lock().unwrap();
+    // The first request occupies the only instance; the second waits past its timeout.
+    s.infer(request(&s, &fe, None)).map_err(|(e, _)| e).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    s.infer(request(&s, &fe, None)).map_err(|(e, _)| e).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    drop(gate);
+    assert!(wait_until(|| fe.releases.load(Ordering::SeqCst) == 2));
+    let r = fe.responses.lock().unwrap();
+    let errors: Vec<String> = r
+        .iter()
+        .filter_map(|(_, _, e)| e.as_ref().map(|e| e.message().to_owned()))
+        .collect();
+    assert_eq!(errors, vec!["Request timeout expired".to_owned()]);
+}
+
+#[test]
+fn unload_waits_for_requests_in_flight() {
+    let f = Fixture::new("infer-unload");
+    let (s, exec) = server(&f, Mode::Hold, "");
+    let fe = Arc::new(Frontend::default());
+    s.infer(request(&s, &fe, None)).map_err(|(e, _)| e).unwrap();
+    assert!(wait_until(|| exec.held.lock().unwrap().len() == 1));
+    s.unload_model("m").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let state = |s: &Server| s.repository().snapshot().models["m"].versions[&1].state;
+    assert_eq!(state(&s), ModelState::Unloading);
+    // Readiness answers while the unload waits.
+    assert_eq!(s.model_is_ready("m", 1), Ok(false));
+    assert_eq!(s.is_ready(), Ok(false));
+    for r in exec.held.lock().unwrap().drain(..) {
+        r.release(RELEASE_ALL);
+    }
+    assert!(wait_until(|| state(&s) == ModelState::Unavailable));
+    assert_eq!(s.is_ready(), Ok(true));
+    assert_eq!(fe.releases.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_backend_that_never_releases_delays_unload_only_until_the_exit_timeout() {
+    let f = Fixture::new("infer-stuck");
+    let (s, exec) = server(&f, Mode::Hold, "");
+    s.set_exit_timeout(1);
+    let fe = Arc::new(Frontend::default());
+    s.infer(request(&s, &fe, None)).map_err(|(e, _)| e).unwrap();
+    assert!(wait_until(|| exec.held.lock().unwrap().len() == 1));
+    let t = std::time::Instant::now();
+    s.unload_model("m").unwrap();
+    assert!(wait_until(|| {
+        s.repository().snapshot().models["m"].versions[&1].state == ModelState::Unavailable
+    }));
+    let waited = t.elapsed();
+    assert!(waited >= Duration::from_millis(900), "{waited:?}");
+    // Releasing afterwards is still safe.
+    for r in exec.held.lock().unwrap().drain(..) {
+        r.release(RELEASE_ALL);
+    }
+    assert_eq!(fe.releases.load(Ordering::SeqCst), 1);
+}
