@@ -21,4 +21,4 @@ pub use response::{
     ResponseCallback, ResponseFactory, RESPONSE_FINAL,
 };
 pub use stats::{monotonic_ns, ModelStats, StatDuration};
-pub use validate::normalize_request;
+pub use validate::{config_data_type, normalize_request};

@@ -3,6 +3,7 @@
 
 mod config_update;
 mod instance;
+mod warmup;
 
 pub use config_update::apply_backend_update;
 
@@ -193,7 +194,14 @@ impl Model {
                         return Err(e);
                     }
                     inst.mark_initialized();
-                    instances.push(inst);
+                    instances.push(inst.clone());
+                    if let Err(e) = warmup::run(self, &inst) {
+                        for done in instances.iter().rev() {
+                            done.finalize();
+                        }
+                        self.finalize_model();
+                        return Err(e);
+                    }
                 }
             }
         }

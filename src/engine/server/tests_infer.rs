@@ -424,3 +424,33 @@ fn a_backend_that_never_releases_delays_unload_only_until_the_exit_timeout() {
     }
     assert_eq!(fe.releases.load(Ordering::SeqCst), 1);
 }
+
+const WARMUP: &str = "model_warmup [{ name: \"w\" batch_size: 2 count: 3 \
+    inputs { key: \"IN\" value: { data_type: TYPE_FP32 dims: [ 4 ] random_data: true } } }]";
+
+#[test]
+fn warmup_runs_each_sample_before_the_model_is_ready() {
+    let f = Fixture::new("warmup-ok");
+    let (s, exec) = server(&f, Mode::Respond, WARMUP);
+    assert_eq!(*exec.batches.lock().unwrap(), vec![2, 2, 2]);
+    assert_eq!(s.model_is_ready("m", 1), Ok(true));
+}
+
+#[test]
+fn a_failing_warmup_fails_the_load_cleanly() {
+    let f = Fixture::new("warmup-fail");
+    let (s, _) = server(&f, Mode::Fail, WARMUP);
+    assert_eq!(s.model_is_ready("m", 1), Ok(false));
+    let index = s.model_index(false).unwrap();
+    assert_eq!(index[0]["state"], "UNAVAILABLE");
+    assert_eq!(
+        index[0]["reason"],
+        "Invalid argument: failed to run warmup sample 'w': mock execute failure; mock execute failure; "
+    );
+    let e = s.load_model("m").unwrap_err();
+    assert!(
+        e.message().contains("failed to run warmup sample 'w'"),
+        "{}",
+        e.message()
+    );
+}
