@@ -137,9 +137,12 @@ fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// One input of a warmup sample: name, type, shape and the bytes every request shares.
+type SampleInput = (String, DataType, Vec<i64>, Arc<[u8]>);
+
 /// The bytes of one warmup input for a batch-1 request.
 fn input_data(model: &Model, name: &str, input: &pb::model_warmup::Input) -> Result<Vec<u8>> {
-    if input.dims.iter().any(|d| *d == -1) {
+    if input.dims.contains(&-1) {
         return Err(Error::invalid_arg(format!(
             "warmup setting expects all variable-size dimensions are specified for input '{name}'"
         )));
@@ -198,7 +201,7 @@ pub(super) fn run(model: &Arc<Model>, instance: &Instance) -> Result<()> {
             continue;
         }
         // One set of input bytes per sample, shared by all its requests and iterations.
-        let mut inputs: Vec<(String, DataType, Vec<i64>, Arc<[u8]>)> = Vec::new();
+        let mut inputs: Vec<SampleInput> = Vec::new();
         for (name, input) in &sample.inputs {
             let data: Arc<[u8]> = input_data(model, name, input)?.into();
             let mut shape = Vec::new();
