@@ -646,6 +646,23 @@ note_stubs(const char* when)
   tc_note("%s: %d stub process(es):%s", when, n, line);
 }
 
+/* Number of the python backend's shared-memory regions in /dev/shm. */
+static int
+count_shm_regions(void)
+{
+  int n = 0;
+  DIR* d = opendir("/dev/shm");
+  if (d == NULL) {
+    return -1;
+  }
+  struct dirent* e;
+  while ((e = readdir(d)) != NULL) {
+    n += strncmp(e->d_name, "triton_python_backend_shm_region_", 33) == 0;
+  }
+  closedir(d);
+  return n;
+}
+
 static bool
 wait_process_not_alive(pid_t pid, double timeout_s)
 {
@@ -909,6 +926,7 @@ main(void)
   }
   signal(SIGALRM, on_alarm);
 
+  int shm_before = count_shm_regions();
   char* repo = tc_repo_new();
   copy_tree(models, repo);
   tc_note("repository %s (from %s), backends %s", repo, models, backend_dir);
@@ -1063,6 +1081,12 @@ main(void)
         zombies);
   }
   note_stubs("after ServerDelete");
+  int shm_after = count_shm_regions();
+  tc_note(
+      "/dev/shm: %d python backend region(s) before the server, %d after ServerDelete%s",
+      shm_before, shm_after,
+      shm_after > shm_before ? " (an instance that never finished finalizing keeps its region)"
+                             : "");
 
   CHECK(
       atomic_load(&g_allocs) == atomic_load(&g_releases),
