@@ -66,6 +66,21 @@ pub type BufferAttributesFn = unsafe extern "C" fn(
     *mut c_void,
     *mut c_void,
 ) -> *mut TRITONSERVER_Error;
+/// `TRITONSERVER_ResponseAllocatorAllocFn_t` (NULL-able).
+pub type TRITONSERVER_ResponseAllocatorAllocFn_t = Option<AllocFn>;
+/// `TRITONSERVER_ResponseAllocatorReleaseFn_t` (NULL-able).
+pub type TRITONSERVER_ResponseAllocatorReleaseFn_t = Option<ReleaseFn>;
+/// `TRITONSERVER_ResponseAllocatorStartFn_t` (NULL-able).
+pub type TRITONSERVER_ResponseAllocatorStartFn_t = Option<StartFn>;
+/// `TRITONSERVER_ResponseAllocatorQueryFn_t` (NULL-able).
+pub type TRITONSERVER_ResponseAllocatorQueryFn_t = Option<QueryFn>;
+/// `TRITONSERVER_ResponseAllocatorBufferAttributesFn_t` (NULL-able).
+pub type TRITONSERVER_ResponseAllocatorBufferAttributesFn_t = Option<BufferAttributesFn>;
+/// `TRITONSERVER_InferenceResponseCompleteFn_t` (NULL-able).
+pub type TRITONSERVER_InferenceResponseCompleteFn_t = Option<ResponseCompleteFn>;
+/// `TRITONSERVER_InferenceRequestReleaseFn_t` (NULL-able).
+pub type TRITONSERVER_InferenceRequestReleaseFn_t = Option<RequestReleaseFn>;
+
 pub type ResponseCompleteFn = unsafe extern "C" fn(*mut InferenceResponse, u32, *mut c_void);
 pub type RequestReleaseFn = unsafe extern "C" fn(*mut InferenceRequest, u32, *mut c_void);
 

@@ -87,8 +87,12 @@ impl CLibrary {
         // SAFETY: opening a backend library runs its initializers; loading the backends named by
         // the model configuration is exactly what the server is asked to do.
         let library = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
+            // libloading keeps dlerror()'s text in the error's source.
+            let detail = std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.to_string());
             Error::not_found(format!(
-                "unable to load backend library '{}': {e}",
+                "unable to load backend library '{}': {detail}",
                 path.display()
             ))
         })?;

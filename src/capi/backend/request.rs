@@ -245,7 +245,8 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestInputByIndex(
     })
 }
 
-/// How many outputs the request asks for (0: all of the model's outputs).
+/// How many outputs the backend is to produce: those requested, or all of the model's outputs
+/// when the request named none.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONBACKEND_RequestOutputCount(
     request: *mut TRITONBACKEND_Request,
@@ -254,7 +255,7 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestOutputCount(
     ffi_try("TRITONBACKEND_RequestOutputCount", || {
         let r = request_ref(request)?;
         out_ptr(count, "count")?
-            .write(u32::try_from(r.requested_output_count()).unwrap_or(u32::MAX));
+            .write(u32::try_from(r.effective_outputs().len()).unwrap_or(u32::MAX));
         Ok(())
     })
 }
@@ -269,10 +270,10 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestOutputName(
     ffi_try("TRITONBACKEND_RequestOutputName", || {
         let r = request_ref(request)?;
         let out = out_ptr(output_name, "output_name")?;
-        let name = r
-            .requested_outputs()
-            .nth(index as usize)
-            .ok_or_else(|| index_error("requested outputs", index, r.requested_output_count()))?;
+        let outputs = r.effective_outputs();
+        let name = outputs
+            .get(index as usize)
+            .ok_or_else(|| index_error("requested outputs", index, outputs.len()))?;
         out.write(name.as_ptr());
         Ok(())
     })

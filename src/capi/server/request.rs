@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 use crate::capi::boundary::ffi_try;
 use crate::capi::callback::{
-    CAllocator, CReleaseCallback, CResponseCallback, RequestReleaseFn, ResponseCompleteFn,
-    TRITONSERVER_BufferAttributes, TRITONSERVER_ResponseAllocator,
+    CAllocator, CReleaseCallback, CResponseCallback, TRITONSERVER_BufferAttributes,
+    TRITONSERVER_InferenceRequestReleaseFn_t, TRITONSERVER_InferenceResponseCompleteFn_t,
+    TRITONSERVER_ResponseAllocator,
 };
 use crate::capi::handle::{arg_cstr, arg_mut, arg_ref, arg_slice, into_raw, out_ptr, take_box};
 use crate::capi::server::error::TRITONSERVER_Error;
@@ -550,7 +551,7 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestRemoveAllRequestedOutputs(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetReleaseCallback(
     inference_request: *mut TRITONSERVER_InferenceRequest,
-    request_release_fn: Option<RequestReleaseFn>,
+    request_release_fn: TRITONSERVER_InferenceRequestReleaseFn_t,
     request_release_userp: *mut c_void,
 ) -> *mut TRITONSERVER_Error {
     with_request(
@@ -572,7 +573,7 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetResponseCallback(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     response_allocator: *mut TRITONSERVER_ResponseAllocator,
     response_allocator_userp: *mut c_void,
-    response_fn: Option<ResponseCompleteFn>,
+    response_fn: TRITONSERVER_InferenceResponseCompleteFn_t,
     response_userp: *mut c_void,
 ) -> *mut TRITONSERVER_Error {
     with_request(

@@ -9,8 +9,10 @@ use std::ffi::{c_char, c_void};
 
 use crate::capi::boundary::ffi_try;
 use crate::capi::callback::{
-    AllocFn, BufferAttributesFn, QueryFn, ReleaseFn, StartFn, TRITONSERVER_BufferAttributes,
-    TRITONSERVER_ResponseAllocator,
+    TRITONSERVER_BufferAttributes, TRITONSERVER_ResponseAllocator,
+    TRITONSERVER_ResponseAllocatorAllocFn_t, TRITONSERVER_ResponseAllocatorBufferAttributesFn_t,
+    TRITONSERVER_ResponseAllocatorQueryFn_t, TRITONSERVER_ResponseAllocatorReleaseFn_t,
+    TRITONSERVER_ResponseAllocatorStartFn_t,
 };
 use crate::capi::handle::{arg_cstr, arg_mut, arg_ref, into_raw, null_arg, out_ptr, take_box};
 use crate::capi::server::error::TRITONSERVER_Error;
@@ -49,9 +51,9 @@ pub fn param_value_ptr(v: &ParamValue) -> *const c_void {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_ResponseAllocatorNew(
     allocator: *mut *mut TRITONSERVER_ResponseAllocator,
-    alloc_fn: Option<AllocFn>,
-    release_fn: Option<ReleaseFn>,
-    start_fn: Option<StartFn>,
+    alloc_fn: TRITONSERVER_ResponseAllocatorAllocFn_t,
+    release_fn: TRITONSERVER_ResponseAllocatorReleaseFn_t,
+    start_fn: TRITONSERVER_ResponseAllocatorStartFn_t,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ResponseAllocatorNew", || {
         let out = out_ptr(allocator, "allocator")?;
@@ -72,7 +74,7 @@ pub unsafe extern "C" fn TRITONSERVER_ResponseAllocatorNew(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_ResponseAllocatorSetBufferAttributesFunction(
     allocator: *mut TRITONSERVER_ResponseAllocator,
-    buffer_attributes_fn: Option<BufferAttributesFn>,
+    buffer_attributes_fn: TRITONSERVER_ResponseAllocatorBufferAttributesFn_t,
 ) -> *mut TRITONSERVER_Error {
     ffi_try(
         "TRITONSERVER_ResponseAllocatorSetBufferAttributesFunction",
@@ -87,7 +89,7 @@ pub unsafe extern "C" fn TRITONSERVER_ResponseAllocatorSetBufferAttributesFuncti
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_ResponseAllocatorSetQueryFunction(
     allocator: *mut TRITONSERVER_ResponseAllocator,
-    query_fn: Option<QueryFn>,
+    query_fn: TRITONSERVER_ResponseAllocatorQueryFn_t,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ResponseAllocatorSetQueryFunction", || {
         arg_mut(allocator, "allocator")?.query_fn = query_fn;

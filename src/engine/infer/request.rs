@@ -173,7 +173,11 @@ pub struct InferenceRequest {
     pub timeout_us: u64,
     inputs: Vec<InputTensor>,
     raw_input: bool,
+    /// Outputs the caller asked for.
     requested_outputs: BTreeSet<CString>,
+    /// What the backend sees: the requested outputs, or every model output when none were
+    /// requested (set when the request is accepted).
+    effective_outputs: Vec<CString>,
     pub parameters: Vec<Param>,
     release: Option<Arc<dyn ReleaseCallback>>,
     factory: Option<Arc<ResponseFactory>>,
@@ -209,6 +213,7 @@ impl InferenceRequest {
             inputs: Vec::new(),
             raw_input: false,
             requested_outputs: BTreeSet::new(),
+            effective_outputs: Vec::new(),
             parameters: Vec::new(),
             release: None,
             factory: None,
@@ -344,11 +349,17 @@ impl InferenceRequest {
         Ok(())
     }
 
+    /// The outputs the caller asked for (possibly none).
     pub fn requested_outputs(&self) -> impl Iterator<Item = &CStr> {
         self.requested_outputs.iter().map(CString::as_c_str)
     }
-    pub fn requested_output_count(&self) -> usize {
-        self.requested_outputs.len()
+    /// The outputs the backend is to produce: the requested ones, or all of the model's when
+    /// none were requested.
+    pub fn effective_outputs(&self) -> &[CString] {
+        &self.effective_outputs
+    }
+    pub(crate) fn set_effective_outputs(&mut self, outputs: Vec<CString>) {
+        self.effective_outputs = outputs;
     }
     pub fn add_requested_output(&mut self, name: &str) -> Result<()> {
         self.requested_outputs.insert(c_string(name));

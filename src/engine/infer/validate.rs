@@ -44,6 +44,16 @@ pub fn normalize_request(req: &mut InferenceRequest) -> Result<()> {
             )));
         }
     }
+    let effective: Vec<std::ffi::CString> = if req.requested_outputs().next().is_some() {
+        req.requested_outputs().map(ToOwned::to_owned).collect()
+    } else {
+        config
+            .output
+            .iter()
+            .map(|o| crate::engine::backend::c_string(&o.name))
+            .collect()
+    };
+    req.set_effective_outputs(effective);
     // Input count: every required input, no unknown ones.
     let required = config.input.iter().filter(|i| !i.optional).count();
     let given = req.inputs().len();
