@@ -340,7 +340,8 @@ TRITONSERVER_Error *TRITONBACKEND_RequestInputByIndex(TRITONBACKEND_Request *req
                                                       uint32_t index,
                                                       TRITONBACKEND_Input **input);
 
-/// How many outputs the request asks for (0: all of the model's outputs).
+/// How many outputs the backend is to produce: those requested, or all of the model's outputs
+/// when the request named none.
 TRITONBACKEND_DECLSPEC
 TRITONSERVER_Error *TRITONBACKEND_RequestOutputCount(TRITONBACKEND_Request *request,
                                                      uint32_t *count);
