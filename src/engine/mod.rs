@@ -6,6 +6,7 @@ pub mod error;
 pub mod log;
 pub mod message;
 pub mod model;
+pub mod parameters;
 pub mod repository;
 pub mod server;
 pub mod types;

@@ -380,7 +380,10 @@ fn explicit_load_is_refused_in_none_mode() {
 fn missing_config_needs_the_backend_to_complete_it() {
     let f = Fixture::new("noconfig");
     std::fs::create_dir_all(f.repo.join("x.mock/1")).unwrap();
-    let s = f.start(f.options(ModelControlMode::None)).unwrap();
+    // Auto-complete on: the model is polled, but the backend never completes the configuration.
+    let mut o = f.options(ModelControlMode::None);
+    o.strict_model_config = false;
+    let s = f.start(o).unwrap();
     let index = s.model_index(false).unwrap();
     let e = &index.as_array().unwrap()[0];
     assert_eq!(e["name"], "x.mock");
@@ -389,6 +392,13 @@ fn missing_config_needs_the_backend_to_complete_it() {
         e["reason"],
         "Not found: model configuration is not provided for model 'x.mock'"
     );
+    drop(s);
+    // Strict: the poll fails, so the model is not tracked (upstream lists the name only) and
+    // does not count for readiness.
+    let s = f.start(f.options(ModelControlMode::None)).unwrap();
+    let index = s.model_index(false).unwrap();
+    assert_eq!(index, serde_json::json!([{ "name": "x.mock" }]));
+    assert_eq!(s.is_ready(), Ok(true));
 }
 
 #[test]
