@@ -8,13 +8,13 @@ use crate::engine::model::ModelState;
 use crate::engine::types::DataType;
 
 /// `TRITONSERVER_TXN_ONE_TO_ONE`.
-pub const TXN_ONE_TO_ONE: u32 = 1;
+pub(crate) const TXN_ONE_TO_ONE: u32 = 1;
 /// `TRITONSERVER_TXN_DECOUPLED`.
-pub const TXN_DECOUPLED: u32 = 2;
+pub(crate) const TXN_DECOUPLED: u32 = 2;
 /// `TRITONSERVER_BATCH_UNKNOWN`.
-pub const BATCH_UNKNOWN: u32 = 1;
+pub(crate) const BATCH_UNKNOWN: u32 = 1;
 /// `TRITONSERVER_BATCH_FIRST_DIM`.
-pub const BATCH_FIRST_DIM: u32 = 2;
+pub(crate) const BATCH_FIRST_DIM: u32 = 2;
 
 fn protocol_name(data_type: i32) -> &'static str {
     match u32::try_from(data_type).ok().and_then(DataType::from_u32) {
