@@ -273,7 +273,7 @@ impl Server {
             Some(_) => Err(Error::unavailable(format!(
                 "Request for unknown model: '{name}' version {version} is not at ready state"
             ))),
-            None if version == -1 => Err(Error::unavailable(format!(
+            None if version == -1 => Err(Error::not_found(format!(
                 "Request for unknown model: '{name}' has no available versions"
             ))),
             None => Err(Error::not_found(format!(
@@ -301,14 +301,13 @@ impl Server {
         let names: std::collections::BTreeSet<&String> = on_disk.keys().collect();
         let mut out = Vec::new();
         for name in names {
+            // Listed even in a READY-only index, as upstream does.
             if on_disk.get(name).is_some_and(|d| d.len() > 1) {
-                if !ready_only {
-                    out.push(serde_json::json!({
-                        "name": name,
-                        "state": ModelState::Unavailable.name(),
-                        "reason": lifecycle::DUPLICATE_REASON,
-                    }));
-                }
+                out.push(serde_json::json!({
+                    "name": name,
+                    "state": ModelState::Unavailable.name(),
+                    "reason": lifecycle::DUPLICATE_REASON,
+                }));
                 continue;
             }
             let entry = table.models.get(name);
