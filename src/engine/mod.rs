@@ -7,6 +7,7 @@ pub mod infer;
 pub mod log;
 pub mod message;
 pub mod model;
+pub mod parameters;
 pub mod repository;
 pub mod scheduler;
 pub mod server;

@@ -536,6 +536,93 @@ TRITONSERVER_Error *TRITONSERVER_ServerOptionsSetMetricsConfig(TRITONSERVER_Serv
                                                                const char *setting,
                                                                const char *value);
 
+/// Create a parameter: STRING copies the C string at `value`, INT reads an `int64_t`, BOOL a
+/// `bool`, DOUBLE a `double`. Returns NULL for BYTES (use `ParameterBytesNew`), an unknown type,
+/// or a NULL / invalid argument. The caller owns the parameter.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Parameter *TRITONSERVER_ParameterNew(const char *name,
+                                                  TRITONSERVER_ParameterType type_,
+                                                  const void *value);
+
+/// Create a BYTES parameter holding a copy of the `size` bytes at `byte_ptr`. Returns NULL for a
+/// NULL name (or a NULL `byte_ptr` with a non-zero size). The caller owns the parameter.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Parameter *TRITONSERVER_ParameterBytesNew(const char *name,
+                                                       const void *byte_ptr,
+                                                       uint64_t size);
+
+/// Delete a parameter. NULL is ignored.
+TRITONSERVER_DECLSPEC void TRITONSERVER_ParameterDelete(TRITONSERVER_Parameter *parameter);
+
+/// Model metadata as JSON: name, versions, platform, inputs and outputs (datatype and shape,
+/// with -1 first when the model batches). Version -1: every ready version. The caller owns the
+/// message.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ServerModelMetadata(TRITONSERVER_Server *server,
+                                                     const char *model_name,
+                                                     int64_t model_version,
+                                                     TRITONSERVER_Message **model_metadata);
+
+/// The model configuration as JSON (`config_version` must be 1). The caller owns the message.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ServerModelConfig(TRITONSERVER_Server *server,
+                                                   const char *model_name,
+                                                   int64_t model_version,
+                                                   uint32_t config_version,
+                                                   TRITONSERVER_Message **model_config);
+
+/// Batch properties: `TRITONSERVER_BATCH_FIRST_DIM` when the model batches, else
+/// `TRITONSERVER_BATCH_UNKNOWN`. `*voidp` (if not NULL) is set to NULL.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ServerModelBatchProperties(TRITONSERVER_Server *server,
+                                                            const char *model_name,
+                                                            int64_t model_version,
+                                                            uint32_t *flags,
+                                                            void **voidp);
+
+/// Transaction properties: `TRITONSERVER_TXN_DECOUPLED` for a decoupled model, else
+/// `TRITONSERVER_TXN_ONE_TO_ONE`. `*voidp` (if not NULL) is set to NULL.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ServerModelTransactionProperties(TRITONSERVER_Server *server,
+                                                                  const char *model_name,
+                                                                  int64_t model_version,
+                                                                  uint32_t *txn_flags,
+                                                                  void **voidp);
+
+/// Load or reload a model (EXPLICIT mode) with parameters: `config` (STRING: a JSON model
+/// configuration used instead of the model's) and `file:<path>` (BYTES: file contents written
+/// into a private model directory; needs `config`). Returns once the load finished.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ServerLoadModelWithParameters(TRITONSERVER_Server *server,
+                                                               const char *model_name,
+                                                               const TRITONSERVER_Parameter **parameters,
+                                                               uint64_t parameter_count);
+
+/// Start unloading a model (EXPLICIT mode), the ensembles using it, and the composing models
+/// that were loaded only for it.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ServerUnloadModelAndDependents(TRITONSERVER_Server *server,
+                                                                const char *model_name);
+
+/// Add a model repository (EXPLICIT mode). Each STRING parameter maps a subdirectory (the
+/// parameter name) to the model name it is loaded as (the value).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ServerRegisterModelRepository(TRITONSERVER_Server *server,
+                                                               const char *repository_path,
+                                                               const TRITONSERVER_Parameter **name_mapping,
+                                                               uint32_t mapping_count);
+
+/// Remove a model repository added at startup or by `ServerRegisterModelRepository` (EXPLICIT
+/// mode). Loaded models stay loaded.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ServerUnregisterModelRepository(TRITONSERVER_Server *server,
+                                                                 const char *repository_path);
+
+/// Poll the model repositories (POLL mode): load new models, reload changed ones, unload removed
+/// ones. UNAVAILABLE "polling is disabled" in the other modes.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ServerPollModelRepository(TRITONSERVER_Server *server);
+
 /// Create a request for a model version (-1: the latest ready one).
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_InferenceRequestNew(TRITONSERVER_InferenceRequest **inference_request,

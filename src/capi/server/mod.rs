@@ -4,6 +4,8 @@ pub mod error;
 pub mod message;
 pub mod misc;
 pub mod options;
+pub mod parameter;
+pub mod repository;
 pub mod request;
 pub mod response;
 #[allow(clippy::module_inception, reason = "mirrors the header section name")]

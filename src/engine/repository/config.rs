@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use triton_model_config as mc;
 use triton_model_config::pb;
 
-use crate::engine::error::Result;
+use crate::engine::error::{Error, Result};
 
 /// Where a model's configuration came from, compared on reload to decide whether anything
 /// changed.
@@ -27,6 +27,9 @@ pub struct ConfigSource {
 pub struct ConfigOptions {
     /// `--model-config-name`: prefer `configs/<name>.pbtxt`.
     pub config_name: String,
+    /// Strict model configuration: `config.pbtxt` is required and inputs / outputs are validated
+    /// before the backend sees the model (no auto-complete).
+    pub strict: bool,
 }
 
 /// The configuration file a model directory uses, if any.
@@ -43,27 +46,45 @@ pub fn config_file(model_dir: &Path, config_name: &str) -> Option<PathBuf> {
     default.is_file().then_some(default)
 }
 
-/// Read and prepare the configuration of model `name` in `model_dir`. `override_json` replaces
-/// the file (the `config` load parameter).
+/// Read and prepare the configuration of model `name` in `model_dir`, as upstream does when it
+/// polls a model: parse (or take `override_json`, the `config` load parameter), fill backend
+/// fields, normalize, validate (inputs and outputs too when strict), and check the name against
+/// the directory unless the model is `mapped` to its name.
 pub fn load_config(
     name: &str,
     model_dir: &Path,
     override_json: Option<&str>,
     opts: &ConfigOptions,
+    mapped: bool,
 ) -> Result<ConfigSource> {
     let (mut cfg, provided) = match override_json {
-        Some(json) => (mc::from_json(json)?, true),
+        Some(json) => (
+            mc::from_json(json).map_err(|e| {
+                Error::invalid_arg(format!("Invalid config override: {}", e.message))
+            })?,
+            true,
+        ),
         None => match config_file(model_dir, &opts.config_name) {
             Some(path) => (mc::read_config_file(&path)?, true),
+            None if opts.strict => {
+                return Err(Error::not_found(format!(
+                    "model configuration '{}' is required with strict model configuration",
+                    model_dir.join("config.pbtxt").display()
+                )))
+            }
             None => (pb::ModelConfig::default(), false),
         },
     };
-    if cfg.name.is_empty() {
+    if mapped {
         cfg.name = name.to_owned();
     }
     let first_version = mc::first_version_dir(model_dir);
     mc::autocomplete_backend_fields(&mut cfg, name, first_version.as_deref())?;
     mc::normalize_model_config(&mut cfg)?;
+    mc::validate_model_config(&cfg)?;
+    if opts.strict {
+        mc::validate_io_config(&cfg)?;
+    }
     mc::check_model_name(&cfg, name)?;
     Ok(ConfigSource {
         config: cfg,

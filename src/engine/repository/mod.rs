@@ -7,19 +7,22 @@
 
 pub mod config;
 mod oplock;
+pub mod overrides;
 mod scan;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 
 use arc_swap::ArcSwap;
 
 pub use config::{ConfigOptions, ConfigSource};
 pub(crate) use oplock::{OpGuard, OpLocks, PendingOps};
+pub use overrides::OverrideDir;
 pub use scan::{validate_model_name, version_dirs};
 
 use super::backend::lock;
+use super::error::{Error, Result};
 use super::model::{Model, ModelState};
 
 /// One version of a model as the lifecycle tracks it.
@@ -29,6 +32,8 @@ pub struct VersionSlot {
     pub reason: String,
     /// The loaded model, while the version is READY (and while it unloads).
     pub model: Option<Arc<Model>>,
+    /// The private directory of a load with `file:` parameters, kept while the model uses it.
+    pub files: Option<Arc<OverrideDir>>,
 }
 
 impl VersionSlot {
@@ -37,6 +42,7 @@ impl VersionSlot {
             state,
             reason: reason.into(),
             model,
+            files: None,
         }
     }
 }
@@ -51,6 +57,12 @@ pub struct ModelEntry {
     pub unloaded: bool,
     /// Fingerprint of the configuration and files the loaded versions came from.
     pub source: Option<ConfigSource>,
+    /// Loaded by a request naming it (or at startup, or by polling), rather than only as a
+    /// composing model of an ensemble.
+    pub explicit: bool,
+    /// The load used a configuration override or override files: the next load without them
+    /// reloads.
+    pub overridden: bool,
 }
 
 impl ModelEntry {
@@ -74,9 +86,19 @@ pub struct ModelTable {
     pub models: BTreeMap<String, Arc<ModelEntry>>,
 }
 
+/// A model registered under a name that differs from its directory name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    /// The repository it was registered with.
+    pub repository: PathBuf,
+    /// The model directory.
+    pub dir: PathBuf,
+}
+
 /// The model repository of one server.
 pub struct Repository {
-    paths: Vec<PathBuf>,
+    paths: RwLock<Vec<PathBuf>>,
+    mappings: RwLock<BTreeMap<String, Mapping>>,
     table: ArcSwap<ModelTable>,
     write: Mutex<()>,
     pub(crate) ops: OpLocks,
@@ -86,7 +108,8 @@ pub struct Repository {
 impl Repository {
     pub fn new(paths: Vec<PathBuf>) -> Self {
         Repository {
-            paths,
+            paths: RwLock::new(paths),
+            mappings: RwLock::new(BTreeMap::new()),
             table: ArcSwap::from_pointee(ModelTable::default()),
             write: Mutex::new(()),
             ops: OpLocks::default(),
@@ -94,8 +117,73 @@ impl Repository {
         }
     }
 
-    pub fn paths(&self) -> &[PathBuf] {
-        &self.paths
+    /// The repository paths, in the order they were given or registered.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.paths.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Models registered under mapped names: model name → directory.
+    pub fn mappings(&self) -> BTreeMap<String, Mapping> {
+        self.mappings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Add a repository with its name mappings (model name → subdirectory).
+    pub fn register(&self, repo: &Path, mapping: &BTreeMap<String, String>) -> Result<()> {
+        let mut paths = self.paths.write().unwrap_or_else(|p| p.into_inner());
+        let mut maps = self.mappings.write().unwrap_or_else(|p| p.into_inner());
+        if paths.iter().any(|p| p == repo) {
+            return Err(Error::already_exists(format!(
+                "model repository '{}' has already been registered",
+                repo.display()
+            )));
+        }
+        for name in mapping.keys() {
+            if maps.contains_key(name) {
+                return Err(Error::already_exists(format!(
+                    "failed to register '{name}', there is a conflicting mapping for '{name}'"
+                )));
+            }
+        }
+        for (name, subdir) in mapping {
+            validate_model_name(subdir).map_err(|_| {
+                Error::invalid_arg(format!(
+                    "failed to register '{}', mapped directory '{subdir}' of model '{name}' \
+                     must be a directory name inside the repository",
+                    repo.display()
+                ))
+            })?;
+        }
+        paths.push(repo.to_path_buf());
+        for (name, subdir) in mapping {
+            maps.insert(
+                name.clone(),
+                Mapping {
+                    repository: repo.to_path_buf(),
+                    dir: repo.join(subdir),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Remove a repository and its name mappings.
+    pub fn unregister(&self, repo: &Path) -> Result<()> {
+        let mut paths = self.paths.write().unwrap_or_else(|p| p.into_inner());
+        let Some(i) = paths.iter().position(|p| p == repo) else {
+            return Err(Error::invalid_arg(format!(
+                "failed to unregister '{}', repository not found",
+                repo.display()
+            )));
+        };
+        paths.remove(i);
+        self.mappings
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, m| m.repository != repo);
+        Ok(())
     }
 
     /// The current table: one atomic load, no lock.
@@ -141,9 +229,38 @@ impl Repository {
         });
     }
 
-    /// The model directories of every repository, by model name. A name found in more than one
-    /// repository maps to all its directories.
+    /// The model directories of every repository, by model name (mapped directories under
+    /// their mapped name). A name found in more than one repository maps to all its directories.
     pub fn scan(&self) -> BTreeMap<String, Vec<PathBuf>> {
-        scan::model_dirs(&self.paths)
+        let mut out = scan::model_dirs(&self.paths());
+        for (name, m) in self.mappings() {
+            for dirs in out.values_mut() {
+                dirs.retain(|d| d != &m.dir);
+            }
+            if m.dir.is_dir() {
+                out.entry(name).or_default().push(m.dir.clone());
+            }
+        }
+        out.retain(|_, d| !d.is_empty());
+        out
+    }
+
+    /// The directories a model name refers to: its mapping if it has one, else `<repo>/<name>`
+    /// in every repository that has it (a repository whose directory of that name is mapped to
+    /// another name does not count).
+    pub fn model_dirs(&self, name: &str) -> Vec<PathBuf> {
+        let maps = self.mappings();
+        if let Some(m) = maps.get(name) {
+            return if m.dir.is_dir() {
+                vec![m.dir.clone()]
+            } else {
+                Vec::new()
+            };
+        }
+        self.paths()
+            .iter()
+            .map(|p| p.join(name))
+            .filter(|d| d.is_dir() && !maps.values().any(|m| &m.dir == d))
+            .collect()
     }
 }

@@ -1,29 +1,35 @@
 //! Loading and unloading models.
 //!
-//! A load reads the configuration, picks versions by the version policy, creates and initializes
-//! each version through its backend, and publishes the result. Loads of one model are all or
-//! nothing: when a version fails, the versions loaded with it are released again, while versions
-//! that were serving before keep serving. An unload marks the versions UNLOADING and finishes in
-//! the background (finalizing instances, then the model), ending UNAVAILABLE with reason
-//! "unloaded".
+//! A load polls the model (finds its directory, reads and checks its configuration), loads the
+//! composing models first when it is an ensemble, picks versions by the version policy, creates
+//! and initializes each version through its backend, and publishes the result. Loads of one model
+//! are all or nothing: when a version fails, the versions loaded with it are released again, while
+//! versions that were serving before keep serving. An unload marks the versions UNLOADING and
+//! finishes in the background (finalizing instances, then the model), ending UNAVAILABLE with
+//! reason "unloaded".
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use triton_model_config as mc;
 use triton_model_config::pb;
+use triton_model_config::pb::model_config::SchedulingChoice;
 use triton_model_config::pb::model_version_policy::PolicyChoice;
 
 use super::{Server, ServerState};
 use crate::engine::backend::{resolve_backend_library, PreferredGroup};
 use crate::engine::error::{Error, Result};
 use crate::engine::model::{Model, ModelState, REASON_UNLOADED};
-use crate::engine::repository::{config, validate_model_name, version_dirs, OpGuard};
+use crate::engine::parameters::Parameter;
+use crate::engine::repository::overrides::LoadOverrides;
+use crate::engine::repository::{
+    config, validate_model_name, version_dirs, ModelEntry, OpGuard, OverrideDir, VersionSlot,
+};
 use crate::engine::types::{InstanceKind, ModelControlMode};
 
-const DUPLICATE_REASON: &str = "model appears in two or more repositories";
-
+/// The reason the index gives a model found in more than one repository.
+pub const DUPLICATE_REASON: &str = "model appears in two or more repositories";
 /// The versions a policy selects among those on disk, highest first for `latest`.
 fn versions_to_load(name: &str, model_dir: &Path, cfg: &pb::ModelConfig) -> Result<Vec<i64>> {
     let existing = version_dirs(model_dir)?;
@@ -84,16 +90,68 @@ fn preferred_to_config(groups: &[PreferredGroup]) -> Vec<pb::ModelInstanceGroup>
         .collect()
 }
 
+/// Why a load did not succeed, in upstream's three kinds.
+#[derive(Debug)]
+pub(super) enum LoadFailure {
+    /// The model could not be polled: not in any repository, in more than one, or its
+    /// configuration is unreadable or invalid. A model not tracked before stays untracked.
+    Poll(Option<Error>),
+    /// An ensemble whose composing models or wiring are not valid: it is not loaded.
+    Invalid(Error),
+    /// The model is tracked but its load failed (the lifecycle status message).
+    Load(Error),
+}
+
+impl LoadFailure {
+    /// The error a load request returns for this failure of model `name`.
+    fn into_error(self, name: &str) -> Error {
+        match self {
+            LoadFailure::Poll(None) => Error::internal(format!(
+                "failed to load '{name}', failed to poll from model repository"
+            )),
+            LoadFailure::Poll(Some(e)) => Error::internal(format!(
+                "failed to load '{name}', failed to poll from model repository: {}",
+                e.message()
+            )),
+            LoadFailure::Invalid(e) | LoadFailure::Load(e) => {
+                Error::invalid_arg(format!("load failed for model '{name}': {}\n", e.message()))
+            }
+        }
+    }
+}
+
+/// A model's directory and configuration as a poll finds them.
+struct Polled {
+    dir: PathBuf,
+    source: config::ConfigSource,
+    files: Option<Arc<OverrideDir>>,
+}
+
 impl Server {
     /// Load what the control mode asks for at startup: every model (NONE, POLL) or the startup
     /// models (EXPLICIT; `*` means every model).
     pub(super) fn load_startup_models(&self) -> Result<()> {
-        let on_disk: Vec<String> = self.repo.scan().into_keys().collect();
+        let scanned = self.repo.scan();
+        let mut failed = false;
         // With a list of startup models the load error itself is returned; when loading
         // everything, only a summary (as upstream).
         let mut listed = false;
         let names: Vec<String> = match self.control_mode() {
-            ModelControlMode::None | ModelControlMode::Poll => on_disk,
+            ModelControlMode::None | ModelControlMode::Poll => {
+                for (name, dirs) in &scanned {
+                    if dirs.len() > 1 {
+                        crate::log_error!(
+                            "failed to poll model '{name}': not unique across all model repositories"
+                        );
+                        failed = true;
+                    }
+                }
+                scanned
+                    .into_iter()
+                    .filter(|(_, d)| d.len() == 1)
+                    .map(|(n, _)| n)
+                    .collect()
+            }
             ModelControlMode::Explicit => {
                 if self.options.startup_models.iter().any(|m| m == "*") {
                     if self.options.startup_models.len() > 1 {
@@ -101,7 +159,7 @@ impl Server {
                             "Wildcard model name '*' must be the ONLY startup model if specified at all.",
                         ));
                     }
-                    on_disk
+                    scanned.into_keys().collect()
                 } else {
                     listed = true;
                     self.options.startup_models.clone()
@@ -117,7 +175,7 @@ impl Server {
                 s.spawn(|| loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(name) = names.get(i) else { break };
-                    if let Err(e) = self.load_model_inner(name, None) {
+                    if let Err(e) = self.load_request(name, &LoadOverrides::default()) {
                         crate::log_error!("{}", e.message().trim_end());
                         crate::engine::backend::lock(&errors).push((i, e));
                     }
@@ -126,10 +184,15 @@ impl Server {
         });
         self.log_model_table();
         let mut errors = errors.into_inner().unwrap_or_else(|p| p.into_inner());
-        if errors.is_empty() {
+        let table = self.repo.snapshot();
+        let not_ready = table.models.values().any(|e| {
+            e.versions.is_empty() && !e.unloaded
+                || e.versions.values().any(|s| s.state != ModelState::Ready)
+        });
+        if errors.is_empty() && !failed && !not_ready {
             return Ok(());
         }
-        if !listed {
+        if !listed || errors.is_empty() {
             return Err(Error::internal("failed to load all models"));
         }
         errors.sort_by_key(|(i, _)| *i);
@@ -199,76 +262,230 @@ impl Server {
     /// `TRITONSERVER_ServerLoadModel`: load (or reload, when its files changed) one model.
     pub fn load_model(&self, name: &str) -> Result<()> {
         self.check_explicit_allowed()?;
-        self.load_model_inner(name, None)
+        self.load_request(name, &LoadOverrides::default())
     }
 
     /// `TRITONSERVER_ServerLoadModelWithParameters` with a `config` override (JSON).
     pub fn load_model_with_config(&self, name: &str, config_json: Option<&str>) -> Result<()> {
         self.check_explicit_allowed()?;
-        self.load_model_inner(name, config_json)
+        let overrides = LoadOverrides {
+            config_json: config_json.map(str::to_owned),
+            files: Vec::new(),
+        };
+        self.load_request(name, &overrides)
     }
 
-    /// `TRITONSERVER_ServerUnloadModel`: start unloading every version of a model. Unloading an
-    /// unknown model does nothing.
+    /// `TRITONSERVER_ServerLoadModelWithParameters`: `config` (STRING, a JSON configuration
+    /// replacing the model's) and `file:<path>` (BYTES, written into a private model directory;
+    /// needs `config`). Parameter errors fail the poll of the model, as upstream.
+    pub fn load_model_with_parameters(&self, name: &str, params: &[Parameter]) -> Result<()> {
+        self.check_explicit_allowed()?;
+        validate_model_name(name)?;
+        let overrides = LoadOverrides::from_parameters(params).map_err(|e| {
+            crate::log_error!("Poll failed for model directory '{name}': {}", e.message());
+            LoadFailure::Poll(Some(e)).into_error(name)
+        })?;
+        self.load_request(name, &overrides)
+    }
+
+    /// `TRITONSERVER_ServerUnloadModel`: start unloading every version of a model, and of the
+    /// ensembles that use it. Unloading an unknown model does nothing.
     pub fn unload_model(&self, name: &str) -> Result<()> {
         self.check_explicit_allowed()?;
-        self.unload_model_inner(name, true)
+        self.unload_with_dependents(name, false)
     }
 
-    fn model_dir(&self, name: &str) -> Result<PathBuf> {
-        let poll_error = || {
-            Error::internal(format!(
-                "failed to load '{name}', failed to poll from model repository"
-            ))
-        };
-        let dirs: Vec<PathBuf> = self
-            .repo
-            .paths()
-            .iter()
-            .map(|p| p.join(name))
-            .filter(|p| p.is_dir())
-            .collect();
-        match dirs.len() {
-            0 => Err(poll_error()),
-            1 => Ok(dirs.into_iter().next().unwrap_or_default()),
-            _ => {
-                self.repo.update(name, |e| {
-                    e.reason = DUPLICATE_REASON.into();
-                    e.unloaded = false;
-                });
-                Err(Error::internal(format!(
-                    "failed to load '{name}', failed to poll from model repository: {DUPLICATE_REASON}"
-                )))
+    /// `TRITONSERVER_ServerUnloadModelAndDependents`: as [`Server::unload_model`], and also the
+    /// composing models of an ensemble that were loaded only because of it.
+    pub fn unload_model_and_dependents(&self, name: &str) -> Result<()> {
+        self.check_explicit_allowed()?;
+        self.unload_with_dependents(name, true)
+    }
+
+    /// `TRITONSERVER_ServerRegisterModelRepository` (EXPLICIT mode only): add a repository, with
+    /// models mapped from subdirectory names to other names (model name → subdirectory).
+    pub fn register_model_repository(
+        &self,
+        path: &str,
+        mapping: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        if self.control_mode() != ModelControlMode::Explicit {
+            return Err(Error::unsupported(
+                "repository registration is not allowed if model control mode is not EXPLICIT",
+            ));
+        }
+        let repo = Path::new(path);
+        if !repo.is_dir() {
+            return Err(Error::invalid_arg(format!(
+                "failed to register '{path}', repository not found"
+            )));
+        }
+        self.repo.register(repo, mapping)?;
+        crate::log_info!("Model repository registered: {path}");
+        Ok(())
+    }
+
+    /// `TRITONSERVER_ServerUnregisterModelRepository` (EXPLICIT mode only). Models loaded from
+    /// it stay loaded.
+    pub fn unregister_model_repository(&self, path: &str) -> Result<()> {
+        if self.control_mode() != ModelControlMode::Explicit {
+            return Err(Error::unsupported(
+                "repository unregistration is not allowed if model control mode is not EXPLICIT",
+            ));
+        }
+        self.repo.unregister(Path::new(path))?;
+        crate::log_info!("Model repository unregistered: {path}");
+        Ok(())
+    }
+
+    /// `TRITONSERVER_ServerPollModelRepository` (POLL mode): load models that appeared, reload
+    /// the ones whose files changed, unload the ones that disappeared (or now appear in more than
+    /// one repository). Failures are logged; a model whose new configuration is broken keeps
+    /// serving its loaded versions. Does nothing until the server is ready.
+    pub fn poll_repository(&self) -> Result<()> {
+        if self.state() != ServerState::Ready {
+            return Ok(());
+        }
+        if self.control_mode() != ModelControlMode::Poll {
+            return Err(Error::unavailable("polling is disabled"));
+        }
+        crate::log_verbose!(1, "Polling model repository");
+        let on_disk = self.repo.scan();
+        for (name, dirs) in &on_disk {
+            if dirs.len() > 1 {
+                crate::log_error!(
+                    "failed to poll model '{name}': not unique across all model repositories"
+                );
+                continue;
+            }
+            if let Err(e) = self.load_request(name, &LoadOverrides::default()) {
+                crate::log_error!("{}", e.message().trim_end());
             }
         }
+        let table = self.repo.snapshot();
+        for (name, entry) in &table.models {
+            let gone = on_disk.get(name).is_none_or(|d| d.len() != 1);
+            if gone && is_live(entry) {
+                if let Err(e) = self.unload_model_inner(name, true) {
+                    crate::log_error!("failed to unload '{name}': {}", e.message());
+                }
+            }
+        }
+        Ok(())
     }
 
-    pub(super) fn load_model_inner(&self, name: &str, config_json: Option<&str>) -> Result<()> {
+    /// Load one model by request (explicit, startup or poll) and turn a failure into upstream's
+    /// error.
+    pub(super) fn load_request(&self, name: &str, overrides: &LoadOverrides) -> Result<()> {
         validate_model_name(name)?;
-        let _op = self.repo.ops.acquire(name);
-        let model_dir = self.model_dir(name)?;
-        let source = match config::load_config(name, &model_dir, config_json, &self.config_options)
-        {
-            Ok(s) => s,
-            Err(e) => {
-                self.record_model_error(name, &e);
-                return Err(Error::new(
-                    e.code(),
-                    format!(
-                        "failed to load '{name}', failed to poll from model repository: {}",
-                        e.message()
-                    ),
-                ));
+        self.load_tracked(name, overrides, true, &mut Vec::new())
+            .map_err(|f| {
+                let e = f.into_error(name);
+                crate::log_error!("{}", e.message().trim_end());
+                e
+            })
+    }
+
+    /// Find the model's directory and read its configuration.
+    fn poll_model(
+        &self,
+        name: &str,
+        overrides: &LoadOverrides,
+    ) -> std::result::Result<Polled, LoadFailure> {
+        let poll_err = |e: Error| {
+            crate::log_error!("Poll failed for model directory '{name}': {}", e.message());
+            LoadFailure::Poll(Some(e))
+        };
+        if !overrides.files.is_empty() {
+            let json = overrides.config_json.as_deref().unwrap_or_default();
+            let raw = mc::from_json(json).map_err(|e| {
+                poll_err(Error::invalid_arg(format!(
+                    "Invalid config override: {}",
+                    e.message
+                )))
+            })?;
+            let files = Arc::new(OverrideDir::create(overrides, &raw).map_err(poll_err)?);
+            let dir = files.path().to_path_buf();
+            let source = config::load_config(name, &dir, Some(json), &self.config_options, false)
+                .map_err(poll_err)?;
+            return Ok(Polled {
+                dir,
+                source,
+                files: Some(files),
+            });
+        }
+        let mut dirs = self.repo.model_dirs(name);
+        let dir = match dirs.len() {
+            0 => {
+                crate::log_error!(
+                    "failed to poll model '{name}': model not found in any model repository."
+                );
+                return Err(LoadFailure::Poll(None));
+            }
+            1 => dirs.remove(0),
+            _ => {
+                return Err(poll_err(Error::invalid_arg(format!(
+                    "model '{name}' is not unique across all model repositories: {DUPLICATE_REASON}"
+                ))))
             }
         };
-        let versions = match versions_to_load(name, &model_dir, &source.config) {
+        let mapped = self.repo.mappings().contains_key(name);
+        let source = config::load_config(
+            name,
+            &dir,
+            overrides.config_json.as_deref(),
+            &self.config_options,
+            mapped,
+        )
+        .map_err(poll_err)?;
+        Ok(Polled {
+            dir,
+            source,
+            files: None,
+        })
+    }
+
+    /// Load (or reload, or leave alone when nothing changed) one model; ensembles load their
+    /// composing models first. `explicit` marks a model named by a request rather than reached
+    /// through an ensemble; `chain` holds the ensembles being loaded, to find cycles.
+    pub(super) fn load_tracked(
+        &self,
+        name: &str,
+        overrides: &LoadOverrides,
+        explicit: bool,
+        chain: &mut Vec<String>,
+    ) -> std::result::Result<(), LoadFailure> {
+        let _op = self.repo.ops.acquire(name);
+        let mut polled = self.poll_model(name, overrides)?;
+        if polled.source.config.platform == mc::names::ENSEMBLE_PLATFORM {
+            chain.push(name.to_owned());
+            let checked = self.load_composing(name, &mut polled.source.config, chain);
+            chain.pop();
+            if let Err(e) = checked {
+                crate::log_error!("{}", e.as_status_string());
+                if self
+                    .repo
+                    .snapshot()
+                    .models
+                    .get(name)
+                    .is_some_and(|e| is_live(e))
+                {
+                    drop(_op);
+                    let _ = self.unload_model_inner(name, true);
+                }
+                return Err(LoadFailure::Invalid(e));
+            }
+        }
+        let Polled { dir, source, files } = polled;
+        let versions = match versions_to_load(name, &dir, &source.config) {
             Ok(v) => v,
             Err(e) => {
-                self.record_model_error(name, &e);
-                return Err(Error::invalid_arg(format!(
-                    "load failed for model '{name}': {}\n",
-                    e.message()
-                )));
+                self.repo.update(name, |entry| {
+                    entry.reason = e.as_status_string();
+                    entry.unloaded = false;
+                    entry.explicit |= explicit;
+                });
+                return Err(LoadFailure::Load(e));
             }
         };
         let current = self.repo.snapshot().models.get(name).cloned();
@@ -279,7 +496,14 @@ impl Server {
                 .filter(|(_, s)| s.state == ModelState::Ready)
                 .map(|(v, _)| *v)
                 .eq(versions.iter().copied());
-            if cur.source.as_ref() == Some(&source) && same_versions && config_json.is_none() {
+            if cur.source.as_ref() == Some(&source)
+                && same_versions
+                && overrides.is_empty()
+                && !cur.overridden
+            {
+                if explicit && !cur.explicit {
+                    self.repo.update(name, |e| e.explicit = true);
+                }
                 return Ok(());
             }
         }
@@ -288,9 +512,10 @@ impl Server {
             e.reason.clear();
             e.unloaded = false;
             for v in &versions {
-                let slot = e.versions.entry(*v).or_insert_with(|| {
-                    crate::engine::repository::VersionSlot::new(ModelState::Loading, "", None)
-                });
+                let slot = e
+                    .versions
+                    .entry(*v)
+                    .or_insert_with(|| VersionSlot::new(ModelState::Loading, "", None));
                 if slot.state != ModelState::Ready {
                     slot.state = ModelState::Loading;
                     slot.reason.clear();
@@ -301,10 +526,15 @@ impl Server {
         let mut loaded: Vec<(i64, Arc<Model>)> = Vec::new();
         let mut failures: Vec<(i64, Error)> = Vec::new();
         for v in &versions {
-            match self.create_version(name, *v, &model_dir, source.config.clone(), source.provided)
-            {
+            match self.create_version(name, *v, &dir, source.config.clone(), source.provided) {
                 Ok(m) => loaded.push((*v, m)),
-                Err(e) => failures.push((*v, e)),
+                Err(e) => {
+                    crate::log_error!(
+                        "failed to load '{name}' version {v}: {}",
+                        e.as_status_string()
+                    );
+                    failures.push((*v, e))
+                }
             }
         }
         if failures.is_empty() {
@@ -312,14 +542,16 @@ impl Server {
             let mut retired: Vec<Arc<Model>> = Vec::new();
             self.repo.update(name, |e| {
                 for (v, m) in &loaded {
-                    let slot = e.versions.entry(*v).or_insert_with(|| {
-                        crate::engine::repository::VersionSlot::new(ModelState::Ready, "", None)
-                    });
+                    let slot = e
+                        .versions
+                        .entry(*v)
+                        .or_insert_with(|| VersionSlot::new(ModelState::Ready, "", None));
                     if let Some(old) = slot.model.replace(m.clone()) {
                         retired.push(old);
                     }
                     slot.state = ModelState::Ready;
                     slot.reason.clear();
+                    slot.files = files.clone();
                 }
                 for (v, slot) in e.versions.iter_mut() {
                     if !wanted.contains(v) && slot.state == ModelState::Ready {
@@ -328,9 +560,12 @@ impl Server {
                         }
                         slot.state = ModelState::Unavailable;
                         slot.reason = REASON_UNLOADED.into();
+                        slot.files = None;
                     }
                 }
                 e.source = Some(source.clone());
+                e.explicit |= explicit;
+                e.overridden = !overrides.is_empty();
             });
             for m in retired {
                 m.finalize();
@@ -344,6 +579,7 @@ impl Server {
         }
         let mut message = String::new();
         self.repo.update(name, |e| {
+            e.explicit |= explicit;
             for (v, m) in &loaded {
                 if let Some(slot) = e.versions.get_mut(v) {
                     if slot.model.as_ref().is_none_or(|cur| !Arc::ptr_eq(cur, m))
@@ -355,9 +591,10 @@ impl Server {
                 }
             }
             for (v, err) in &failures {
-                let slot = e.versions.entry(*v).or_insert_with(|| {
-                    crate::engine::repository::VersionSlot::new(ModelState::Unavailable, "", None)
-                });
+                let slot = e
+                    .versions
+                    .entry(*v)
+                    .or_insert_with(|| VersionSlot::new(ModelState::Unavailable, "", None));
                 if slot.state == ModelState::Ready {
                     // A reload that failed: the serving version stays.
                     continue;
@@ -365,6 +602,7 @@ impl Server {
                 slot.state = ModelState::Unavailable;
                 slot.reason = err.as_status_string();
                 slot.model = None;
+                slot.files = None;
                 message.push_str(&format!(
                     "version {v} is at UNAVAILABLE state: {};",
                     slot.reason
@@ -375,29 +613,141 @@ impl Server {
             let (v, err) = &failures[0];
             message = format!("version {v} failed to reload: {}", err.as_status_string());
         }
-        crate::log_error!("failed to load '{name}': {message}");
-        Err(Error::invalid_arg(format!(
-            "load failed for model '{name}': {message}\n"
-        )))
+        Err(LoadFailure::Load(Error::invalid_arg(message)))
     }
 
-    fn record_model_error(&self, name: &str, e: &Error) {
-        self.repo.update(name, |entry| {
-            if entry
-                .versions
-                .values()
-                .all(|s| s.state != ModelState::Ready)
-            {
-                entry.reason = e.as_status_string();
-                entry.unloaded = false;
-                entry.versions.retain(|_, s| {
-                    s.state == ModelState::Unavailable && s.reason == REASON_UNLOADED
+    /// Load the composing models of ensemble `name` and check it against them, as upstream's
+    /// dependency graph does; completes `cfg` (step namespaces, decoupled policy).
+    fn load_composing(
+        &self,
+        name: &str,
+        cfg: &mut pb::ModelConfig,
+        chain: &mut Vec<String>,
+    ) -> Result<()> {
+        let steps: Vec<String> = ensemble_steps(cfg);
+        let mut missing: BTreeSet<String> = BTreeSet::new();
+        let mut outcomes: BTreeMap<String, std::result::Result<(), LoadFailure>> = BTreeMap::new();
+        for step in &steps {
+            if outcomes.contains_key(step) {
+                continue;
+            }
+            if let Some(pos) = chain.iter().position(|c| c == step) {
+                let start = &chain[pos];
+                return Err(Error::invalid_arg(format!(
+                    "circular dependency between ensembles: {start} -> ... -> {name} -> {start}"
+                )));
+            }
+            let r = self.load_tracked(step, &LoadOverrides::default(), false, chain);
+            if matches!(r, Err(LoadFailure::Poll(_))) {
+                missing.insert(step.clone());
+            }
+            outcomes.insert(step.clone(), r);
+        }
+        if !missing.is_empty() {
+            let list: Vec<&str> = missing.iter().map(String::as_str).collect();
+            return Err(Error::invalid_arg(format!(
+                "ensemble {name} contains models that are not available or ambiguous: {}",
+                list.join(", ")
+            )));
+        }
+        let table = self.repo.snapshot();
+        let mut composing: BTreeMap<String, Arc<pb::ModelConfig>> = BTreeMap::new();
+        for step in ensemble_step_list(cfg) {
+            let (model_name, version) = step;
+            let outcome = outcomes.get(&model_name);
+            if let Some(Err(LoadFailure::Invalid(e))) = outcome {
+                return Err(Error::invalid_arg(format!(
+                    "ensemble '{name}' depends on '{model_name}' which is not valid. Model \
+                     '{model_name}' failed with error: {}",
+                    e.message()
+                )));
+            }
+            let ready: BTreeSet<i64> = table
+                .models
+                .get(&model_name)
+                .map(|e| {
+                    e.versions
+                        .iter()
+                        .filter(|(_, s)| s.state == ModelState::Ready)
+                        .map(|(v, _)| *v)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if ready.is_empty() {
+                return Err(match outcome {
+                    Some(Err(LoadFailure::Load(e))) => Error::invalid_arg(format!(
+                        "ensemble '{name}' depends on '{model_name}' which has no loaded \
+                         version. Model '{model_name}' loading failed with error: {}",
+                        e.message()
+                    )),
+                    _ => Error::invalid_arg(format!(
+                        "ensemble '{name}' depends on '{model_name}' which has no loaded version."
+                    )),
                 });
             }
-        });
+            if version != -1 && !ready.contains(&version) {
+                return Err(Error::invalid_arg(format!(
+                    "ensemble '{name}' depends on '{model_name}' whose required version \
+                     {version} is not loaded."
+                )));
+            }
+            if !composing.contains_key(&model_name) {
+                let picked = table
+                    .models
+                    .get(&model_name)
+                    .and_then(|e| e.pick(-1))
+                    .and_then(|(_, s)| s.model.clone());
+                if let Some(m) = picked {
+                    composing.insert(model_name.clone(), m.config());
+                }
+            }
+        }
+        super::ensemble::validate_ensemble(name, cfg, &composing)
     }
 
-    /// Create one model version and initialize it and its instances through the backend.
+    /// Unload a model and the ensembles that use it; with `dependents`, also the composing
+    /// models of an ensemble that nothing else needs and that were not loaded by request.
+    fn unload_with_dependents(&self, name: &str, dependents: bool) -> Result<()> {
+        validate_model_name(name)?;
+        let before = self.repo.snapshot();
+        let composing: Vec<String> = before
+            .models
+            .get(name)
+            .and_then(|e| e.source.as_ref())
+            .map(|s| ensemble_steps(&s.config))
+            .unwrap_or_default();
+        self.unload_model_inner(name, true)?;
+        // Ensembles using the model can no longer run: unload them too.
+        for (other, entry) in &before.models {
+            let uses = entry
+                .source
+                .as_ref()
+                .is_some_and(|s| ensemble_steps(&s.config).iter().any(|m| m == name));
+            if other != name && uses && is_live(entry) {
+                self.unload_with_dependents(other, false)?;
+            }
+        }
+        if dependents {
+            for c in composing {
+                let now = self.repo.snapshot();
+                let still_used = now.models.iter().any(|(other, e)| {
+                    other != name
+                        && is_live(e)
+                        && e.source
+                            .as_ref()
+                            .is_some_and(|s| ensemble_steps(&s.config).contains(&c))
+                });
+                let explicit = now.models.get(&c).is_none_or(|e| e.explicit);
+                if !still_used && !explicit {
+                    self.unload_with_dependents(&c, true)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Create one model version and initialize it and its instances through the backend
+    /// (ensembles have no backend).
     fn create_version(
         &self,
         name: &str,
@@ -406,6 +756,19 @@ impl Server {
         mut cfg: pb::ModelConfig,
         config_provided: bool,
     ) -> Result<Arc<Model>> {
+        if cfg.platform == mc::names::ENSEMBLE_PLATFORM {
+            let model = Model::new(
+                name,
+                version,
+                model_dir,
+                cfg,
+                !self.options.strict_model_config,
+                None,
+                self.weak(),
+            );
+            model.initialize(config_provided)?;
+            return Ok(model);
+        }
         if cfg.backend.is_empty() {
             return Err(Error::invalid_arg(format!(
                 "must specify 'backend' for '{}'",
@@ -465,10 +828,13 @@ impl Server {
                         slot.state = ModelState::Unavailable;
                         slot.reason = REASON_UNLOADED.into();
                         slot.model = None;
+                        slot.files = None;
                     }
                 }
             }
             e.source = None;
+            e.explicit = false;
+            e.overridden = false;
         });
         drop(entry);
         if to_finalize.is_empty() {
@@ -504,11 +870,46 @@ impl Server {
                         slot.state = ModelState::Unavailable;
                         slot.reason = REASON_UNLOADED.into();
                         slot.model = None;
+                        slot.files = None;
                     }
                 }
             });
             crate::log_info!("successfully unloaded '{name}' version {v}");
         }
         drop(op);
+    }
+}
+
+/// Whether a tracked model still counts as loaded (or loading, or failed): anything but
+/// "unloaded".
+fn is_live(e: &ModelEntry) -> bool {
+    if e.versions.is_empty() {
+        return !e.unloaded;
+    }
+    e.versions
+        .values()
+        .any(|s| !(s.state == ModelState::Unavailable && s.reason == REASON_UNLOADED))
+}
+
+/// The composing model names of an ensemble configuration, once each, in step order.
+fn ensemble_steps(cfg: &pb::ModelConfig) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (m, _) in ensemble_step_list(cfg) {
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// (model name, required version) of every step of an ensemble configuration.
+fn ensemble_step_list(cfg: &pb::ModelConfig) -> Vec<(String, i64)> {
+    match &cfg.scheduling_choice {
+        Some(SchedulingChoice::EnsembleScheduling(e)) => e
+            .step
+            .iter()
+            .map(|s| (s.model_name.clone(), s.model_version))
+            .collect(),
+        _ => Vec::new(),
     }
 }

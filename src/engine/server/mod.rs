@@ -1,8 +1,11 @@
 //! The server: lifecycle state, liveness, readiness, metadata, and model control.
 
+mod ensemble;
 mod infer;
 mod lifecycle;
+mod metadata;
 mod options;
+pub mod poll;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
@@ -104,6 +107,7 @@ impl Server {
         let backends = BackendManager::new(loader, options.effective_backend_config());
         let config_options = ConfigOptions {
             config_name: options.model_config_name.clone(),
+            strict: options.strict_model_config,
         };
         let server = Arc::new_cyclic(|weak| Server {
             exit_timeout_secs: AtomicU32::new(options.exit_timeout_secs),
@@ -270,7 +274,7 @@ impl Server {
             Some(_) => Err(Error::unavailable(format!(
                 "Request for unknown model: '{name}' version {version} is not at ready state"
             ))),
-            None if version == -1 => Err(Error::unavailable(format!(
+            None if version == -1 => Err(Error::not_found(format!(
                 "Request for unknown model: '{name}' has no available versions"
             ))),
             None => Err(Error::not_found(format!(
@@ -294,23 +298,24 @@ impl Server {
         self.require_ready()?;
         let on_disk = self.repo.scan();
         let table = self.repo.snapshot();
-        let mut names: std::collections::BTreeSet<&String> = on_disk.keys().collect();
-        names.extend(table.models.keys());
+        // Only what is in the repositories now, as upstream.
+        let names: std::collections::BTreeSet<&String> = on_disk.keys().collect();
         let mut out = Vec::new();
         for name in names {
+            // Listed even in a READY-only index, as upstream does.
             if on_disk.get(name).is_some_and(|d| d.len() > 1) {
-                if !ready_only {
-                    out.push(serde_json::json!({
-                        "name": name,
-                        "state": ModelState::Unavailable.name(),
-                        "reason": "model appears in two or more repositories",
-                    }));
-                }
+                out.push(serde_json::json!({
+                    "name": name,
+                    "state": ModelState::Unavailable.name(),
+                    "reason": lifecycle::DUPLICATE_REASON,
+                }));
                 continue;
             }
             let entry = table.models.get(name);
             match entry {
-                Some(e) if !e.versions.is_empty() => {
+                // Tracked with no version (none under its version policy): not listed.
+                Some(e) if e.versions.is_empty() => {}
+                Some(e) => {
                     for (v, slot) in &e.versions {
                         if ready_only && slot.state != ModelState::Ready {
                             continue;
@@ -326,14 +331,7 @@ impl Server {
                         out.push(o);
                     }
                 }
-                Some(e) if !e.reason.is_empty() && !ready_only => {
-                    out.push(serde_json::json!({
-                        "name": name,
-                        "state": ModelState::Unavailable.name(),
-                        "reason": e.reason,
-                    }));
-                }
-                _ if !ready_only => out.push(serde_json::json!({ "name": name })),
+                None if !ready_only => out.push(serde_json::json!({ "name": name })),
                 _ => {}
             }
         }

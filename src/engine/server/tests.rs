@@ -390,7 +390,10 @@ fn explicit_load_is_refused_in_none_mode() {
 fn missing_config_needs_the_backend_to_complete_it() {
     let f = Fixture::new("noconfig");
     std::fs::create_dir_all(f.repo.join("x.mock/1")).unwrap();
-    let s = f.start(f.options(ModelControlMode::None)).unwrap();
+    // Auto-complete on: the model is polled, but the backend never completes the configuration.
+    let mut o = f.options(ModelControlMode::None);
+    o.strict_model_config = false;
+    let s = f.start(o).unwrap();
     let index = s.model_index(false).unwrap();
     let e = &index.as_array().unwrap()[0];
     assert_eq!(e["name"], "x.mock");
@@ -399,6 +402,13 @@ fn missing_config_needs_the_backend_to_complete_it() {
         e["reason"],
         "Not found: model configuration is not provided for model 'x.mock'"
     );
+    drop(s);
+    // Strict: the poll fails, so the model is not tracked (upstream lists the name only) and
+    // does not count for readiness.
+    let s = f.start(f.options(ModelControlMode::None)).unwrap();
+    let index = s.model_index(false).unwrap();
+    assert_eq!(index, serde_json::json!([{ "name": "x.mock" }]));
+    assert_eq!(s.is_ready(), Ok(true));
 }
 
 #[test]
@@ -478,4 +488,394 @@ fn readiness_never_waits_behind_a_load() {
     gate.1.notify_all();
     loader.join().unwrap().unwrap();
     assert_eq!(s.is_ready(), Ok(true));
+}
+
+// ---- repository: polling, load parameters, registered repositories, ensembles ----
+
+fn index_of(s: &Server) -> Vec<serde_json::Value> {
+    s.model_index(false).unwrap().as_array().unwrap().clone()
+}
+
+fn state_of(s: &Server, name: &str, version: &str) -> Option<(String, String)> {
+    index_of(s)
+        .into_iter()
+        .find(|e| e["name"] == name && e["version"] == version)
+        .map(|e| {
+            (
+                e["state"].as_str().unwrap_or_default().to_owned(),
+                e["reason"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+}
+
+fn count_calls(f: &Fixture, call: &str) -> usize {
+    f.calls().iter().filter(|c| *c == call).count()
+}
+
+/// A file system time step, so that modification times surely differ.
+fn tick() {
+    std::thread::sleep(Duration::from_millis(20));
+}
+
+#[test]
+fn poll_adds_changes_and_removes_models_and_versions() {
+    let f = Fixture::new("poll");
+    f.model("a", "mock", &[1], "");
+    let s = f.start(f.options(ModelControlMode::Poll)).unwrap();
+    assert_eq!(s.model_is_ready("a", 1), Ok(true));
+    // Nothing changed: nothing reloads.
+    s.poll_repository().unwrap();
+    assert_eq!(count_calls(&f, "model_init a 1"), 1);
+    // A new model.
+    tick();
+    f.model("b", "mock", &[1], "");
+    s.poll_repository().unwrap();
+    assert_eq!(s.model_is_ready("b", 1), Ok(true));
+    // A new version: latest(1) moves to it, the old one is unloaded.
+    tick();
+    std::fs::create_dir_all(f.repo.join("a/2")).unwrap();
+    s.poll_repository().unwrap();
+    assert_eq!(s.model_is_ready("a", 2), Ok(true));
+    assert!(wait_until(
+        || state_of(&s, "a", "1") == Some(("UNAVAILABLE".into(), "unloaded".into()))
+    ));
+    // A broken configuration leaves the serving version in place.
+    tick();
+    std::fs::write(f.repo.join("b/config.pbtxt"), "name: \"b\" backend: ").unwrap();
+    s.poll_repository().unwrap();
+    assert_eq!(s.model_is_ready("b", 1), Ok(true));
+    assert_eq!(count_calls(&f, "model_init b 1"), 1);
+    // A fixed, changed configuration reloads.
+    tick();
+    f.model(
+        "b",
+        "mock",
+        &[1],
+        "parameters { key: \"k\" value { string_value: \"v\" } }",
+    );
+    s.poll_repository().unwrap();
+    assert_eq!(count_calls(&f, "model_init b 1"), 2);
+    let cfg: serde_json::Value =
+        serde_json::from_str(&s.model_config_json("b", -1, 1).unwrap()).unwrap();
+    assert_eq!(cfg["parameters"]["k"]["string_value"], "v");
+    // A removed model is unloaded and leaves the index.
+    std::fs::remove_dir_all(f.repo.join("a")).unwrap();
+    s.poll_repository().unwrap();
+    assert!(wait_until(|| s.model_is_ready("a", -1) == Ok(false)));
+    assert!(index_of(&s).iter().all(|e| e["name"] != "a"));
+    assert!(wait_until(|| s.is_ready() == Ok(true)));
+    // A removed version goes too.
+    tick();
+    f.model("c", "mock", &[1, 2], "version_policy { all { } }");
+    s.poll_repository().unwrap();
+    assert_eq!(s.model_is_ready("c", 1), Ok(true));
+    tick();
+    std::fs::remove_dir_all(f.repo.join("c/1")).unwrap();
+    s.poll_repository().unwrap();
+    assert!(wait_until(
+        || state_of(&s, "c", "1") == Some(("UNAVAILABLE".into(), "unloaded".into()))
+    ));
+    assert_eq!(s.model_is_ready("c", 2), Ok(true));
+}
+
+#[test]
+fn poll_is_refused_outside_poll_mode_and_the_thread_polls() {
+    let f = Fixture::new("pollmode");
+    f.model("a", "mock", &[1], "");
+    let s = f.start(f.options(ModelControlMode::None)).unwrap();
+    let e = s.poll_repository().unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable);
+    assert_eq!(e.message(), "polling is disabled");
+    assert!(s.start_poll_thread(Duration::from_millis(5)).is_err());
+    drop(s);
+    let s = f.start(f.options(ModelControlMode::Poll)).unwrap();
+    let poller = s.start_poll_thread(Duration::from_millis(10)).unwrap();
+    f.model("late", "mock", &[1], "");
+    assert!(wait_until(|| s.model_is_ready("late", 1) == Ok(true)));
+    poller.stop();
+}
+
+#[test]
+fn load_parameters_config_override_and_files() {
+    use crate::engine::parameters::Parameter;
+    let f = Fixture::new("params");
+    f.model("a", "mock", &[1], "");
+    let mut o = f.options(ModelControlMode::Explicit);
+    o.startup_models = vec!["a".into()];
+    let s = f.start(o).unwrap();
+    // A configuration override replaces the file, and always reloads.
+    let json = r#"{"name":"a","backend":"mock","max_batch_size":4,
+        "input":[{"name":"IN","data_type":"TYPE_FP32","dims":[4]}],
+        "output":[{"name":"OUT","data_type":"TYPE_FP32","dims":[4]}]}"#;
+    s.load_model_with_parameters("a", &[Parameter::string("config", json).unwrap()])
+        .unwrap();
+    assert_eq!(s.model_batch_flags("a", -1), Ok(2));
+    assert_eq!(count_calls(&f, "model_init a 1"), 2);
+    // Loading without it goes back to the file.
+    s.load_model("a").unwrap();
+    assert_eq!(s.model_batch_flags("a", -1), Ok(1));
+    assert_eq!(count_calls(&f, "model_init a 1"), 3);
+    // Bad parameters fail the poll.
+    let e = s
+        .load_model_with_parameters("a", &[Parameter::int("nope", 1).unwrap()])
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Internal);
+    assert_eq!(
+        e.message(),
+        "failed to load 'a', failed to poll from model repository: Unrecognized load parameter 'nope' with type 'INT'"
+    );
+    let e = s
+        .load_model_with_parameters(
+            "a",
+            &[Parameter::string("config", "{\"bogus\":1}").unwrap()],
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Internal);
+    assert!(
+        e.message().contains("Invalid config override"),
+        "{}",
+        e.message()
+    );
+    assert_eq!(
+        s.model_is_ready("a", 1),
+        Ok(true),
+        "a failed load keeps serving"
+    );
+    // Files: the model lives in a private directory, even when the repository lacks it.
+    let json = r#"{"name":"f","backend":"mock","max_batch_size":0,
+        "input":[{"name":"IN","data_type":"TYPE_FP32","dims":[4]}],
+        "output":[{"name":"OUT","data_type":"TYPE_FP32","dims":[4]}]}"#;
+    s.load_model_with_parameters(
+        "f",
+        &[
+            Parameter::string("config", json).unwrap(),
+            Parameter::bytes("file:1/weights.bin", b"abc").unwrap(),
+        ],
+    )
+    .unwrap();
+    let m = s.get_model("f", 1).unwrap();
+    let dir = m.model_dir();
+    assert!(!dir.starts_with(&f.repo));
+    assert_eq!(std::fs::read(dir.join("1/weights.bin")).unwrap(), b"abc");
+    drop(m);
+    s.unload_model("f").unwrap();
+    assert!(
+        wait_until(|| !dir.exists()),
+        "the private directory goes with the model"
+    );
+    for bad in ["file:../escape", "file:/tmp/abs", "file:1/../../x"] {
+        let e = s
+            .load_model_with_parameters(
+                "g",
+                &[
+                    Parameter::string("config", json).unwrap(),
+                    Parameter::bytes(bad, b"x").unwrap(),
+                ],
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Internal, "{bad}");
+        assert!(
+            e.message().contains("must stay within model directory"),
+            "{}",
+            e.message()
+        );
+    }
+    assert!(!f.root.join("escape").exists() && !f.repo.join("escape").exists());
+}
+
+#[test]
+fn registered_repositories_and_name_mappings() {
+    let f = Fixture::new("register");
+    f.model("a", "mock", &[1], "");
+    let extra = f.root.join("extra");
+    std::fs::create_dir_all(extra.join("sub/1")).unwrap();
+    std::fs::write(
+        extra.join("sub/config.pbtxt"),
+        "backend: \"mock\"\nmax_batch_size: 0\n\
+         input [{ name: \"IN\" data_type: TYPE_FP32 dims: [ 4 ] }]\n\
+         output [{ name: \"OUT\" data_type: TYPE_FP32 dims: [ 4 ] }]\n",
+    )
+    .unwrap();
+    let extra_s = extra.to_string_lossy().into_owned();
+    let none = f.start(f.options(ModelControlMode::None)).unwrap();
+    let e = none
+        .register_model_repository(&extra_s, &Default::default())
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unsupported);
+    assert_eq!(
+        e.message(),
+        "repository registration is not allowed if model control mode is not EXPLICIT"
+    );
+    drop(none);
+    let s = f.start(f.options(ModelControlMode::Explicit)).unwrap();
+    let mapping: std::collections::BTreeMap<String, String> =
+        [("mapped".to_owned(), "sub".to_owned())].into();
+    s.register_model_repository(&extra_s, &mapping).unwrap();
+    let e = s
+        .register_model_repository(&extra_s, &Default::default())
+        .unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists);
+    let e = s
+        .register_model_repository("/no/such/dir", &Default::default())
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArg);
+    assert_eq!(
+        e.message(),
+        "failed to register '/no/such/dir', repository not found"
+    );
+    s.load_model("mapped").unwrap();
+    assert_eq!(s.model_is_ready("mapped", 1), Ok(true));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&s.model_config_json("mapped", 1, 1).unwrap()).unwrap();
+    assert_eq!(cfg["name"], "mapped");
+    // The mapped directory is known by its mapped name only.
+    assert!(s.load_model("sub").is_err());
+    let names: Vec<String> = index_of(&s)
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(names.contains(&"mapped".to_owned()) && !names.contains(&"sub".to_owned()));
+    s.unregister_model_repository(&extra_s).unwrap();
+    assert_eq!(
+        s.model_is_ready("mapped", 1),
+        Ok(true),
+        "loaded models stay"
+    );
+    let e = s.unregister_model_repository(&extra_s).unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArg);
+    let bad: std::collections::BTreeMap<String, String> =
+        [("m".to_owned(), "../sub".to_owned())].into();
+    assert_eq!(
+        s.register_model_repository(&extra_s, &bad)
+            .unwrap_err()
+            .code(),
+        Code::InvalidArg
+    );
+}
+
+fn ensemble(f: &Fixture, name: &str, steps: &[&str]) {
+    let dir = f.repo.join(name);
+    std::fs::create_dir_all(dir.join("1")).unwrap();
+    let mut text = format!(
+        "name: \"{name}\"\nplatform: \"ensemble\"\nmax_batch_size: 0\n\
+         input [{{ name: \"IN\" data_type: TYPE_FP32 dims: [ 4 ] }}]\n\
+         output [{{ name: \"OUT\" data_type: TYPE_FP32 dims: [ 4 ] }}]\n\
+         ensemble_scheduling {{ step [\n"
+    );
+    let n = steps.len();
+    for (i, s) in steps.iter().enumerate() {
+        let input = if i == 0 {
+            "IN".to_owned()
+        } else {
+            format!("t{i}")
+        };
+        let output = if i + 1 == n {
+            "OUT".to_owned()
+        } else {
+            format!("t{}", i + 1)
+        };
+        text.push_str(&format!(
+            "{}{{ model_name: \"{s}\" model_version: -1 input_map {{ key: \"IN\" value: \"{input}\" }} \
+             output_map {{ key: \"OUT\" value: \"{output}\" }} }}\n",
+            if i > 0 { "," } else { "" }
+        ));
+    }
+    text.push_str("] }\n");
+    std::fs::write(dir.join("config.pbtxt"), text).unwrap();
+}
+
+#[test]
+fn ensembles_load_composing_models_and_unload_dependents() {
+    let f = Fixture::new("ensemble");
+    f.model("x", "mock", &[1], "");
+    f.model("y", "mock", &[1], "");
+    ensemble(&f, "ens", &["x", "y"]);
+    let s = f.start(f.options(ModelControlMode::Explicit)).unwrap();
+    s.load_model("ens").unwrap();
+    for m in ["ens", "x", "y"] {
+        assert_eq!(s.model_is_ready(m, 1), Ok(true), "{m}");
+    }
+    assert_eq!(s.model_transaction_flags("ens", -1), Ok(1));
+    let md = s.model_metadata("ens", -1).unwrap();
+    assert_eq!(md["platform"], "ensemble");
+    // Unloading with dependents takes the composing models loaded only for it.
+    s.load_model("y").unwrap(); // now explicitly loaded
+    s.unload_model_and_dependents("ens").unwrap();
+    assert!(wait_until(|| s.model_is_ready("x", 1) == Ok(false)));
+    assert_eq!(s.model_is_ready("ens", 1), Ok(false));
+    assert_eq!(
+        s.model_is_ready("y", 1),
+        Ok(true),
+        "explicitly loaded: stays"
+    );
+    // Unloading a composing model unloads the ensembles using it.
+    s.load_model("ens").unwrap();
+    s.unload_model("x").unwrap();
+    assert!(wait_until(|| s.model_is_ready("ens", 1) == Ok(false)));
+    // Broken ensembles.
+    ensemble(&f, "e_missing", &["nope"]);
+    let e = s.load_model("e_missing").unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArg);
+    assert_eq!(
+        e.message(),
+        "load failed for model 'e_missing': ensemble e_missing contains models that are not available or ambiguous: nope\n"
+    );
+    f.model("bad", "no_such_backend", &[1], "");
+    ensemble(&f, "e_bad", &["bad"]);
+    let e = s.load_model("e_bad").unwrap_err();
+    assert!(
+        e.message().starts_with(
+            "load failed for model 'e_bad': ensemble 'e_bad' depends on 'bad' which has no loaded version. Model 'bad' loading failed with error: version 1 is at UNAVAILABLE state"
+        ),
+        "{}",
+        e.message()
+    );
+    ensemble(&f, "c1", &["c2"]);
+    ensemble(&f, "c2", &["c1"]);
+    let e = s.load_model("c1").unwrap_err();
+    assert!(
+        e.message()
+            .contains("circular dependency between ensembles"),
+        "{}",
+        e.message()
+    );
+    assert!(index_of(&s).contains(&serde_json::json!({"name": "e_missing"})));
+}
+
+#[test]
+fn model_information_errors() {
+    let f = Fixture::new("info");
+    f.model(
+        "a",
+        "mock",
+        &[1],
+        "max_batch_size: 2\nmodel_transaction_policy { decoupled: true }",
+    );
+    let s = f.start(f.options(ModelControlMode::None)).unwrap();
+    assert_eq!(s.model_transaction_flags("a", 1), Ok(2));
+    assert_eq!(s.model_batch_flags("a", 1), Ok(2));
+    let e = s.model_config_json("a", 1, 2).unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArg);
+    assert_eq!(
+        e.message(),
+        "model configuration version 2 not supported, supported versions are: 1"
+    );
+    let e = s.model_metadata("zz", -1).unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(e.message(), "Request for unknown model: 'zz' is not found");
+    let e = s.model_metadata("a", 7).unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(
+        e.message(),
+        "Request for unknown model: 'a' version 7 is not found"
+    );
+    let md = s.model_metadata("a", 1).unwrap();
+    assert_eq!(md["inputs"][0]["shape"], serde_json::json!([-1, 4]));
+    assert_eq!(md["versions"], serde_json::json!(["1"]));
+    s.stop().unwrap();
+    // While exiting, lookups still run (to finish sequences) but nothing is loaded any more.
+    assert_eq!(
+        s.model_metadata("a", 1).unwrap_err().message(),
+        "Request for unknown model: 'a' version 1 is not at ready state"
+    );
 }

@@ -1,0 +1,222 @@
+//! `TRITONSERVER_Server` model repository and model information functions.
+//!
+//! Methods: `ServerModelMetadata`, `ServerModelConfig`, `ServerModelBatchProperties`,
+//! `ServerModelTransactionProperties`, `ServerLoadModelWithParameters`,
+//! `ServerUnloadModelAndDependents`, `ServerRegisterModelRepository`,
+//! `ServerUnregisterModelRepository`, `ServerPollModelRepository`.
+
+use std::collections::BTreeMap;
+use std::ffi::{c_char, c_void};
+
+use crate::capi::boundary::ffi_try;
+use crate::capi::handle::{arg_cstr, arg_ref, arg_slice, into_raw, out_ptr};
+use crate::capi::server::error::TRITONSERVER_Error;
+use crate::capi::server::message::TRITONSERVER_Message;
+use crate::capi::server::parameter::TRITONSERVER_Parameter;
+use crate::capi::server::server::TRITONSERVER_Server;
+use crate::engine::message::Message;
+use crate::engine::parameters::Parameter;
+use crate::engine::{Error, Result};
+
+/// The parameters of a (pointer array, count) argument, borrowed.
+fn parameter_list<'a>(
+    list: *const *const TRITONSERVER_Parameter,
+    count: usize,
+    what: &str,
+) -> Result<Vec<&'a Parameter>> {
+    arg_slice(list, count, what)?
+        .iter()
+        .map(|p| arg_ref(*p, what))
+        .collect()
+}
+
+/// Model metadata as JSON: name, versions, platform, inputs and outputs (datatype and shape,
+/// with -1 first when the model batches). Version -1: every ready version. The caller owns the
+/// message.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_ServerModelMetadata(
+    server: *mut TRITONSERVER_Server,
+    model_name: *const c_char,
+    model_version: i64,
+    model_metadata: *mut *mut TRITONSERVER_Message,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_ServerModelMetadata", || {
+        let s = arg_ref(server, "server")?;
+        let name = arg_cstr(model_name, "model_name")?;
+        let out = out_ptr(model_metadata, "model_metadata")?;
+        let json = s.model_metadata(name, model_version)?;
+        out.write(into_raw(Box::new(Message::from_value(&json))));
+        Ok(())
+    })
+}
+
+/// The model configuration as JSON (`config_version` must be 1). The caller owns the message.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_ServerModelConfig(
+    server: *mut TRITONSERVER_Server,
+    model_name: *const c_char,
+    model_version: i64,
+    config_version: u32,
+    model_config: *mut *mut TRITONSERVER_Message,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_ServerModelConfig", || {
+        let s = arg_ref(server, "server")?;
+        let name = arg_cstr(model_name, "model_name")?;
+        let out = out_ptr(model_config, "model_config")?;
+        let json = s.model_config_json(name, model_version, config_version)?;
+        out.write(into_raw(Box::new(Message::from_json_text(&json)?)));
+        Ok(())
+    })
+}
+
+/// Batch properties: `TRITONSERVER_BATCH_FIRST_DIM` when the model batches, else
+/// `TRITONSERVER_BATCH_UNKNOWN`. `*voidp` (if not NULL) is set to NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_ServerModelBatchProperties(
+    server: *mut TRITONSERVER_Server,
+    model_name: *const c_char,
+    model_version: i64,
+    flags: *mut u32,
+    voidp: *mut *mut c_void,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_ServerModelBatchProperties", || {
+        let s = arg_ref(server, "server")?;
+        let name = arg_cstr(model_name, "model_name")?;
+        let out = out_ptr(flags, "flags")?;
+        let value = s.model_batch_flags(name, model_version)?;
+        if let Ok(v) = out_ptr(voidp, "voidp") {
+            v.write(std::ptr::null_mut());
+        }
+        out.write(value);
+        Ok(())
+    })
+}
+
+/// Transaction properties: `TRITONSERVER_TXN_DECOUPLED` for a decoupled model, else
+/// `TRITONSERVER_TXN_ONE_TO_ONE`. `*voidp` (if not NULL) is set to NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_ServerModelTransactionProperties(
+    server: *mut TRITONSERVER_Server,
+    model_name: *const c_char,
+    model_version: i64,
+    txn_flags: *mut u32,
+    voidp: *mut *mut c_void,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_ServerModelTransactionProperties", || {
+        let s = arg_ref(server, "server")?;
+        let name = arg_cstr(model_name, "model_name")?;
+        let out = out_ptr(txn_flags, "txn_flags")?;
+        let value = s.model_transaction_flags(name, model_version)?;
+        if let Ok(v) = out_ptr(voidp, "voidp") {
+            v.write(std::ptr::null_mut());
+        }
+        out.write(value);
+        Ok(())
+    })
+}
+
+/// Load or reload a model (EXPLICIT mode) with parameters: `config` (STRING: a JSON model
+/// configuration used instead of the model's) and `file:<path>` (BYTES: file contents written
+/// into a private model directory; needs `config`). Returns once the load finished.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_ServerLoadModelWithParameters(
+    server: *mut TRITONSERVER_Server,
+    model_name: *const c_char,
+    parameters: *mut *const TRITONSERVER_Parameter,
+    parameter_count: u64,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_ServerLoadModelWithParameters", || {
+        if parameters.is_null() && parameter_count != 0 {
+            return Err(Error::invalid_arg(
+                "load parameters are not provided while parameter count is non-zero",
+            ));
+        }
+        let s = arg_ref(server, "server")?;
+        let name = arg_cstr(model_name, "model_name")?;
+        let count = usize::try_from(parameter_count)
+            .map_err(|_| Error::invalid_arg("parameter count too large"))?;
+        let params: Vec<Parameter> = parameter_list(parameters.cast_const(), count, "parameters")?
+            .into_iter()
+            .cloned()
+            .collect();
+        s.load_model_with_parameters(name, &params)
+    })
+}
+
+/// Start unloading a model (EXPLICIT mode), the ensembles using it, and the composing models
+/// that were loaded only for it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_ServerUnloadModelAndDependents(
+    server: *mut TRITONSERVER_Server,
+    model_name: *const c_char,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_ServerUnloadModelAndDependents", || {
+        let s = arg_ref(server, "server")?;
+        let name = arg_cstr(model_name, "model_name")?;
+        s.unload_model_and_dependents(name)
+    })
+}
+
+/// Add a model repository (EXPLICIT mode). Each STRING parameter maps a subdirectory (the
+/// parameter name) to the model name it is loaded as (the value).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_ServerRegisterModelRepository(
+    server: *mut TRITONSERVER_Server,
+    repository_path: *const c_char,
+    name_mapping: *mut *const TRITONSERVER_Parameter,
+    mapping_count: u32,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_ServerRegisterModelRepository", || {
+        let s = arg_ref(server, "server")?;
+        if name_mapping.is_null() && mapping_count != 0 {
+            return Err(Error::invalid_arg(
+                "model mappings are not provided while mapping count is non-zero",
+            ));
+        }
+        let path = arg_cstr(repository_path, "repository_path")?;
+        let mut mapping: BTreeMap<String, String> = BTreeMap::new();
+        for p in parameter_list(
+            name_mapping.cast_const(),
+            mapping_count as usize,
+            "name_mapping",
+        )? {
+            let subdir = p.name().into_owned();
+            let Some(model) = p.as_str() else {
+                return Err(Error::invalid_arg(format!(
+                    "Mapped model name must be a string, found another type for {subdir}"
+                )));
+            };
+            if mapping.insert(model.to_owned(), subdir).is_some() {
+                return Err(Error::invalid_arg(format!(
+                    "failed to register '{path}', there is a conflicting mapping for '{model}'"
+                )));
+            }
+        }
+        s.register_model_repository(path, &mapping)
+    })
+}
+
+/// Remove a model repository added at startup or by `ServerRegisterModelRepository` (EXPLICIT
+/// mode). Loaded models stay loaded.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_ServerUnregisterModelRepository(
+    server: *mut TRITONSERVER_Server,
+    repository_path: *const c_char,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_ServerUnregisterModelRepository", || {
+        let s = arg_ref(server, "server")?;
+        let path = arg_cstr(repository_path, "repository_path")?;
+        s.unregister_model_repository(path)
+    })
+}
+
+/// Poll the model repositories (POLL mode): load new models, reload changed ones, unload removed
+/// ones. UNAVAILABLE "polling is disabled" in the other modes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn TRITONSERVER_ServerPollModelRepository(
+    server: *mut TRITONSERVER_Server,
+) -> *mut TRITONSERVER_Error {
+    ffi_try("TRITONSERVER_ServerPollModelRepository", || {
+        arg_ref(server, "server")?.poll_repository()
+    })
+}
