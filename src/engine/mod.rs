@@ -6,10 +6,12 @@ pub mod error;
 pub mod infer;
 pub mod log;
 pub mod message;
+pub mod metrics;
 pub mod model;
 pub mod repository;
 pub mod scheduler;
 pub mod server;
+pub mod trace;
 pub mod types;
 
 pub use error::{Code, Error, Result};

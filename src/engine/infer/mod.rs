@@ -20,5 +20,5 @@ pub use response::{
     AllocatedBuffer, BufferAttributes, InferenceResponse, OutputTensor, ResponseAllocator,
     ResponseCallback, ResponseFactory, RESPONSE_FINAL,
 };
-pub use stats::{monotonic_ns, ModelStats, StatDuration};
+pub use stats::{monotonic_ns, FailureReason, MetricCounts, ModelStats, StatDuration};
 pub use validate::normalize_request;
