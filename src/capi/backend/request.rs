@@ -340,8 +340,11 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestTrace(
     trace: *mut *mut TRITONSERVER_InferenceTrace,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONBACKEND_RequestTrace", || {
-        request_ref(request)?;
-        out_ptr(trace, "trace")?.write(std::ptr::null_mut());
+        let r = request_ref(request)?;
+        let t = r.trace().map_or(std::ptr::null_mut(), |t| {
+            std::sync::Arc::as_ptr(t).cast_mut()
+        });
+        out_ptr(trace, "trace")?.write(t);
         Ok(())
     })
 }

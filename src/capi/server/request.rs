@@ -667,6 +667,20 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetDoubleParameter(
     )
 }
 
+/// Give a request the frontend's trace: it records the model, version and request id, and
+/// the request reports its activities to it until it is released.
+fn attach_trace(
+    request: &mut InferenceRequest,
+    trace: *mut crate::capi::server::trace::TRITONSERVER_InferenceTrace,
+) {
+    let Ok(t) = crate::capi::handle::clone_arc(trace.cast_const(), "trace") else {
+        return;
+    };
+    t.set_model(request.model().name(), request.model().version());
+    t.set_request_id(request.id());
+    request.set_trace(Some(crate::engine::trace::TraceProxy::new(t)));
+}
+
 /// Hand a request to the server for execution. On success the core owns the request until
 /// its release callback runs; on an error the caller keeps it and no callback runs.
 #[unsafe(no_mangle)]
@@ -677,11 +691,16 @@ pub unsafe extern "C" fn TRITONSERVER_ServerInferAsync(
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerInferAsync", || {
         let s = arg_ref(server, "server")?;
-        let _ = trace;
-        let request = take_box(inference_request, "inference_request")?;
+        let mut request = take_box(inference_request, "inference_request")?;
+        if !trace.is_null() {
+            attach_trace(&mut request, trace);
+        }
         match s.infer(request) {
             Ok(()) => Ok(()),
-            Err((e, request)) => {
+            Err((e, mut request)) => {
+                // An accepted trace is released (its release callback runs), as upstream does
+                // when inference fails after the trace was attached.
+                drop(request.take_trace());
                 // The caller keeps ownership: the same object goes back where it was.
                 let _ = into_raw(request);
                 Err(e)

@@ -10,6 +10,7 @@ use super::response::{BufferAttributes, ResponseAllocator, ResponseCallback, Res
 use crate::engine::backend::c_string;
 use crate::engine::error::{Error, Result};
 use crate::engine::model::Model;
+use crate::engine::trace::{Activity, Trace, TraceProxy, TraceTensor};
 use crate::engine::types::{DataType, MemoryType, ParameterType};
 
 /// `TRITONSERVER_REQUEST_RELEASE_ALL`.
@@ -184,6 +185,8 @@ pub struct InferenceRequest {
     pub request_start_ns: AtomicU64,
     /// When the request was queued for execution (monotonic ns).
     pub queue_start_ns: AtomicU64,
+    /// The frontend's trace of this request, if it is traced (see `engine::trace`).
+    trace: Option<TraceProxy>,
 }
 
 impl std::fmt::Debug for InferenceRequest {
@@ -216,6 +219,51 @@ impl InferenceRequest {
             batch_size: 0,
             request_start_ns: AtomicU64::new(0),
             queue_start_ns: AtomicU64::new(0),
+            trace: None,
+        }
+    }
+
+    // --- Tracing (kept together; see `engine::trace`) ---
+
+    /// Attach (or remove) the trace of this request.
+    pub fn set_trace(&mut self, trace: Option<TraceProxy>) {
+        self.trace = trace;
+    }
+    /// Detach the trace (dropping an armed one calls the frontend's release callback).
+    pub fn take_trace(&mut self) -> Option<TraceProxy> {
+        self.trace.take()
+    }
+    /// The trace of this request, if traced.
+    pub fn trace(&self) -> Option<&Arc<Trace>> {
+        self.trace.as_ref().map(TraceProxy::trace)
+    }
+    /// The request was accepted: report `REQUEST_START` and own the trace's release from now on.
+    pub(crate) fn trace_accepted(&mut self, request_start_ns: u64) {
+        if let Some(t) = &mut self.trace {
+            t.arm();
+            t.trace().report(Activity::RequestStart, request_start_ns);
+        }
+    }
+    /// Report an activity of this request at a timestamp (monotonic ns), if traced.
+    pub fn trace_activity(&self, activity: Activity, timestamp_ns: u64) {
+        if let Some(t) = self.trace() {
+            t.report(activity, timestamp_ns);
+        }
+    }
+    /// Report every input tensor with `activity`, if traced at the TENSORS level.
+    pub fn trace_inputs(&self, activity: Activity) {
+        if let Some(t) = self.trace() {
+            for i in &self.inputs {
+                t.report_tensor(
+                    activity,
+                    &TraceTensor {
+                        name: i.name_c(),
+                        datatype: i.datatype,
+                        shape: &i.shape_with_batch_dim,
+                        buffers: &i.buffers,
+                    },
+                );
+            }
         }
     }
 
@@ -428,7 +476,11 @@ impl InferenceRequest {
 
     /// Give the request back to its owner through the release callback. Called exactly once
     /// per accepted request; the model's count of requests in flight drops.
-    pub fn release(self: Box<Self>, flags: u32) {
+    pub fn release(mut self: Box<Self>, flags: u32) {
+        if let Some(t) = self.trace.take() {
+            t.trace().report_now(Activity::RequestEnd);
+            drop(t);
+        }
         let model = self.model.clone();
         match self.release.clone() {
             Some(cb) => cb.release(self, flags),
