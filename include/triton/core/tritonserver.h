@@ -791,7 +791,7 @@ TRITONSERVER_Error *TRITONSERVER_InferenceRequestRemoveAllRequestedOutputs(TRITO
 /// per `ServerInferAsync`, with `TRITONSERVER_REQUEST_RELEASE_ALL`).
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_InferenceRequestSetReleaseCallback(TRITONSERVER_InferenceRequest *inference_request,
-                                                                    Option<RequestReleaseFn> request_release_fn,
+                                                                    TRITONSERVER_InferenceRequestReleaseFn_t request_release_fn,
                                                                     void *request_release_userp);
 
 /// Set the allocator for output buffers and the function that receives responses (it owns
@@ -800,7 +800,7 @@ TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_InferenceRequestSetResponseCallback(TRITONSERVER_InferenceRequest *inference_request,
                                                                      TRITONSERVER_ResponseAllocator *response_allocator,
                                                                      void *response_allocator_userp,
-                                                                     Option<ResponseCompleteFn> response_fn,
+                                                                     TRITONSERVER_InferenceResponseCompleteFn_t response_fn,
                                                                      void *response_userp);
 
 /// Set a string parameter (copied).
@@ -838,19 +838,19 @@ TRITONSERVER_Error *TRITONSERVER_ServerInferAsync(TRITONSERVER_Server *server,
 /// required, `start_fn` optional).
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_ResponseAllocatorNew(TRITONSERVER_ResponseAllocator **allocator,
-                                                      Option<AllocFn> alloc_fn,
-                                                      Option<ReleaseFn> release_fn,
-                                                      Option<StartFn> start_fn);
+                                                      TRITONSERVER_ResponseAllocatorAllocFn_t alloc_fn,
+                                                      TRITONSERVER_ResponseAllocatorReleaseFn_t release_fn,
+                                                      TRITONSERVER_ResponseAllocatorStartFn_t start_fn);
 
 /// Set the function that describes allocated buffers.
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_ResponseAllocatorSetBufferAttributesFunction(TRITONSERVER_ResponseAllocator *allocator,
-                                                                              Option<BufferAttributesFn> buffer_attributes_fn);
+                                                                              TRITONSERVER_ResponseAllocatorBufferAttributesFn_t buffer_attributes_fn);
 
 /// Set the function that tells the allocator's preferred memory.
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_ResponseAllocatorSetQueryFunction(TRITONSERVER_ResponseAllocator *allocator,
-                                                                   Option<QueryFn> query_fn);
+                                                                   TRITONSERVER_ResponseAllocatorQueryFn_t query_fn);
 
 /// Delete an allocator (no request using it may still be in flight).
 TRITONSERVER_DECLSPEC
