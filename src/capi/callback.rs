@@ -1,16 +1,19 @@
-//! Calling the frontend's C callbacks: the response allocator, the response complete callback
-//! and the request release callback. Function pointers and user pointers are kept as they came;
+//! Calling the frontend's C callbacks: the response allocator, the response complete callback,
+//! the request release callback and the trace callbacks. Function pointers and user pointers are kept as they came;
 //! every call states the header contract it relies on.
 
 use std::ffi::{c_char, c_void, CStr};
 
 use crate::capi::handle::backend_error;
 use crate::capi::server::error::TRITONSERVER_Error;
-use crate::capi::types::TRITONSERVER_MemoryType;
+use crate::capi::types::{
+    TRITONSERVER_DataType, TRITONSERVER_InferenceTraceActivity, TRITONSERVER_MemoryType,
+};
 use crate::engine::infer::{
     AllocatedBuffer, BufferAttributes, InferenceRequest, InferenceResponse, ReleaseCallback,
     ResponseAllocator, ResponseCallback,
 };
+use crate::engine::trace::{Activity, Trace, TraceCallbacks, TraceTensor};
 use crate::engine::types::MemoryType;
 use crate::engine::{Error, Result};
 
@@ -275,5 +278,128 @@ impl ReleaseCallback for CReleaseCallback {
         // SAFETY: ownership of the request returns to the frontend (the same object it created
         // with TRITONSERVER_InferenceRequestNew), with the user pointer it registered.
         unsafe { (self.f)(Box::into_raw(request), flags, self.userp as *mut c_void) }
+    }
+}
+
+/// The frontend's trace callbacks and user pointer (`TRITONSERVER_InferenceTraceNew` /
+/// `TRITONSERVER_InferenceTraceTensorNew`); every callback gets the trace object itself.
+pub struct CTraceCallbacks {
+    pub activity_fn: Option<TraceActivityFn>,
+    pub tensor_activity_fn: Option<TraceTensorActivityFn>,
+    pub release_fn: Option<TraceReleaseFn>,
+    pub userp: usize,
+}
+
+pub type TraceActivityFn =
+    unsafe extern "C" fn(*mut Trace, TRITONSERVER_InferenceTraceActivity, u64, *mut c_void);
+pub type TraceTensorActivityFn = unsafe extern "C" fn(
+    *mut Trace,
+    TRITONSERVER_InferenceTraceActivity,
+    *const c_char,
+    TRITONSERVER_DataType,
+    *const c_void,
+    usize,
+    *const i64,
+    u64,
+    TRITONSERVER_MemoryType,
+    i64,
+    *mut c_void,
+);
+pub type TraceReleaseFn = unsafe extern "C" fn(*mut Trace, *mut c_void);
+
+fn trace_ptr(trace: &Trace) -> *mut Trace {
+    std::ptr::from_ref(trace).cast_mut()
+}
+
+impl TraceCallbacks for CTraceCallbacks {
+    fn activity(&self, trace: &Trace, activity: Activity, timestamp_ns: u64) {
+        let Some(f) = self.activity_fn else { return };
+        // SAFETY: the frontend's activity callback, given the trace object it created (alive for
+        // the call) and its user pointer.
+        unsafe {
+            f(
+                trace_ptr(trace),
+                TRITONSERVER_InferenceTraceActivity(activity as u32),
+                timestamp_ns,
+                self.userp as *mut c_void,
+            )
+        }
+    }
+
+    fn tensor_activity(&self, trace: &Trace, activity: Activity, tensor: &TraceTensor<'_>) {
+        let Some(f) = self.tensor_activity_fn else {
+            return;
+        };
+        let (base, byte_size, memory_type, memory_type_id, _joined): (
+            usize,
+            usize,
+            MemoryType,
+            i64,
+            Vec<u8>,
+        ) = match tensor.buffers {
+            [] => return,
+            [b] => (
+                b.addr,
+                b.byte_size(),
+                b.attributes.memory_type,
+                b.attributes.memory_type_id,
+                Vec::new(),
+            ),
+            many => {
+                if many
+                    .iter()
+                    .any(|b| b.attributes.memory_type == MemoryType::Gpu)
+                {
+                    crate::log_error!(
+                        "{}: tensor: {}: GPU buffers are not traced",
+                        activity.name(),
+                        tensor.name.to_string_lossy()
+                    );
+                    return;
+                }
+                let mut joined = Vec::new();
+                for b in many {
+                    if b.byte_size() == 0 {
+                        continue;
+                    }
+                    // SAFETY: a host input buffer of the request, `byte_size` readable bytes
+                    // at `addr` that the frontend keeps valid until the request is released.
+                    let bytes =
+                        unsafe { std::slice::from_raw_parts(b.addr as *const u8, b.byte_size()) };
+                    joined.extend_from_slice(bytes);
+                }
+                (
+                    joined.as_ptr() as usize,
+                    joined.len(),
+                    MemoryType::Cpu,
+                    0,
+                    joined,
+                )
+            }
+        };
+        // SAFETY: the frontend's tensor callback with a NUL-terminated name, a shape array of
+        // `shape.len()` elements and data of `byte_size` bytes, all alive for the call.
+        unsafe {
+            f(
+                trace_ptr(trace),
+                TRITONSERVER_InferenceTraceActivity(activity as u32),
+                tensor.name.as_ptr(),
+                TRITONSERVER_DataType(tensor.datatype as u32),
+                base as *const c_void,
+                byte_size,
+                tensor.shape.as_ptr(),
+                tensor.shape.len() as u64,
+                TRITONSERVER_MemoryType(memory_type as u32),
+                memory_type_id,
+                self.userp as *mut c_void,
+            )
+        }
+    }
+
+    fn release(&self, trace: &Trace) {
+        let Some(f) = self.release_fn else { return };
+        // SAFETY: the frontend's release callback, given the trace object it created; the core
+        // keeps its own reference until the call returns, so deleting it there is fine.
+        unsafe { f(trace_ptr(trace), self.userp as *mut c_void) }
     }
 }

@@ -117,6 +117,20 @@ pub fn take_arc<T>(p: *const T, what: &str) -> Result<std::sync::Arc<T>> {
     Ok(unsafe { std::sync::Arc::from_raw(p) })
 }
 
+/// A new `Arc` for an object handed out with `Arc::into_raw`, leaving the caller's reference
+/// in place.
+pub fn clone_arc<T>(p: *const T, what: &str) -> Result<std::sync::Arc<T>> {
+    if p.is_null() {
+        return Err(null_arg(what));
+    }
+    // SAFETY: `p` came from `Arc::into_raw` in this library and the caller still holds its
+    // reference, so the count is at least one while it is incremented for the new `Arc`.
+    unsafe {
+        std::sync::Arc::increment_strong_count(p);
+        Ok(std::sync::Arc::from_raw(p))
+    }
+}
+
 /// A `const char*` for a string that lives as long as the object it belongs to.
 pub fn c_ptr(s: &CStr) -> *const c_char {
     s.as_ptr()

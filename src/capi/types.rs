@@ -104,3 +104,12 @@ impl TRITONBACKEND_ExecutionPolicy {
 
 /// `TRITONBACKEND_ARTIFACT_FILESYSTEM`.
 pub(crate) const ARTIFACT_FILESYSTEM: TRITONBACKEND_ArtifactType = TRITONBACKEND_ArtifactType(0);
+
+impl From<crate::engine::metrics::MetricKind> for TRITONSERVER_MetricKind {
+    fn from(k: crate::engine::metrics::MetricKind) -> Self {
+        TRITONSERVER_MetricKind(k as u32)
+    }
+}
+
+/// `TRITONSERVER_METRIC_PROMETHEUS`.
+pub(crate) const METRIC_PROMETHEUS: TRITONSERVER_MetricFormat = TRITONSERVER_MetricFormat(0);

@@ -6,11 +6,13 @@ pub mod error;
 pub mod infer;
 pub mod log;
 pub mod message;
+pub mod metrics;
 pub mod model;
 pub mod parameters;
 pub mod repository;
 pub mod scheduler;
 pub mod server;
+pub mod trace;
 pub mod types;
 
 pub use error::{Code, Error, Result};

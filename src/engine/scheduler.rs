@@ -17,8 +17,9 @@ use triton_model_config::pb::model_config::SchedulingChoice;
 
 use crate::engine::backend::lock;
 use crate::engine::error::Error;
-use crate::engine::infer::{monotonic_ns, InferenceRequest};
+use crate::engine::infer::{monotonic_ns, FailureReason, InferenceRequest};
 use crate::engine::model::{Instance, Model};
+use crate::engine::trace::Activity;
 
 /// How long a request may wait, and what happens when it waited too long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +212,11 @@ impl Scheduler {
                 request,
             ));
         }
+        // Trace callbacks run before the queue lock is taken (the frontend's code never runs
+        // under it).
+        let queue_start_ns = monotonic_ns();
+        request.trace_activity(Activity::QueueStart, queue_start_ns);
+        request.trace_inputs(Activity::TensorQueueInput);
         let mut st = lock(&self.state);
         if !st.accepting {
             return Err((
@@ -227,7 +233,7 @@ impl Scheduler {
         }
         request
             .queue_start_ns
-            .store(monotonic_ns(), Ordering::Release);
+            .store(queue_start_ns, Ordering::Release);
         let now = Instant::now();
         st.levels[idx].push_back(Queued {
             request,
@@ -253,6 +259,10 @@ impl Scheduler {
             if !expired.is_empty() {
                 drop(st);
                 for r in expired {
+                    r.model().stats().report_failure_with(
+                        r.request_start_ns.load(Ordering::Acquire),
+                        FailureReason::Rejected,
+                    );
                     r.fail(&Error::unavailable("Request timeout expired"));
                 }
                 st = lock(&self.state);

@@ -253,6 +253,81 @@ typedef void (*TRITONSERVER_InferenceResponseCompleteFn_t)(
 extern "C" {
 #endif // __cplusplus
 
+/// Register a family (`kind`, `name`, help text `description`). A name already registered
+/// with the same kind is shared; with another kind it is an error.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_MetricFamilyNew(TRITONSERVER_MetricFamily **family,
+                                                 TRITONSERVER_MetricKind kind,
+                                                 const char *name,
+                                                 const char *description);
+
+/// Delete a family handle; its metrics must have been deleted first.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_MetricFamilyDelete(TRITONSERVER_MetricFamily *family);
+
+/// The kind of a family.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_GetMetricFamilyKind(TRITONSERVER_MetricFamily *family,
+                                                     TRITONSERVER_MetricKind *kind);
+
+/// Create empty metric arguments; the caller owns them.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_MetricArgsNew(TRITONSERVER_MetricArgs **args);
+
+/// Make the arguments describe a histogram with these bucket upper bounds (ascending).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_MetricArgsSetHistogram(TRITONSERVER_MetricArgs *args,
+                                                        const double *buckets,
+                                                        uint64_t buckets_count);
+
+/// Delete metric arguments.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_MetricArgsDelete(TRITONSERVER_MetricArgs *args);
+
+/// A counter or gauge of `family` with labels (STRING parameters, copied); the caller owns it.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_MetricNew(TRITONSERVER_Metric **metric,
+                                           TRITONSERVER_MetricFamily *family,
+                                           const TRITONSERVER_Parameter **labels,
+                                           uint64_t label_count);
+
+/// A metric of `family` with labels and arguments (histograms need bucket arguments; counters
+/// and gauges take none). NULL `args` means none.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_MetricNewWithArgs(TRITONSERVER_Metric **metric,
+                                                   TRITONSERVER_MetricFamily *family,
+                                                   const TRITONSERVER_Parameter **labels,
+                                                   uint64_t label_count,
+                                                   const TRITONSERVER_MetricArgs *args);
+
+/// Delete a metric (its series goes away with the last metric sharing its labels).
+TRITONSERVER_DECLSPEC TRITONSERVER_Error *TRITONSERVER_MetricDelete(TRITONSERVER_Metric *metric);
+
+/// The value of a counter or gauge (UNSUPPORTED for a histogram).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_MetricValue(TRITONSERVER_Metric *metric,
+                                             double *value);
+
+/// Add to a counter (non-negative values only) or a gauge.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_MetricIncrement(TRITONSERVER_Metric *metric,
+                                                 double value);
+
+/// Set a gauge (UNSUPPORTED for counters and histograms).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_MetricSet(TRITONSERVER_Metric *metric,
+                                           double value);
+
+/// Record an observation in a histogram (UNSUPPORTED for counters and gauges).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_MetricObserve(TRITONSERVER_Metric *metric,
+                                               double value);
+
+/// The kind of a metric.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_GetMetricKind(TRITONSERVER_Metric *metric,
+                                               TRITONSERVER_MetricKind *kind);
+
 /// Create an error object with a code and a message (copied). An out-of-range code becomes
 /// `TRITONSERVER_ERROR_UNKNOWN`; a NULL message an empty one.
 TRITONSERVER_DECLSPEC
@@ -286,6 +361,22 @@ TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_MessageSerializeToJson(TRITONSERVER_Message *message,
                                                         const char **base,
                                                         size_t *byte_size);
+
+/// A metrics object of a server; the caller owns it.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_ServerMetrics(TRITONSERVER_Server *server,
+                                               TRITONSERVER_Metrics **metrics);
+
+/// Delete a metrics object.
+TRITONSERVER_DECLSPEC TRITONSERVER_Error *TRITONSERVER_MetricsDelete(TRITONSERVER_Metrics *metrics);
+
+/// The current metrics in `format` (only `TRITONSERVER_METRIC_PROMETHEUS`). `base` stays
+/// valid until the next call on the object or its deletion.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_MetricsFormatted(TRITONSERVER_Metrics *metrics,
+                                                  TRITONSERVER_MetricFormat format,
+                                                  const char **base,
+                                                  size_t *byte_size);
 
 /// The API version this library implements (1.34).
 TRITONSERVER_DECLSPEC TRITONSERVER_Error *TRITONSERVER_ApiVersion(uint32_t *major, uint32_t *minor);
@@ -1023,6 +1114,106 @@ TRITONSERVER_Error *TRITONSERVER_ServerLoadModel(TRITONSERVER_Server *server,
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_ServerUnloadModel(TRITONSERVER_Server *server,
                                                    const char *model_name);
+
+/// The name of a trace level ("TIMESTAMPS", ...); "<unknown>" for a combination or other value.
+TRITONSERVER_DECLSPEC
+const char *TRITONSERVER_InferenceTraceLevelString(TRITONSERVER_InferenceTraceLevel level);
+
+/// The name of a trace activity ("QUEUE_START", ...); "<unknown>" for any other value.
+TRITONSERVER_DECLSPEC
+const char *TRITONSERVER_InferenceTraceActivityString(TRITONSERVER_InferenceTraceActivity activity);
+
+/// Create a trace recording timestamps at `level` (MIN and MAX mean TIMESTAMPS). The caller
+/// owns it; `release_fn` is called when a request it was given to is done with it.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceTraceNew(TRITONSERVER_InferenceTrace **trace,
+                                                   TRITONSERVER_InferenceTraceLevel level,
+                                                   uint64_t parent_id,
+                                                   void (*activity_fn)(TRITONSERVER_InferenceTrace*,
+                                                                       TRITONSERVER_InferenceTraceActivity,
+                                                                       uint64_t,
+                                                                       void*),
+                                                   void (*release_fn)(TRITONSERVER_InferenceTrace*,
+                                                                      void*),
+                                                   void *trace_userp);
+
+/// Create a trace that may also record tensors (level TENSORS) through `tensor_activity_fn`.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceTraceTensorNew(TRITONSERVER_InferenceTrace **trace,
+                                                         TRITONSERVER_InferenceTraceLevel level,
+                                                         uint64_t parent_id,
+                                                         void (*activity_fn)(TRITONSERVER_InferenceTrace*,
+                                                                             TRITONSERVER_InferenceTraceActivity,
+                                                                             uint64_t,
+                                                                             void*),
+                                                         void (*tensor_activity_fn)(TRITONSERVER_InferenceTrace*,
+                                                                                    TRITONSERVER_InferenceTraceActivity,
+                                                                                    const char*,
+                                                                                    TRITONSERVER_DataType,
+                                                                                    const void*,
+                                                                                    size_t,
+                                                                                    const int64_t*,
+                                                                                    uint64_t,
+                                                                                    TRITONSERVER_MemoryType,
+                                                                                    int64_t,
+                                                                                    void*),
+                                                         void (*release_fn)(TRITONSERVER_InferenceTrace*,
+                                                                            void*),
+                                                         void *trace_userp);
+
+/// Report a custom activity at `timestamp` (ns): the activity callback gets
+/// `TRITONSERVER_TRACE_CUSTOM_ACTIVITY` and the name is recorded in the trace context. A NULL
+/// trace is ignored.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceTraceReportActivity(TRITONSERVER_InferenceTrace *trace,
+                                                              uint64_t timestamp,
+                                                              const char *activity_name);
+
+/// Delete a trace (the caller's reference).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceTraceDelete(TRITONSERVER_InferenceTrace *trace);
+
+/// The trace's id: unique in the process, increasing from 1.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceTraceId(TRITONSERVER_InferenceTrace *trace,
+                                                  uint64_t *id);
+
+/// The id of the parent trace; 0 when there is none.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceTraceParentId(TRITONSERVER_InferenceTrace *trace,
+                                                        uint64_t *parent_id);
+
+/// The name of the model of the traced request ("" before the request is submitted). Valid
+/// while the trace lives.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceTraceModelName(TRITONSERVER_InferenceTrace *trace,
+                                                         const char **model_name);
+
+/// The version of the model of the traced request.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceTraceModelVersion(TRITONSERVER_InferenceTrace *trace,
+                                                            int64_t *model_version);
+
+/// The id of the traced request ("" when it has none). Valid while the trace lives.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceTraceRequestId(TRITONSERVER_InferenceTrace *trace,
+                                                         const char **request_id);
+
+/// A child trace (same level and callbacks, this trace as parent), owned by the caller; NULL
+/// for a NULL trace.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceTraceSpawnChildTrace(TRITONSERVER_InferenceTrace *trace,
+                                                               TRITONSERVER_InferenceTrace **child_trace);
+
+/// Set the trace context (an opaque string, e.g. OpenTelemetry propagation data).
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceTraceSetContext(TRITONSERVER_InferenceTrace *trace,
+                                                          const char *trace_context);
+
+/// The trace context ("" when unset). Valid until it changes or the trace is deleted.
+TRITONSERVER_DECLSPEC
+TRITONSERVER_Error *TRITONSERVER_InferenceTraceContext(TRITONSERVER_InferenceTrace *trace,
+                                                       const char **trace_context);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -165,9 +165,9 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestParameter(
             .parameters
             .get(index as usize)
             .ok_or_else(|| index_error("parameters", index, r.parameters.len()))?;
-        key.write(p.key_c().as_ptr());
-        kind.write(TRITONSERVER_ParameterType(p.value.kind() as u32));
-        value.write(param_value_ptr(&p.value));
+        key.write(p.name_c().as_ptr());
+        kind.write(TRITONSERVER_ParameterType(p.kind() as u32));
+        value.write(param_value_ptr(p.value()));
         Ok(())
     })
 }
@@ -341,8 +341,11 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestTrace(
     trace: *mut *mut TRITONSERVER_InferenceTrace,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONBACKEND_RequestTrace", || {
-        request_ref(request)?;
-        out_ptr(trace, "trace")?.write(std::ptr::null_mut());
+        let r = request_ref(request)?;
+        let t = r.trace().map_or(std::ptr::null_mut(), |t| {
+            std::sync::Arc::as_ptr(t).cast_mut()
+        });
+        out_ptr(trace, "trace")?.write(t);
         Ok(())
     })
 }

@@ -17,7 +17,8 @@ use crate::capi::handle::{
 };
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::types::{TRITONSERVER_DataType, TRITONSERVER_MemoryType};
-use crate::engine::infer::{InferenceResponse, OutputTensor, ParamValue, ResponseFactory};
+use crate::engine::infer::{InferenceResponse, OutputTensor, ResponseFactory};
+use crate::engine::parameters::ParameterValue;
 use crate::engine::{Error, Result};
 
 /// A response factory as a backend holds it.
@@ -122,7 +123,7 @@ fn set_param(
     name: &'static str,
     response: *mut TRITONBACKEND_Response,
     key: *const c_char,
-    value: impl FnOnce() -> Result<ParamValue>,
+    value: impl FnOnce() -> Result<ParameterValue>,
 ) -> *mut TRITONSERVER_Error {
     ffi_try(name, || {
         let r = arg_mut(response, "response")?;
@@ -144,7 +145,7 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseSetStringParameter(
         response,
         name,
         || {
-            Ok(ParamValue::String(crate::engine::backend::c_string(
+            Ok(ParameterValue::String(crate::engine::backend::c_string(
                 arg_cstr(value, "value")?,
             )))
         },
@@ -162,7 +163,7 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseSetIntParameter(
         "TRITONBACKEND_ResponseSetIntParameter",
         response,
         name,
-        || Ok(ParamValue::Int(value)),
+        || Ok(ParameterValue::Int(value)),
     )
 }
 
@@ -177,7 +178,7 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseSetBoolParameter(
         "TRITONBACKEND_ResponseSetBoolParameter",
         response,
         name,
-        || Ok(ParamValue::Bool(value)),
+        || Ok(ParameterValue::Bool(value)),
     )
 }
 
@@ -192,7 +193,7 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseSetDoubleParameter(
         "TRITONBACKEND_ResponseSetDoubleParameter",
         response,
         name,
-        || Ok(ParamValue::Double(value)),
+        || Ok(ParameterValue::Double(value)),
     )
 }
 

@@ -52,6 +52,13 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceReportStatistics(
             compute_end_ns,
             exec_end_ns,
         );
+        if let Some(t) = r.trace() {
+            use crate::engine::trace::Activity;
+            t.report(Activity::ComputeStart, exec_start_ns);
+            t.report(Activity::ComputeInputEnd, compute_start_ns);
+            t.report(Activity::ComputeOutputStart, compute_end_ns);
+            t.report(Activity::ComputeEnd, exec_end_ns);
+        }
         Ok(())
     })
 }

@@ -1,7 +1,10 @@
 //! `tritonserver.h`, one file per header section.
 
+pub mod custom_metrics;
 pub mod error;
 pub mod message;
+pub mod metric_labels;
+pub mod metrics;
 pub mod misc;
 pub mod options;
 pub mod parameter;

@@ -23,7 +23,8 @@ use crate::capi::handle::{arg_cstr, arg_mut, arg_ref, arg_slice, into_raw, out_p
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::server::TRITONSERVER_Server;
 use crate::capi::types::{TRITONSERVER_DataType, TRITONSERVER_MemoryType};
-use crate::engine::infer::{CorrelationId, DataBuffer, InferenceRequest, ParamValue};
+use crate::engine::infer::{CorrelationId, DataBuffer, InferenceRequest};
+use crate::engine::parameters::ParameterValue;
 use crate::engine::types::MemoryType;
 use crate::engine::{Error, Result};
 
@@ -595,7 +596,7 @@ fn set_param(
     name: &'static str,
     request: *mut TRITONSERVER_InferenceRequest,
     key: *const c_char,
-    value: impl FnOnce() -> Result<ParamValue>,
+    value: impl FnOnce() -> Result<ParameterValue>,
 ) -> *mut TRITONSERVER_Error {
     with_request(name, request, |r| {
         let key = arg_cstr(key, "key")?;
@@ -616,7 +617,7 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetStringParameter(
         request,
         key,
         || {
-            Ok(ParamValue::String(crate::engine::backend::c_string(
+            Ok(ParameterValue::String(crate::engine::backend::c_string(
                 arg_cstr(value, "value")?,
             )))
         },
@@ -634,7 +635,7 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetIntParameter(
         "TRITONSERVER_InferenceRequestSetIntParameter",
         request,
         key,
-        || Ok(ParamValue::Int(value)),
+        || Ok(ParameterValue::Int(value)),
     )
 }
 
@@ -649,7 +650,7 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetBoolParameter(
         "TRITONSERVER_InferenceRequestSetBoolParameter",
         request,
         key,
-        || Ok(ParamValue::Bool(value)),
+        || Ok(ParameterValue::Bool(value)),
     )
 }
 
@@ -664,8 +665,22 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetDoubleParameter(
         "TRITONSERVER_InferenceRequestSetDoubleParameter",
         request,
         key,
-        || Ok(ParamValue::Double(value)),
+        || Ok(ParameterValue::Double(value)),
     )
+}
+
+/// Give a request the frontend's trace: it records the model, version and request id, and
+/// the request reports its activities to it until it is released.
+fn attach_trace(
+    request: &mut InferenceRequest,
+    trace: *mut crate::capi::server::trace::TRITONSERVER_InferenceTrace,
+) {
+    let Ok(t) = crate::capi::handle::clone_arc(trace.cast_const(), "trace") else {
+        return;
+    };
+    t.set_model(request.model().name(), request.model().version());
+    t.set_request_id(request.id());
+    request.set_trace(Some(crate::engine::trace::TraceProxy::new(t)));
 }
 
 /// Hand a request to the server for execution. On success the core owns the request until
@@ -678,11 +693,16 @@ pub unsafe extern "C" fn TRITONSERVER_ServerInferAsync(
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerInferAsync", || {
         let s = arg_ref(server, "server")?;
-        let _ = trace;
-        let request = take_box(inference_request, "inference_request")?;
+        let mut request = take_box(inference_request, "inference_request")?;
+        if !trace.is_null() {
+            attach_trace(&mut request, trace);
+        }
         match s.infer(request) {
             Ok(()) => Ok(()),
-            Err((e, request)) => {
+            Err((e, mut request)) => {
+                // An accepted trace is released (its release callback runs), as upstream does
+                // when inference fails after the trace was attached.
+                drop(request.take_trace());
                 // The caller keeps ownership: the same object goes back where it was.
                 let _ = into_raw(request);
                 Err(e)

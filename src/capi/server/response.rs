@@ -21,8 +21,9 @@ use crate::capi::server::server::TRITONSERVER_Server;
 use crate::capi::types::{
     TRITONSERVER_DataType, TRITONSERVER_MemoryType, TRITONSERVER_ParameterType,
 };
-use crate::engine::infer::{BufferAttributes, InferenceResponse, ParamValue};
+use crate::engine::infer::{BufferAttributes, InferenceResponse};
 use crate::engine::message::Message;
+use crate::engine::parameters::ParameterValue;
 use crate::engine::Error;
 
 /// A response.
@@ -36,13 +37,13 @@ fn index_error(what: &str, index: u32, count: usize) -> Error {
 
 /// Pointer to a parameter's value as the C API hands it out: `const char*` for strings, a
 /// pointer to the `int64_t`, `bool` or `double` otherwise, the bytes for BYTES.
-pub fn param_value_ptr(v: &ParamValue) -> *const c_void {
+pub fn param_value_ptr(v: &ParameterValue) -> *const c_void {
     match v {
-        ParamValue::String(s) => s.as_ptr().cast(),
-        ParamValue::Int(i) => std::ptr::from_ref(i).cast(),
-        ParamValue::Bool(b) => std::ptr::from_ref(b).cast(),
-        ParamValue::Double(d) => std::ptr::from_ref(d).cast(),
-        ParamValue::Bytes(b) => b.as_ptr().cast(),
+        ParameterValue::String(s) => s.as_ptr().cast(),
+        ParameterValue::Int(i) => std::ptr::from_ref(i).cast(),
+        ParameterValue::Bool(b) => std::ptr::from_ref(b).cast(),
+        ParameterValue::Double(d) => std::ptr::from_ref(d).cast(),
+        ParameterValue::Bytes(b) => b.as_ptr().cast(),
     }
 }
 
@@ -194,9 +195,9 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceResponseParameter(
             .parameters
             .get(index as usize)
             .ok_or_else(|| index_error("parameters", index, r.parameters.len()))?;
-        name.write(p.key_c().as_ptr());
-        kind.write(TRITONSERVER_ParameterType(p.value.kind() as u32));
-        value.write(param_value_ptr(&p.value));
+        name.write(p.name_c().as_ptr());
+        kind.write(TRITONSERVER_ParameterType(p.kind() as u32));
+        value.write(param_value_ptr(p.value()));
         Ok(())
     })
 }

@@ -13,12 +13,12 @@ mod stats;
 mod validate;
 
 pub use request::{
-    CorrelationId, DataBuffer, InferenceRequest, InputTensor, Param, ParamValue, ReleaseCallback,
-    RELEASE_ALL, RELEASE_RESCHEDULE,
+    CorrelationId, DataBuffer, InferenceRequest, InputTensor, ReleaseCallback, RELEASE_ALL,
+    RELEASE_RESCHEDULE,
 };
 pub use response::{
     AllocatedBuffer, BufferAttributes, InferenceResponse, OutputTensor, ResponseAllocator,
     ResponseCallback, ResponseFactory, RESPONSE_FINAL,
 };
-pub use stats::{monotonic_ns, ModelStats, StatDuration};
+pub use stats::{monotonic_ns, FailureReason, MetricCounts, ModelStats, StatDuration};
 pub use validate::{config_data_type, normalize_request};

@@ -10,7 +10,9 @@ use super::response::{BufferAttributes, ResponseAllocator, ResponseCallback, Res
 use crate::engine::backend::c_string;
 use crate::engine::error::{Error, Result};
 use crate::engine::model::Model;
-use crate::engine::types::{DataType, MemoryType, ParameterType};
+use crate::engine::parameters::{Parameter, ParameterValue};
+use crate::engine::trace::{Activity, Trace, TraceProxy, TraceTensor};
+use crate::engine::types::{DataType, MemoryType};
 
 /// `TRITONSERVER_REQUEST_RELEASE_ALL`.
 pub const RELEASE_ALL: u32 = 1;
@@ -111,50 +113,6 @@ impl InputTensor {
     }
 }
 
-/// A parameter value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ParamValue {
-    String(CString),
-    Int(i64),
-    Bool(bool),
-    Double(f64),
-    Bytes(Vec<u8>),
-}
-
-impl ParamValue {
-    pub fn kind(&self) -> ParameterType {
-        match self {
-            ParamValue::String(_) => ParameterType::String,
-            ParamValue::Int(_) => ParameterType::Int,
-            ParamValue::Bool(_) => ParameterType::Bool,
-            ParamValue::Double(_) => ParameterType::Double,
-            ParamValue::Bytes(_) => ParameterType::Bytes,
-        }
-    }
-}
-
-/// A named parameter of a request or response.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Param {
-    key: CString,
-    pub value: ParamValue,
-}
-
-impl Param {
-    pub fn new(key: &str, value: ParamValue) -> Param {
-        Param {
-            key: c_string(key),
-            value,
-        }
-    }
-    pub fn key(&self) -> &str {
-        self.key.to_str().unwrap_or_default()
-    }
-    pub fn key_c(&self) -> &CStr {
-        &self.key
-    }
-}
-
 /// A correlation id: unsigned or string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CorrelationId {
@@ -178,7 +136,7 @@ pub struct InferenceRequest {
     /// What the backend sees: the requested outputs, or every model output when none were
     /// requested (set when the request is accepted).
     effective_outputs: Vec<CString>,
-    pub parameters: Vec<Param>,
+    pub parameters: Vec<Parameter>,
     release: Option<Arc<dyn ReleaseCallback>>,
     factory: Option<Arc<ResponseFactory>>,
     cancelled: Arc<AtomicBool>,
@@ -188,6 +146,8 @@ pub struct InferenceRequest {
     pub request_start_ns: AtomicU64,
     /// When the request was queued for execution (monotonic ns).
     pub queue_start_ns: AtomicU64,
+    /// The frontend's trace of this request, if it is traced (see `engine::trace`).
+    trace: Option<TraceProxy>,
 }
 
 impl std::fmt::Debug for InferenceRequest {
@@ -221,6 +181,51 @@ impl InferenceRequest {
             batch_size: 0,
             request_start_ns: AtomicU64::new(0),
             queue_start_ns: AtomicU64::new(0),
+            trace: None,
+        }
+    }
+
+    // --- Tracing (kept together; see `engine::trace`) ---
+
+    /// Attach (or remove) the trace of this request.
+    pub fn set_trace(&mut self, trace: Option<TraceProxy>) {
+        self.trace = trace;
+    }
+    /// Detach the trace (dropping an armed one calls the frontend's release callback).
+    pub fn take_trace(&mut self) -> Option<TraceProxy> {
+        self.trace.take()
+    }
+    /// The trace of this request, if traced.
+    pub fn trace(&self) -> Option<&Arc<Trace>> {
+        self.trace.as_ref().map(TraceProxy::trace)
+    }
+    /// The request was accepted: report `REQUEST_START` and own the trace's release from now on.
+    pub(crate) fn trace_accepted(&mut self, request_start_ns: u64) {
+        if let Some(t) = &mut self.trace {
+            t.arm();
+            t.trace().report(Activity::RequestStart, request_start_ns);
+        }
+    }
+    /// Report an activity of this request at a timestamp (monotonic ns), if traced.
+    pub fn trace_activity(&self, activity: Activity, timestamp_ns: u64) {
+        if let Some(t) = self.trace() {
+            t.report(activity, timestamp_ns);
+        }
+    }
+    /// Report every input tensor with `activity`, if traced at the TENSORS level.
+    pub fn trace_inputs(&self, activity: Activity) {
+        if let Some(t) = self.trace() {
+            for i in &self.inputs {
+                t.report_tensor(
+                    activity,
+                    &TraceTensor {
+                        name: i.name_c(),
+                        datatype: i.datatype,
+                        shape: &i.shape_with_batch_dim,
+                        buffers: &i.buffers,
+                    },
+                );
+            }
         }
     }
 
@@ -379,9 +384,10 @@ impl InferenceRequest {
     }
 
     /// Set (or replace) a parameter.
-    pub fn set_parameter(&mut self, key: &str, value: ParamValue) {
-        self.parameters.retain(|p| p.key() != key);
-        self.parameters.push(Param::new(key, value));
+    pub fn set_parameter(&mut self, key: &str, value: ParameterValue) {
+        self.parameters.retain(|p| p.name() != key);
+        self.parameters
+            .push(Parameter::from_c(&c_string(key), value));
     }
 
     pub fn set_release_callback(&mut self, cb: Arc<dyn ReleaseCallback>) {
@@ -439,7 +445,11 @@ impl InferenceRequest {
 
     /// Give the request back to its owner through the release callback. Called exactly once
     /// per accepted request; the model's count of requests in flight drops.
-    pub fn release(self: Box<Self>, flags: u32) {
+    pub fn release(mut self: Box<Self>, flags: u32) {
+        if let Some(t) = self.trace.take() {
+            t.trace().report_now(Activity::RequestEnd);
+            drop(t);
+        }
         let model = self.model.clone();
         match self.release.clone() {
             Some(cb) => cb.release(self, flags),

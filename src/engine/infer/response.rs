@@ -5,10 +5,10 @@ use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::request::{Param, ParamValue};
 use crate::engine::backend::c_string;
 use crate::engine::error::{Error, Result};
 use crate::engine::model::Model;
+use crate::engine::parameters::{Parameter, ParameterValue};
 use crate::engine::types::{DataType, MemoryType};
 
 /// `TRITONSERVER_RESPONSE_COMPLETE_FINAL`.
@@ -224,7 +224,7 @@ impl std::fmt::Debug for OutputTensor {
 pub struct InferenceResponse {
     factory: Arc<ResponseFactory>,
     outputs: Vec<Box<OutputTensor>>,
-    pub parameters: Vec<Param>,
+    pub parameters: Vec<Parameter>,
     error: Option<Error>,
 }
 
@@ -300,8 +300,9 @@ impl InferenceResponse {
         Ok(self.outputs.len() - 1)
     }
 
-    pub fn set_parameter(&mut self, key: &str, value: ParamValue) {
-        self.parameters.push(Param::new(key, value));
+    pub fn set_parameter(&mut self, key: &str, value: ParameterValue) {
+        self.parameters
+            .push(Parameter::from_c(&c_string(key), value));
     }
 
     /// Deliver the response to the frontend's callback, which takes ownership.

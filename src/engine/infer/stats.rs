@@ -53,6 +53,54 @@ struct Inner {
     response_fail: StatDuration,
     response_compute_output: StatDuration,
     memory: Vec<BufferAttributes>,
+    /// Failures by [`FailureReason`], for the failure metric's `reason` label.
+    fail_reasons: [u64; 4],
+    /// Successful requests' durations in whole microseconds, summed per request as upstream's
+    /// metrics do: request, queue, compute input, compute infer, compute output.
+    success_us: [u64; 5],
+}
+
+/// Why a request failed: the `reason` label of `nv_inference_request_failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    Rejected = 0,
+    Canceled = 1,
+    Backend = 2,
+    Other = 3,
+}
+
+impl FailureReason {
+    /// cbindgen:ignore
+    pub const ALL: [FailureReason; 4] = [
+        FailureReason::Rejected,
+        FailureReason::Canceled,
+        FailureReason::Backend,
+        FailureReason::Other,
+    ];
+    /// The label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureReason::Rejected => "REJECTED",
+            FailureReason::Canceled => "CANCELED",
+            FailureReason::Backend => "BACKEND",
+            FailureReason::Other => "OTHER",
+        }
+    }
+}
+
+/// What the Prometheus metrics of one version report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetricCounts {
+    pub success: u64,
+    /// Failures indexed by `FailureReason as usize`.
+    pub failure: [u64; 4],
+    pub inference_count: u64,
+    pub execution_count: u64,
+    pub request_us: u64,
+    pub queue_us: u64,
+    pub compute_input_us: u64,
+    pub compute_infer_us: u64,
+    pub compute_output_us: u64,
 }
 
 /// Statistics of one model version.
@@ -104,23 +152,53 @@ impl ModelStats {
         s.last_inference_ms = wall_ms();
         let total = exec_end_ns.saturating_sub(request_start_ns);
         if success {
-            s.success.add(total);
-            s.queue.add(exec_start_ns.saturating_sub(queue_start_ns));
-            s.compute_input
-                .add(compute_start_ns.saturating_sub(exec_start_ns));
-            s.compute_infer
-                .add(compute_end_ns.saturating_sub(compute_start_ns));
-            s.compute_output
-                .add(exec_end_ns.saturating_sub(compute_end_ns));
+            let parts = [
+                total,
+                exec_start_ns.saturating_sub(queue_start_ns),
+                compute_start_ns.saturating_sub(exec_start_ns),
+                compute_end_ns.saturating_sub(compute_start_ns),
+                exec_end_ns.saturating_sub(compute_end_ns),
+            ];
+            s.success.add(parts[0]);
+            s.queue.add(parts[1]);
+            s.compute_input.add(parts[2]);
+            s.compute_infer.add(parts[3]);
+            s.compute_output.add(parts[4]);
+            for (us, ns) in s.success_us.iter_mut().zip(parts) {
+                *us += ns / 1000;
+            }
         } else {
             s.fail.add(total);
+            s.fail_reasons[FailureReason::Backend as usize] += 1;
         }
     }
 
     /// A request failed before reaching the backend.
     pub fn report_failure(&self, request_start_ns: u64) {
+        self.report_failure_with(request_start_ns, FailureReason::Backend);
+    }
+
+    /// A request failed in the core for `reason` (e.g. it timed out in the queue).
+    pub fn report_failure_with(&self, request_start_ns: u64, reason: FailureReason) {
         let mut s = lock(&self.inner);
         s.fail.add(monotonic_ns().saturating_sub(request_start_ns));
+        s.fail_reasons[reason as usize] += 1;
+    }
+
+    /// The values of the Prometheus metrics.
+    pub fn metric_counts(&self) -> MetricCounts {
+        let s = lock(&self.inner);
+        MetricCounts {
+            success: s.success.count,
+            failure: s.fail_reasons,
+            inference_count: s.inference_count,
+            execution_count: s.execution_count,
+            request_us: s.success_us[0],
+            queue_us: s.success_us[1],
+            compute_input_us: s.success_us[2],
+            compute_infer_us: s.success_us[3],
+            compute_output_us: s.success_us[4],
+        }
     }
 
     /// One execution of a batch (`TRITONBACKEND_ModelInstanceReportBatchStatistics`).

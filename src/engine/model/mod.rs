@@ -216,6 +216,11 @@ impl Model {
         &self.stats
     }
 
+    /// Requests waiting in the queue for execution (the pending-request gauge).
+    pub fn queued(&self) -> usize {
+        self.scheduler.get().map_or(0, |s| s.queued())
+    }
+
     /// Requests accepted and not yet released.
     pub fn inflight(&self) -> usize {
         self.inflight.load(Ordering::Acquire)

@@ -24,9 +24,9 @@ impl Server {
         if let Err(e) = normalize_request(&mut request) {
             return Err((e, request));
         }
-        request
-            .request_start_ns
-            .store(monotonic_ns(), Ordering::Release);
+        let start_ns = monotonic_ns();
+        request.request_start_ns.store(start_ns, Ordering::Release);
+        request.trace_accepted(start_ns);
         let model = request.model().clone();
         model.enqueue(request)
     }

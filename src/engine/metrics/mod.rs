@@ -1,0 +1,156 @@
+//! Metrics: custom metric families (`TRITONSERVER_MetricFamily` / `TRITONSERVER_Metric`), the
+//! core's per-model inference metrics, CPU metrics, and the Prometheus text exposition that
+//! shows them all (`TRITONSERVER_ServerMetrics`).
+//!
+//! As upstream, families live in one process-wide registry: custom families created by any
+//! backend appear in the exposition of every server. The core's own values are not pushed into
+//! the registry as they change; they are read from each loaded version's statistics when the
+//! exposition is written.
+
+mod registry;
+mod system;
+mod text;
+
+pub use registry::{
+    collect, valid_label_name, valid_metric_name, CollectedFamily, FamilyType, Labels, Metric,
+    MetricArgs, MetricFamily, MetricKind, Value, BUILTIN_FAMILIES,
+};
+pub use system::{cpu_utilization, memory_info};
+pub use text::{format_value, write_family};
+
+use std::collections::HashMap;
+
+use crate::engine::infer::FailureReason;
+use crate::engine::server::Server;
+
+/// Metric settings read from the server options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `ServerOptionsSetMetrics` (default on).
+    pub enabled: bool,
+    /// `ServerOptionsSetCpuMetrics` (default on; needs `enabled`).
+    pub cpu: bool,
+    /// Metrics config `counter_latencies` (default on): the `*_duration_us` counters.
+    pub counter_latencies: bool,
+    /// `ServerOptionsSetMetricsInterval` in ms (default 2000).
+    pub interval_ms: u64,
+}
+
+impl MetricsSettings {
+    /// The settings of a server, from the options recorded in `Options::other`.
+    pub fn of(server: &Server) -> MetricsSettings {
+        let other = &server.options().other;
+        let on = |k: &str| other.get(k).is_none_or(|v| v != "false");
+        MetricsSettings {
+            enabled: on("metrics"),
+            cpu: on("cpu_metrics"),
+            counter_latencies: on("metrics_config[.counter_latencies]"),
+            interval_ms: other
+                .get("metrics_interval_ms")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2000),
+        }
+    }
+}
+
+/// The core's samples, by family name, for one server.
+fn server_samples(
+    server: &Server,
+    settings: MetricsSettings,
+) -> HashMap<&'static str, Vec<(Labels, Value)>> {
+    let mut out: HashMap<&'static str, Vec<(Labels, Value)>> = HashMap::new();
+    if !settings.enabled {
+        return out;
+    }
+    let mut push = |name: &'static str, labels: &Labels, v: f64| {
+        out.entry(name)
+            .or_default()
+            .push((labels.clone(), Value::Scalar(v)));
+    };
+    let table = server.repository().snapshot();
+    for (name, entry) in &table.models {
+        for (version, slot) in &entry.versions {
+            let Some(model) = &slot.model else { continue };
+            let mut labels = Labels::new();
+            labels.insert("model".into(), name.clone());
+            labels.insert("version".into(), version.to_string());
+            for (k, v) in &model.config().metric_tags {
+                labels.insert(format!("_{k}"), v.clone());
+            }
+            let c = model.stats().metric_counts();
+            push("nv_inference_request_success", &labels, c.success as f64);
+            for reason in FailureReason::ALL {
+                let mut l = labels.clone();
+                l.insert("reason".into(), reason.name().into());
+                push(
+                    "nv_inference_request_failure",
+                    &l,
+                    c.failure[reason as usize] as f64,
+                );
+            }
+            push("nv_inference_count", &labels, c.inference_count as f64);
+            push("nv_inference_exec_count", &labels, c.execution_count as f64);
+            if settings.counter_latencies {
+                push(
+                    "nv_inference_request_duration_us",
+                    &labels,
+                    c.request_us as f64,
+                );
+                push("nv_inference_queue_duration_us", &labels, c.queue_us as f64);
+                push(
+                    "nv_inference_compute_input_duration_us",
+                    &labels,
+                    c.compute_input_us as f64,
+                );
+                push(
+                    "nv_inference_compute_infer_duration_us",
+                    &labels,
+                    c.compute_infer_us as f64,
+                );
+                push(
+                    "nv_inference_compute_output_duration_us",
+                    &labels,
+                    c.compute_output_us as f64,
+                );
+            }
+            push(
+                "nv_inference_pending_request_count",
+                &labels,
+                model.queued() as f64,
+            );
+        }
+    }
+    // The core has no pinned memory pool: both gauges read 0, as upstream's do without one.
+    push("nv_pinned_memory_pool_total_bytes", &Labels::new(), 0.0);
+    push("nv_pinned_memory_pool_used_bytes", &Labels::new(), 0.0);
+    if settings.cpu {
+        let util = cpu_utilization(settings.interval_ms);
+        let (total, used) = memory_info().unwrap_or((0, 0));
+        push("nv_cpu_utilization", &Labels::new(), util);
+        push("nv_cpu_memory_total_bytes", &Labels::new(), total as f64);
+        push("nv_cpu_memory_used_bytes", &Labels::new(), used as f64);
+    }
+    for samples in out.values_mut() {
+        samples.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    out
+}
+
+/// The Prometheus text of every family: the server's own metrics (when it is given and has
+/// metrics enabled) and every custom family.
+pub fn exposition(server: Option<&Server>) -> String {
+    let mut own = match server {
+        Some(s) => server_samples(s, MetricsSettings::of(s)),
+        None => HashMap::new(),
+    };
+    let mut out = String::new();
+    for f in collect() {
+        let mut samples = f.samples;
+        if let Some(mut mine) = own.remove(f.name.as_str()) {
+            mine.append(&mut samples);
+            samples = mine;
+        }
+        write_family(&mut out, &f.name, &f.help, f.ty, &samples);
+    }
+    out
+}
