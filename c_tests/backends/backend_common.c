@@ -394,6 +394,9 @@ TRITONBACKEND_ModelInstanceFinalize(TRITONBACKEND_ModelInstance* instance)
   return NULL;
 }
 
+/* Backends that implement inference define TB_CUSTOM_EXECUTE and export their own
+ * TRITONBACKEND_ModelInstanceExecute. */
+#ifndef TB_CUSTOM_EXECUTE
 TB_EXPORT TRITONSERVER_Error*
 TRITONBACKEND_ModelInstanceExecute(
     TRITONBACKEND_ModelInstance* instance, TRITONBACKEND_Request** requests,
@@ -406,3 +409,4 @@ TRITONBACKEND_ModelInstanceExecute(
    * which answers each of them with this error and releases them. */
   return tb_error(TRITONSERVER_ERROR_UNSUPPORTED, "inference is not supported");
 }
+#endif /* TB_CUSTOM_EXECUTE */
