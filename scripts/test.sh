@@ -23,8 +23,12 @@ step "release library and install prefix"
 cargo build --release --quiet --lib
 scripts/stage-prefix.sh target/release target/stage
 
+step "python backend (PyPI nvidia-pytriton 0.7.0 = Triton 2.51)"
+eval "$(scripts/fetch-pytriton.sh)"
+
 step "C tests (ctest)"
-cmake -S c_tests -B target/c_tests -DCMAKE_PREFIX_PATH="$repo/target/stage" -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake -S c_tests -B target/c_tests -DCMAKE_PREFIX_PATH="$repo/target/stage" -DCMAKE_BUILD_TYPE=Debug \
+  -DTC_PYTHON_BACKEND_DIR="$TC_PYTHON_BACKEND_DIR" -DTC_PYTHON_VENV_BIN="$TC_PYTHON_VENV_BIN" >/dev/null
 cmake --build target/c_tests -j2 >/dev/null
 ctest --test-dir target/c_tests --output-on-failure -j2
 
