@@ -163,7 +163,7 @@ impl ResponseAllocator for CAllocator {
                 memory_type: buf.memory_type,
                 memory_type_id: buf.memory_type_id,
                 byte_size,
-                cuda_ipc_handle: 0,
+                cuda_ipc_handle: None,
             };
             // SAFETY: the frontend's buffer-attributes function with a live attributes object
             // and the user pointers it gave.

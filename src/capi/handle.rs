@@ -145,6 +145,35 @@ pub fn backend_error(err: *mut crate::capi::server::error::TRITONSERVER_Error) -
     Err(take_box(err, "error")?.to_error())
 }
 
+/// A copy of the 64-byte CUDA IPC handle at `p` (NULL: none).
+pub fn read_ipc_handle(p: *mut std::ffi::c_void) -> Option<[u8; 64]> {
+    if p.is_null() {
+        return None;
+    }
+    let mut h = [0u8; 64];
+    // SAFETY: a non-NULL CUDA IPC handle points to a cudaIpcMemHandle_t, 64 readable bytes.
+    unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), h.as_mut_ptr(), 64) };
+    Some(h)
+}
+
+/// Reads the frontend's input buffers in host memory (for BYTES validation).
+pub struct CHostMemory;
+
+impl crate::engine::infer::HostMemory for CHostMemory {
+    fn bytes<'a>(&self, b: &'a crate::engine::infer::DataBuffer) -> Option<&'a [u8]> {
+        if let Some(owned) = &b.owned {
+            return Some(owned);
+        }
+        if b.attributes.memory_type == crate::engine::types::MemoryType::Gpu || b.addr == 0 {
+            return (b.byte_size() == 0).then_some(&[][..]);
+        }
+        // SAFETY: the frontend appended `byte_size` readable bytes of host memory at `addr` and
+        // keeps them valid until the request is released (TRITONSERVER_InferenceRequest
+        // AppendInputData contract); the check runs inside ServerInferAsync, before that.
+        Some(unsafe { std::slice::from_raw_parts(b.addr as *const u8, b.byte_size()) })
+    }
+}
+
 /// Allocate `size` bytes of host memory with `malloc` (at least one byte, so the pointer is
 /// unique); `None` when the allocation fails.
 pub fn host_alloc(size: usize) -> Option<*mut std::ffi::c_void> {

@@ -1019,7 +1019,7 @@ TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_BufferAttributesSetMemoryType(TRITONSERVER_BufferAttributes *buffer_attributes,
                                                                TRITONSERVER_MemoryType memory_type);
 
-/// Set the CUDA IPC handle (kept, never used on CPU).
+/// Set the CUDA IPC handle (64 bytes, copied; NULL clears it). Never used on CPU.
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_BufferAttributesSetCudaIpcHandle(TRITONSERVER_BufferAttributes *buffer_attributes,
                                                                   void *cuda_ipc_handle);
@@ -1039,7 +1039,7 @@ TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_BufferAttributesMemoryType(TRITONSERVER_BufferAttributes *buffer_attributes,
                                                             TRITONSERVER_MemoryType *memory_type);
 
-/// The CUDA IPC handle (NULL unless set).
+/// The CUDA IPC handle: a pointer to the attributes' own copy (NULL unless set).
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_BufferAttributesCudaIpcHandle(TRITONSERVER_BufferAttributes *buffer_attributes,
                                                                void **cuda_ipc_handle);

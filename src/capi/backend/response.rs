@@ -7,7 +7,6 @@
 //! their response.
 
 use std::ffi::{c_char, c_void};
-use std::sync::Arc;
 
 use crate::capi::backend::TRITONBACKEND_Request;
 use crate::capi::boundary::ffi_try;
@@ -17,12 +16,12 @@ use crate::capi::handle::{
 };
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::types::{TRITONSERVER_DataType, TRITONSERVER_MemoryType};
-use crate::engine::infer::{InferenceResponse, OutputTensor, ResponseFactory};
+use crate::engine::infer::{BackendFactory, InferenceResponse, OutputTensor};
 use crate::engine::parameters::ParameterValue;
 use crate::engine::{Error, Result};
 
 /// A response factory as a backend holds it.
-pub type TRITONBACKEND_ResponseFactory = Arc<ResponseFactory>;
+pub type TRITONBACKEND_ResponseFactory = BackendFactory;
 /// A response being built by a backend (the same object the frontend receives).
 pub type TRITONBACKEND_Response = InferenceResponse;
 /// An output of a response.
@@ -38,7 +37,9 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseFactoryNew(
     ffi_try("TRITONBACKEND_ResponseFactoryNew", || {
         let out = out_ptr(factory, "factory")?;
         let r = arg_ref(request, "request")?;
-        out.write(into_raw(Box::new(r.response_factory()?.clone())));
+        out.write(into_raw(Box::new(BackendFactory::new(
+            r.response_factory()?.clone(),
+        ))));
         Ok(())
     })
 }
@@ -62,7 +63,9 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseFactorySendFlags(
     send_flags: u32,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONBACKEND_ResponseFactorySendFlags", || {
-        arg_ref(factory, "factory")?.send_flags(send_flags);
+        arg_ref(factory, "factory")?
+            .factory()
+            .send_flags(send_flags);
         Ok(())
     })
 }
@@ -75,7 +78,7 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseFactoryIsCancelled(
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONBACKEND_ResponseFactoryIsCancelled", || {
         let f = arg_ref(factory, "factory")?;
-        out_ptr(is_cancelled, "is_cancelled")?.write(f.is_cancelled());
+        out_ptr(is_cancelled, "is_cancelled")?.write(f.factory().is_cancelled());
         Ok(())
     })
 }
@@ -103,7 +106,7 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseNewFromFactory(
     ffi_try("TRITONBACKEND_ResponseNewFromFactory", || {
         let out = out_ptr(response, "response")?;
         let f = arg_ref(factory, "factory")?;
-        out.write(into_raw(f.create()));
+        out.write(into_raw(f.factory().create()));
         Ok(())
     })
 }

@@ -303,7 +303,7 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetPriority(
         "TRITONSERVER_InferenceRequestSetPriority",
         inference_request,
         |r| {
-            r.priority = u64::from(priority);
+            r.set_priority(u64::from(priority));
             Ok(())
         },
     )
@@ -319,7 +319,7 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetPriorityUInt64(
         "TRITONSERVER_InferenceRequestSetPriorityUInt64",
         inference_request,
         |r| {
-            r.priority = priority;
+            r.set_priority(priority);
             Ok(())
         },
     )
@@ -697,7 +697,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerInferAsync(
         if !trace.is_null() {
             attach_trace(&mut request, trace);
         }
-        match s.infer(request) {
+        match s.infer_with_memory(request, &crate::capi::handle::CHostMemory) {
             Ok(()) => Ok(()),
             Err((e, mut request)) => {
                 // An accepted trace is released (its release callback runs), as upstream does

@@ -344,14 +344,15 @@ pub unsafe extern "C" fn TRITONSERVER_BufferAttributesSetMemoryType(
     })
 }
 
-/// Set the CUDA IPC handle (kept, never used on CPU).
+/// Set the CUDA IPC handle (64 bytes, copied; NULL clears it). Never used on CPU.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_BufferAttributesSetCudaIpcHandle(
     buffer_attributes: *mut TRITONSERVER_BufferAttributes,
     cuda_ipc_handle: *mut c_void,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_BufferAttributesSetCudaIpcHandle", || {
-        arg_mut(buffer_attributes, "buffer_attributes")?.cuda_ipc_handle = cuda_ipc_handle as usize;
+        let a = arg_mut(buffer_attributes, "buffer_attributes")?;
+        a.cuda_ipc_handle = crate::capi::handle::read_ipc_handle(cuda_ipc_handle);
         Ok(())
     })
 }
@@ -394,7 +395,7 @@ pub unsafe extern "C" fn TRITONSERVER_BufferAttributesMemoryType(
     })
 }
 
-/// The CUDA IPC handle (NULL unless set).
+/// The CUDA IPC handle: a pointer to the attributes' own copy (NULL unless set).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_BufferAttributesCudaIpcHandle(
     buffer_attributes: *mut TRITONSERVER_BufferAttributes,
@@ -402,7 +403,11 @@ pub unsafe extern "C" fn TRITONSERVER_BufferAttributesCudaIpcHandle(
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_BufferAttributesCudaIpcHandle", || {
         let a = arg_ref(buffer_attributes, "buffer_attributes")?;
-        out_ptr(cuda_ipc_handle, "cuda_ipc_handle")?.write(a.cuda_ipc_handle as *mut c_void);
+        let out = out_ptr(cuda_ipc_handle, "cuda_ipc_handle")?;
+        out.write(match &a.cuda_ipc_handle {
+            Some(h) => h.as_ptr().cast_mut().cast(),
+            None => std::ptr::null_mut(),
+        });
         Ok(())
     })
 }

@@ -17,8 +17,10 @@ pub use request::{
     RELEASE_RESCHEDULE,
 };
 pub use response::{
-    AllocatedBuffer, BufferAttributes, InferenceResponse, OutputTensor, ResponseAllocator,
-    ResponseCallback, ResponseFactory, RESPONSE_FINAL,
+    AllocatedBuffer, BackendFactory, BufferAttributes, InferenceResponse, OutputTensor,
+    ResponseAllocator, ResponseCallback, ResponseFactory, RESPONSE_FINAL,
 };
 pub use stats::{monotonic_ns, FailureReason, MetricCounts, ModelStats, StatDuration};
-pub use validate::{config_data_type, normalize_request};
+pub use validate::{
+    config_data_type, normalize_request, normalize_request_with, HostMemory, OwnedMemory,
+};

@@ -44,7 +44,7 @@ impl DataBuffer {
                 memory_type,
                 memory_type_id: id,
                 byte_size,
-                cuda_ipc_handle: 0,
+                cuda_ipc_handle: None,
             },
             owned: None,
         }
@@ -245,10 +245,10 @@ impl InferenceRequest {
         self.id = c_string(id);
         self.rebind_factory();
     }
-    /// "[request id: <id>] " when the request has an id, as upstream prefixes its messages.
+    /// "[request id: <id>] " (`<id_unknown>` without an id), as upstream prefixes its messages.
     pub fn log_prefix(&self) -> String {
         if self.id.as_bytes().is_empty() {
-            String::new()
+            "[request id: <id_unknown>] ".to_owned()
         } else {
             format!("[request id: {}] ", self.id())
         }
@@ -370,14 +370,30 @@ impl InferenceRequest {
         self.requested_outputs.insert(c_string(name));
         Ok(())
     }
+    /// Stop asking for an output (not having asked for it is fine, as upstream).
     pub fn remove_requested_output(&mut self, name: &str) -> Result<()> {
-        if !self.requested_outputs.remove(&c_string(name)) {
-            return Err(Error::invalid_arg(format!(
-                "{}requested output '{name}' does not exist in request",
-                self.log_prefix()
-            )));
-        }
+        self.requested_outputs.remove(&c_string(name));
         Ok(())
+    }
+
+    /// Set the priority; 0 or a level beyond the model's priority levels means the model's
+    /// default level, as upstream stores it.
+    pub fn set_priority(&mut self, priority: u64) {
+        let config = self.model.config();
+        let (max, default) = match &config.scheduling_choice {
+            Some(triton_model_config::pb::model_config::SchedulingChoice::DynamicBatching(d)) => {
+                (d.priority_levels, d.default_priority_level)
+            }
+            Some(triton_model_config::pb::model_config::SchedulingChoice::EnsembleScheduling(
+                _,
+            )) => (u64::MAX, 0),
+            _ => (0, 0),
+        };
+        self.priority = if priority == 0 || priority > max {
+            default
+        } else {
+            priority
+        };
     }
     pub fn remove_all_requested_outputs(&mut self) {
         self.requested_outputs.clear();

@@ -143,6 +143,29 @@ impl ResponseFactory {
     }
 }
 
+/// A response factory held by a backend (`TRITONBACKEND_ResponseFactory`). While one exists,
+/// its model counts it, and an unload waits for it (up to the exit timeout) before the
+/// instances are finalized: a decoupled backend may still be sending from another thread.
+pub struct BackendFactory {
+    factory: Arc<ResponseFactory>,
+}
+
+impl BackendFactory {
+    pub fn new(factory: Arc<ResponseFactory>) -> BackendFactory {
+        factory.model.factory_created();
+        BackendFactory { factory }
+    }
+    pub fn factory(&self) -> &Arc<ResponseFactory> {
+        &self.factory
+    }
+}
+
+impl Drop for BackendFactory {
+    fn drop(&mut self) {
+        self.factory.model.factory_dropped();
+    }
+}
+
 /// An output tensor of a response (`TRITONBACKEND_Output`). Boxed inside the response, so
 /// its address stays put while the backend adds more outputs.
 pub struct OutputTensor {
@@ -183,7 +206,7 @@ impl OutputTensor {
             memory_type: buf.memory_type,
             memory_type_id: buf.memory_type_id,
             byte_size,
-            cuda_ipc_handle: 0,
+            cuda_ipc_handle: None,
         };
         self.buffer = Some(buf.clone());
         Ok(buf)
@@ -327,8 +350,8 @@ pub struct BufferAttributes {
     pub memory_type: MemoryType,
     pub memory_type_id: i64,
     pub byte_size: usize,
-    /// Address of a CUDA IPC handle, if any (never used on CPU).
-    pub cuda_ipc_handle: usize,
+    /// A copy of the CUDA IPC handle (64 bytes), if one was set (never used on CPU).
+    pub cuda_ipc_handle: Option<[u8; 64]>,
 }
 
 impl Default for BufferAttributes {
@@ -337,7 +360,7 @@ impl Default for BufferAttributes {
             memory_type: MemoryType::Cpu,
             memory_type_id: 0,
             byte_size: 0,
-            cuda_ipc_handle: 0,
+            cuda_ipc_handle: None,
         }
     }
 }

@@ -3,9 +3,9 @@
 
 use triton_model_config::pb;
 
-use super::request::InferenceRequest;
+use super::request::{DataBuffer, InferenceRequest, InputTensor};
 use crate::engine::error::{Error, Result};
-use crate::engine::types::DataType;
+use crate::engine::types::{DataType, MemoryType};
 
 fn dims_string(dims: &[i64]) -> String {
     let parts: Vec<String> = dims.iter().map(i64::to_string).collect();
@@ -25,9 +25,126 @@ pub fn config_data_type(d: i32) -> DataType {
         .unwrap_or(DataType::Invalid)
 }
 
+/// Reads the bytes of input buffers, for the checks that look inside data (BYTES tensors).
+/// `None` when the memory cannot be read here (GPU memory): those checks are skipped.
+pub trait HostMemory {
+    fn bytes<'a>(&self, buffer: &'a DataBuffer) -> Option<&'a [u8]>;
+}
+
+/// Reads only buffers the core owns (warmup data, tests).
+pub struct OwnedMemory;
+
+impl HostMemory for OwnedMemory {
+    fn bytes<'a>(&self, buffer: &'a DataBuffer) -> Option<&'a [u8]> {
+        buffer.owned.as_deref()
+    }
+}
+
+/// [`normalize_request_with`] reading only core-owned buffers.
+pub fn normalize_request(req: &mut InferenceRequest) -> Result<()> {
+    normalize_request_with(req, &OwnedMemory)
+}
+
+/// Check the serialized elements of a BYTES input (a 4-byte little-endian length, then the
+/// bytes, per element): their count must match the shape, and no length indicator may be cut
+/// across buffers.
+fn validate_bytes(
+    input: &InputTensor,
+    memory: &dyn HostMemory,
+    prefix: &str,
+    model: &str,
+) -> Result<()> {
+    let expected: i64 = input.shape_with_batch_dim.iter().product();
+    let name = input.name();
+    let mut count: i64 = 0;
+    let mut pending: usize = 0;
+    for buffer in &input.buffers {
+        if buffer.attributes.memory_type == MemoryType::Gpu {
+            return Ok(());
+        }
+        let Some(mut data) = memory.bytes(buffer) else {
+            return Ok(());
+        };
+        while !data.is_empty() {
+            if pending == 0 {
+                if data.len() < 4 {
+                    return Err(Error::invalid_arg(format!(
+                        "{prefix}incomplete string length indicator for inference input '{name}' for model '{model}', expecting 4 bytes but only {} bytes available. Please make sure the string length indicator is in one buffer.",
+                        data.len()
+                    )));
+                }
+                pending = u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize;
+                data = &data[4..];
+                count += 1;
+                if count > expected {
+                    // Count the rest for the message, as upstream reports the total.
+                    return Err(Error::invalid_arg(format!(
+                        "{prefix}unexpected number of string elements {} for inference input '{name}' for model '{model}', expecting {expected}",
+                        count + remaining_elements(data, pending, &input.buffers, buffer, memory)
+                    )));
+                }
+            }
+            let take = pending.min(data.len());
+            data = &data[take..];
+            pending -= take;
+        }
+    }
+    if pending > 0 {
+        return Err(Error::invalid_arg(format!(
+            "{prefix}incomplete string data for inference input '{name}' for model '{model}', expecting {pending} more bytes"
+        )));
+    }
+    if count != expected {
+        return Err(Error::invalid_arg(format!(
+            "{prefix}expected {expected} string elements for inference input '{name}' for model '{model}', got {count}"
+        )));
+    }
+    Ok(())
+}
+
+/// How many more complete elements follow the current position (best effort, for messages).
+fn remaining_elements(
+    data: &[u8],
+    pending: usize,
+    buffers: &[DataBuffer],
+    current: &DataBuffer,
+    memory: &dyn HostMemory,
+) -> i64 {
+    let mut n = 0;
+    let mut pending = pending;
+    let mut rest: Vec<&[u8]> = vec![data];
+    let mut after = false;
+    for b in buffers {
+        if after {
+            if let Some(d) = memory.bytes(b) {
+                rest.push(d);
+            }
+        }
+        if std::ptr::eq(b, current) {
+            after = true;
+        }
+    }
+    for mut d in rest {
+        while !d.is_empty() {
+            if pending == 0 {
+                if d.len() < 4 {
+                    return n;
+                }
+                pending = u32::from_le_bytes([d[0], d[1], d[2], d[3]]) as usize;
+                d = &d[4..];
+                n += 1;
+            }
+            let take = pending.min(d.len());
+            d = &d[take..];
+            pending -= take;
+        }
+    }
+    n
+}
+
 /// Validate and normalize a request: input names, types, shapes and byte sizes, the batch size,
 /// and the requested outputs.
-pub fn normalize_request(req: &mut InferenceRequest) -> Result<()> {
+pub fn normalize_request_with(req: &mut InferenceRequest, memory: &dyn HostMemory) -> Result<()> {
     let model = req.model().clone();
     let config = model.config();
     let prefix = req.log_prefix();
@@ -208,7 +325,9 @@ pub fn normalize_request(req: &mut InferenceRequest) -> Result<()> {
             shape.clone()
         };
         input.shape = shape;
-        if input.datatype != DataType::Bytes && !cfg.is_non_linear_format_io {
+        if input.datatype == DataType::Bytes {
+            validate_bytes(input, memory, &prefix, &name)?;
+        } else if !cfg.is_non_linear_format_io {
             let elements: i64 = input.shape_with_batch_dim.iter().product();
             let expected = elements * i64::from(input.datatype.byte_size());
             let got = input.byte_size();

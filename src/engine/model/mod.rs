@@ -65,6 +65,8 @@ pub struct Model {
     config_set_by_backend: AtomicBool,
     scheduler: OnceLock<Arc<Scheduler>>,
     inflight: AtomicUsize,
+    /// Response factories backends hold (see `infer::BackendFactory`).
+    factories: AtomicUsize,
     stats: ModelStats,
     /// Classification labels by output name, from each output's `label_filename`.
     labels: OnceLock<HashMap<String, Vec<CString>>>,
@@ -95,6 +97,7 @@ impl Model {
             config_set_by_backend: AtomicBool::new(false),
             scheduler: OnceLock::new(),
             inflight: AtomicUsize::new(0),
+            factories: AtomicUsize::new(0),
             stats: ModelStats::default(),
             labels: OnceLock::new(),
         })
@@ -247,6 +250,16 @@ impl Model {
         })
     }
 
+    pub(crate) fn factory_created(&self) {
+        self.factories.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn factory_dropped(&self) {
+        let _ = self
+            .factories
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
     /// A request of this model was released.
     pub(crate) fn request_released(&self) {
         let _ = self
@@ -280,17 +293,19 @@ impl Model {
             return true;
         };
         scheduler.stop_accepting();
-        while self.inflight() > 0 && Instant::now() < deadline {
+        let busy = || self.inflight() > 0 || self.factories.load(Ordering::Acquire) > 0;
+        while busy() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(2));
         }
-        let drained = self.inflight() == 0;
+        let drained = !busy();
         let stopped = scheduler.shutdown(deadline);
         if !drained || !stopped {
             crate::log_error!(
-                "model '{}' version {}: {} request(s) still in flight after the exit timeout; finalizing anyway",
+                "model '{}' version {}: {} request(s) and {} response factory(ies) still in use after the exit timeout; finalizing anyway",
                 self.name(),
                 self.version,
-                self.inflight()
+                self.inflight(),
+                self.factories.load(Ordering::Acquire)
             );
         }
         drained && stopped

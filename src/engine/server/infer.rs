@@ -4,7 +4,9 @@ use std::sync::atomic::Ordering;
 
 use super::{Server, ServerState};
 use crate::engine::error::{Error, Result};
-use crate::engine::infer::{monotonic_ns, normalize_request, InferenceRequest};
+use crate::engine::infer::{
+    monotonic_ns, normalize_request_with, HostMemory, InferenceRequest, OwnedMemory,
+};
 use crate::engine::model::ModelState;
 
 impl Server {
@@ -12,7 +14,17 @@ impl Server {
     /// untouched (the caller keeps ownership, no callback fires).
     pub fn infer(
         &self,
+        request: Box<InferenceRequest>,
+    ) -> std::result::Result<(), (Error, Box<InferenceRequest>)> {
+        self.infer_with_memory(request, &OwnedMemory)
+    }
+
+    /// [`Server::infer`], reading input data through `memory` for the checks that look inside
+    /// it (BYTES tensors).
+    pub fn infer_with_memory(
+        &self,
         mut request: Box<InferenceRequest>,
+        memory: &dyn HostMemory,
     ) -> std::result::Result<(), (Error, Box<InferenceRequest>)> {
         if self.state() != ServerState::Ready {
             return Err((Error::unavailable("Server not ready"), request));
@@ -21,7 +33,7 @@ impl Server {
             return Err((e, request));
         }
         request.reset_cancelled();
-        if let Err(e) = normalize_request(&mut request) {
+        if let Err(e) = normalize_request_with(&mut request, memory) {
             return Err((e, request));
         }
         let start_ns = monotonic_ns();

@@ -254,7 +254,7 @@ fn invalid_requests_come_back_without_callbacks() {
     assert_eq!(e.code(), Code::InvalidArg);
     assert_eq!(
         e.message(),
-        "inference input 'IN' data-type is 'INT32', but model 'm' expects 'FP32'"
+        "[request id: <id_unknown>] inference input 'IN' data-type is 'INT32', but model 'm' expects 'FP32'"
     );
     let mut r = back;
     r.remove_all_inputs();
@@ -262,7 +262,7 @@ fn invalid_requests_come_back_without_callbacks() {
     let (e, back) = s.infer(r).unwrap_err();
     assert!(
         e.message()
-            .starts_with("unexpected shape for input 'IN' for model 'm'. Expected [4], got [5]."),
+            .starts_with("[request id: <id_unknown>] unexpected shape for input 'IN' for model 'm'. Expected [4], got [5]."),
         "{}",
         e.message()
     );
@@ -279,7 +279,7 @@ fn invalid_requests_come_back_without_callbacks() {
     let (e, _) = s.infer(r).unwrap_err();
     assert_eq!(
         e.message(),
-        "input byte size mismatch for input 'IN' for model 'm'. Expected 16, got 0"
+        "[request id: <id_unknown>] input byte size mismatch for input 'IN' for model 'm'. Expected 16, got 0"
     );
     assert_eq!(fe.releases.load(Ordering::SeqCst), 0);
     assert!(fe.responses.lock().unwrap().is_empty());
@@ -335,7 +335,7 @@ fn dynamic_batching_groups_requests() {
     let (e, _) = s.infer(request(&s, &fe, Some(5))).unwrap_err();
     assert_eq!(
         e.message(),
-        "inference request batch-size must be <= 4 for 'm'"
+        "[request id: <id_unknown>] inference request batch-size must be <= 4 for 'm'"
     );
 }
 
