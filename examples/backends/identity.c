@@ -3,7 +3,9 @@
  *
  * - When the request names outputs, only those are produced.
  * - Every request parameter comes back as a response parameter of the same name and type,
- *   and the response carries the INT parameter "batch_size" of the execution.
+ *   and the response carries the INT parameter "batch_size": how many requests the execution
+ *   that produced it batched together.
+ * - Reports per-request and per-execution statistics (/v2/models/identity/stats).
  * - The INT request parameter "delay_ms" sleeps before responding (to watch graceful shutdown
  *   drain in-flight requests).
  * - Every instance is always ready (TRITONBACKEND_ModelInstanceReady).
@@ -29,6 +31,22 @@ TRITONBACKEND_ModelInstanceReady(TRITONBACKEND_ModelInstance* instance)
 {
   (void)instance;
   return NULL;
+}
+
+static uint64_t
+now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void
+ignore(TRITONSERVER_Error* err)
+{
+  if (err != NULL) {
+    TRITONSERVER_ErrorDelete(err);
+  }
 }
 
 static void
@@ -172,9 +190,11 @@ TRITONBACKEND_ModelInstanceExecute(
     TRITONBACKEND_ModelInstance* instance, TRITONBACKEND_Request** requests,
     const uint32_t request_count)
 {
-  (void)instance;
+  uint64_t exec_start = now_ns();
   for (uint32_t r = 0; r < request_count; ++r) {
     TRITONBACKEND_Request* request = requests[r];
+    uint64_t compute_start = now_ns();
+    bool ok = false;
     TRITONBACKEND_Response* response = NULL;
     TRITONSERVER_Error* err = TRITONBACKEND_ResponseNew(&response, request);
     if (err == NULL) {
@@ -192,6 +212,7 @@ TRITONBACKEND_ModelInstanceExecute(
       for (uint32_t i = 0; err == NULL && i < inputs; ++i) {
         err = copy_input(request, response, i);
       }
+      ok = (err == NULL);
       TRITONSERVER_Error* send_err = TRITONBACKEND_ResponseSend(
           response, TRITONSERVER_RESPONSE_COMPLETE_FINAL, err);
       if (err != NULL) {
@@ -203,11 +224,14 @@ TRITONBACKEND_ModelInstanceExecute(
     } else {
       TRITONSERVER_ErrorDelete(err);
     }
-    TRITONSERVER_Error* rel =
-        TRITONBACKEND_RequestRelease(request, TRITONSERVER_REQUEST_RELEASE_ALL);
-    if (rel != NULL) {
-      TRITONSERVER_ErrorDelete(rel);
-    }
+    uint64_t end = now_ns();
+    /* Statistics before the release: the request must still be alive. */
+    ignore(TRITONBACKEND_ModelInstanceReportStatistics(
+        instance, request, ok, exec_start, compute_start, end, end));
+    ignore(TRITONBACKEND_RequestRelease(request, TRITONSERVER_REQUEST_RELEASE_ALL));
   }
+  uint64_t exec_end = now_ns();
+  ignore(TRITONBACKEND_ModelInstanceReportBatchStatistics(
+      instance, request_count, exec_start, exec_start, exec_end, exec_end));
   return NULL;
 }

@@ -33,9 +33,9 @@ fn parse_backend_config(s: &str) -> Result<BackendConfig, String> {
         Some((b, r)) => (b.to_string(), r),
         None => (String::new(), s),
     };
-    let (setting, value) = rest
-        .split_once('=')
-        .ok_or_else(|| format!("expected '<backend>,<setting>=<value>' or '<setting>=<value>', got '{s}'"))?;
+    let (setting, value) = rest.split_once('=').ok_or_else(|| {
+        format!("expected '<backend>,<setting>=<value>' or '<setting>=<value>', got '{s}'")
+    })?;
     if setting.is_empty() {
         return Err(format!("empty setting name in '{s}'"));
     }
@@ -52,10 +52,22 @@ fn parse_backend_config(s: &str) -> Result<BackendConfig, String> {
 /// Triton's extensions) and Prometheus metrics on a second port. Boolean flags take an optional
 /// value: `--strict-readiness` is `--strict-readiness=true`.
 #[derive(Parser, Debug)]
-#[command(name = "tritonserver-rs", version, about, long_about, max_term_width = 100)]
+#[command(
+    name = "tritonserver-rs",
+    version,
+    about,
+    long_about,
+    max_term_width = 100
+)]
 pub struct Args {
     /// Path to a model repository. Repeat for several repositories.
-    #[arg(long = "model-repository", alias = "model-store", value_name = "PATH", required = true, help_heading = "Models")]
+    #[arg(
+        long = "model-repository",
+        alias = "model-store",
+        value_name = "PATH",
+        required = true,
+        help_heading = "Models"
+    )]
     pub model_repository: Vec<String>,
 
     /// How models are loaded and unloaded.
@@ -68,7 +80,12 @@ pub struct Args {
     pub load_model: Vec<String>,
 
     /// With --model-control-mode=poll: seconds between repository scans.
-    #[arg(long, default_value_t = 15, value_name = "SECONDS", help_heading = "Models")]
+    #[arg(
+        long,
+        default_value_t = 15,
+        value_name = "SECONDS",
+        help_heading = "Models"
+    )]
     pub repository_poll_secs: u64,
 
     /// Require a complete config.pbtxt for every model (false: the core auto-completes
@@ -82,7 +99,12 @@ pub struct Args {
 
     /// Directory holding backends, one sub-directory per backend
     /// (<dir>/<name>/libtriton_<name>.so).
-    #[arg(long, default_value = "/opt/tritonserver/backends", value_name = "DIR", help_heading = "Backends")]
+    #[arg(
+        long,
+        default_value = "/opt/tritonserver/backends",
+        value_name = "DIR",
+        help_heading = "Backends"
+    )]
     pub backend_directory: String,
 
     /// A backend setting: '<backend>,<setting>=<value>', or '<setting>=<value>' for every
@@ -91,7 +113,12 @@ pub struct Args {
     pub backend_config: Vec<BackendConfig>,
 
     /// Directory holding repository agents.
-    #[arg(long, default_value = "/opt/tritonserver/repoagents", value_name = "DIR", help_heading = "Backends")]
+    #[arg(
+        long,
+        default_value = "/opt/tritonserver/repoagents",
+        value_name = "DIR",
+        help_heading = "Backends"
+    )]
     pub repoagent_directory: String,
 
     /// /v2/health/ready is 200 only when every loaded model version is READY and every
@@ -102,15 +129,30 @@ pub struct Args {
 
     /// Seconds to wait on SIGINT/SIGTERM for in-flight requests to finish before models are
     /// unloaded and the server exits.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS", help_heading = "Health")]
+    #[arg(
+        long,
+        default_value_t = 30,
+        value_name = "SECONDS",
+        help_heading = "Health"
+    )]
     pub exit_timeout_secs: u32,
 
     /// Address the HTTP and metrics services listen on.
-    #[arg(long, default_value = "0.0.0.0", value_name = "ADDR", help_heading = "Network")]
+    #[arg(
+        long,
+        default_value = "0.0.0.0",
+        value_name = "ADDR",
+        help_heading = "Network"
+    )]
     pub http_address: String,
 
     /// Port of the HTTP (KServe v2) service.
-    #[arg(long, default_value_t = 8000, value_name = "PORT", help_heading = "Network")]
+    #[arg(
+        long,
+        default_value_t = 8000,
+        value_name = "PORT",
+        help_heading = "Network"
+    )]
     pub http_port: u16,
 
     /// Largest accepted HTTP request body, in bytes.
@@ -122,7 +164,12 @@ pub struct Args {
     pub allow_metrics: bool,
 
     /// Port of the metrics service (GET /metrics).
-    #[arg(long, default_value_t = 8002, value_name = "PORT", help_heading = "Network")]
+    #[arg(
+        long,
+        default_value_t = 8002,
+        value_name = "PORT",
+        help_heading = "Network"
+    )]
     pub metrics_port: u16,
 
     /// Address of the metrics service (default: --http-address).
@@ -130,11 +177,21 @@ pub struct Args {
     pub metrics_address: Option<String>,
 
     /// Identifier of this server in /v2 metadata.
-    #[arg(long = "id", default_value = "triton", value_name = "ID", help_heading = "Logging")]
+    #[arg(
+        long = "id",
+        default_value = "triton",
+        value_name = "ID",
+        help_heading = "Logging"
+    )]
     pub server_id: String,
 
     /// Verbose logging level (0: off, 1: verbose, higher: more).
-    #[arg(long, default_value_t = 0, value_name = "LEVEL", help_heading = "Logging")]
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "LEVEL",
+        help_heading = "Logging"
+    )]
     pub log_verbose: i32,
 
     /// Log info messages.
@@ -188,7 +245,9 @@ mod tests {
         assert_eq!(a.backend_config[0].value, "1024");
         assert_eq!(a.backend_config[1].backend, "");
         assert_eq!(a.load_model, ["a", "b"]);
-        assert!(Args::try_parse_from(["x", "--model-repository=/a", "--backend-config=nope"]).is_err());
+        assert!(
+            Args::try_parse_from(["x", "--model-repository=/a", "--backend-config=nope"]).is_err()
+        );
         assert!(Args::try_parse_from(["x"]).is_err());
     }
 }

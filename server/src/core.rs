@@ -105,7 +105,12 @@ pub fn log(level: u32, line: u32, msg: &str) {
     };
     // SAFETY: both strings are NUL-terminated and outlive the call.
     let err = unsafe {
-        ffi::TRITONSERVER_LogMessage(level, c"server/src/main.rs".as_ptr(), line as i32, m.as_ptr())
+        ffi::TRITONSERVER_LogMessage(
+            level,
+            c"server/src/main.rs".as_ptr(),
+            line as i32,
+            m.as_ptr(),
+        )
     };
     if check(err).is_err() {
         eprintln!("{msg}");
@@ -276,7 +281,11 @@ impl Core {
                     // SAFETY: pnew is TRITONSERVER_ParameterNew; a STRING parameter takes a
                     // NUL-terminated string, copied by the core.
                     Ok(v) => unsafe {
-                        let p = pnew(k.as_ptr(), ffi::PARAMETER_STRING, v.as_ptr() as *const c_void);
+                        let p = pnew(
+                            k.as_ptr(),
+                            ffi::PARAMETER_STRING,
+                            v.as_ptr() as *const c_void,
+                        );
                         keep.push(v);
                         p
                     },
@@ -306,7 +315,12 @@ impl Core {
             // SAFETY: load is TRITONSERVER_ServerLoadModelWithParameters; the parameter array
             // and everything it points to live until after the call.
             result = check(unsafe {
-                load(self.server, n.as_ptr(), consts.as_ptr(), consts.len() as u64)
+                load(
+                    self.server,
+                    n.as_ptr(),
+                    consts.as_ptr(),
+                    consts.len() as u64,
+                )
             });
         }
         for p in raw {
@@ -320,9 +334,12 @@ impl Core {
     pub fn unload_model(&self, name: &str, dependents: bool) -> Result<(), CoreError> {
         let n = cstring(name, "model name")?;
         if dependents {
-            let f = self.optional.server_unload_model_and_dependents.ok_or_else(|| {
-                CoreError::unsupported_fn("TRITONSERVER_ServerUnloadModelAndDependents")
-            })?;
+            let f = self
+                .optional
+                .server_unload_model_and_dependents
+                .ok_or_else(|| {
+                    CoreError::unsupported_fn("TRITONSERVER_ServerUnloadModelAndDependents")
+                })?;
             // SAFETY: f is TRITONSERVER_ServerUnloadModelAndDependents; live server,
             // NUL-terminated name.
             return check(unsafe { f(self.server, n.as_ptr()) });

@@ -108,8 +108,11 @@ pub type ReleaseFn = unsafe extern "C" fn(
 ) -> Err;
 pub type StartFn =
     unsafe extern "C" fn(allocator: *mut TRITONSERVER_ResponseAllocator, userp: *mut c_void) -> Err;
-pub type RequestReleaseFn =
-    unsafe extern "C" fn(request: *mut TRITONSERVER_InferenceRequest, flags: u32, userp: *mut c_void);
+pub type RequestReleaseFn = unsafe extern "C" fn(
+    request: *mut TRITONSERVER_InferenceRequest,
+    flags: u32,
+    userp: *mut c_void,
+);
 pub type ResponseCompleteFn = unsafe extern "C" fn(
     response: *mut TRITONSERVER_InferenceResponse,
     flags: u32,
@@ -255,8 +258,9 @@ unsafe extern "C" {
         release_fn: ReleaseFn,
         start_fn: Option<StartFn>,
     ) -> Err;
-    pub fn TRITONSERVER_ResponseAllocatorDelete(allocator: *mut TRITONSERVER_ResponseAllocator)
-        -> Err;
+    pub fn TRITONSERVER_ResponseAllocatorDelete(
+        allocator: *mut TRITONSERVER_ResponseAllocator,
+    ) -> Err;
 
     pub fn TRITONSERVER_InferenceRequestNew(
         request: *mut *mut TRITONSERVER_InferenceRequest,
@@ -341,10 +345,12 @@ unsafe extern "C" {
         response_userp: *mut c_void,
     ) -> Err;
 
-    pub fn TRITONSERVER_InferenceResponseDelete(response: *mut TRITONSERVER_InferenceResponse)
-        -> Err;
-    pub fn TRITONSERVER_InferenceResponseError(response: *mut TRITONSERVER_InferenceResponse)
-        -> Err;
+    pub fn TRITONSERVER_InferenceResponseDelete(
+        response: *mut TRITONSERVER_InferenceResponse,
+    ) -> Err;
+    pub fn TRITONSERVER_InferenceResponseError(
+        response: *mut TRITONSERVER_InferenceResponse,
+    ) -> Err;
     pub fn TRITONSERVER_InferenceResponseModel(
         response: *mut TRITONSERVER_InferenceResponse,
         model_name: *mut *const c_char,
@@ -520,8 +526,14 @@ impl Optional {
                 out.push(name);
             }
         };
-        check(self.server_model_config.is_some(), "TRITONSERVER_ServerModelConfig");
-        check(self.server_model_metadata.is_some(), "TRITONSERVER_ServerModelMetadata");
+        check(
+            self.server_model_config.is_some(),
+            "TRITONSERVER_ServerModelConfig",
+        );
+        check(
+            self.server_model_metadata.is_some(),
+            "TRITONSERVER_ServerModelMetadata",
+        );
         check(
             self.server_load_model_with_parameters.is_some(),
             "TRITONSERVER_ServerLoadModelWithParameters",
@@ -535,15 +547,24 @@ impl Optional {
             "TRITONSERVER_ServerPollModelRepository",
         );
         check(self.server_metrics.is_some(), "TRITONSERVER_ServerMetrics");
-        check(self.metrics_formatted.is_some(), "TRITONSERVER_MetricsFormatted");
+        check(
+            self.metrics_formatted.is_some(),
+            "TRITONSERVER_MetricsFormatted",
+        );
         check(self.metrics_delete.is_some(), "TRITONSERVER_MetricsDelete");
         check(
             self.server_model_transaction_properties.is_some(),
             "TRITONSERVER_ServerModelTransactionProperties",
         );
         check(self.parameter_new.is_some(), "TRITONSERVER_ParameterNew");
-        check(self.parameter_bytes_new.is_some(), "TRITONSERVER_ParameterBytesNew");
-        check(self.parameter_delete.is_some(), "TRITONSERVER_ParameterDelete");
+        check(
+            self.parameter_bytes_new.is_some(),
+            "TRITONSERVER_ParameterBytesNew",
+        );
+        check(
+            self.parameter_delete.is_some(),
+            "TRITONSERVER_ParameterDelete",
+        );
         out
     }
 }

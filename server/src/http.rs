@@ -53,7 +53,9 @@ fn result_json(r: Result<String, CoreError>) -> Response {
 }
 
 /// Runs a (possibly slow) C API call off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Response> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| error(500, &format!("internal task failed: {e}")))
@@ -118,7 +120,10 @@ async fn metrics(State(st): St, req: Request) -> Response {
     }
 }
 
-async fn read_body(st: &AppState, req: Request) -> Result<(axum::http::HeaderMap, Bytes), Response> {
+async fn read_body(
+    st: &AppState,
+    req: Request,
+) -> Result<(axum::http::HeaderMap, Bytes), Response> {
     let limit = st.max_input_size;
     let too_big = || {
         error(
@@ -137,17 +142,25 @@ async fn read_body(st: &AppState, req: Request) -> Result<(axum::http::HeaderMap
         return Err(too_big());
     }
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_big())?;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_big())?;
     Ok((parts.headers, bytes))
 }
 
+#[allow(clippy::result_large_err)]
 fn body_json(body: &Bytes) -> Result<Option<Value>, Response> {
     if body.is_empty() {
         return Ok(None);
     }
     serde_json::from_slice::<Value>(body)
         .map(Some)
-        .map_err(|e| error(400, &format!("failed to parse the request JSON buffer: {e}")))
+        .map_err(|e| {
+            error(
+                400,
+                &format!("failed to parse the request JSON buffer: {e}"),
+            )
+        })
 }
 
 async fn dispatch(State(st): St, req: Request) -> Response {
@@ -163,9 +176,8 @@ async fn dispatch(State(st): St, req: Request) -> Response {
     };
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let method = req.method().clone();
-    let need = |m: Method| -> Option<Response> {
-        (method != m).then(|| error(405, "Method Not Allowed"))
-    };
+    let need =
+        |m: Method| -> Option<Response> { (method != m).then(|| error(405, "Method Not Allowed")) };
     match segs.as_slice() {
         ["v2"] => need(Method::GET).unwrap_or_else(|| result_json(st.core.metadata())),
         ["v2", "health", kind @ ("live" | "ready")] => match need(Method::GET) {
@@ -178,7 +190,9 @@ async fn dispatch(State(st): St, req: Request) -> Response {
         },
         ["v2", "models", name, rest @ ..] => {
             let (version, rest) = match rest {
-                ["versions", v, rest @ ..] if !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()) => {
+                ["versions", v, rest @ ..]
+                    if !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()) =>
+                {
                     (Some(*v), rest)
                 }
                 _ => (None, rest),
@@ -194,7 +208,11 @@ async fn dispatch(State(st): St, req: Request) -> Response {
             if name.is_empty() {
                 return error(400, "Missing model name in request");
             }
-            let m = if op == ModelOp::Infer { Method::POST } else { Method::GET };
+            let m = if op == ModelOp::Infer {
+                Method::POST
+            } else {
+                Method::GET
+            };
             if let Some(r) = need(m) {
                 return r;
             }
@@ -207,10 +225,12 @@ async fn dispatch(State(st): St, req: Request) -> Response {
             Some(r) => r,
             None => repository_index(&st, req).await,
         },
-        ["v2", "repository", "models", name, action @ ("load" | "unload")] => match need(Method::POST) {
-            Some(r) => r,
-            None => repository_control(&st, name, action == &"load", req).await,
-        },
+        ["v2", "repository", "models", name, action @ ("load" | "unload")] => {
+            match need(Method::POST) {
+                Some(r) => r,
+                None => repository_control(&st, name, action == &"load", req).await,
+            }
+        }
         ["v2", "repository", _repo, "index"]
         | ["v2", "repository", _repo, "models", _, "load" | "unload"] => {
             error(501, "'repository_name' specification is not supported")
@@ -221,7 +241,11 @@ async fn dispatch(State(st): St, req: Request) -> Response {
 
 async fn health(st: &AppState, live: bool) -> Response {
     let core = st.core.clone();
-    let r = if live { core.is_live() } else { core.is_ready() };
+    let r = if live {
+        core.is_live()
+    } else {
+        core.is_ready()
+    };
     match r {
         Err(e) => core_error(&e),
         Ok(true) => empty(StatusCode::OK),
@@ -234,7 +258,8 @@ async fn health(st: &AppState, live: bool) -> Response {
             };
             let mut body = json!({ "error": "Server is not ready", "not_ready": report });
             if report_is_empty(&body) {
-                body["error"] = "Server is not ready (starting, or no model version is tracked yet)".into();
+                body["error"] =
+                    "Server is not ready (starting, or no model version is tracked yet)".into();
             }
             json_response(503, body.to_string())
         }
@@ -312,10 +337,7 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
             _ => return None,
         } as u32)
     };
-    let clean: Vec<u8> = s
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
+    let clean: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
     let trimmed: &[u8] = {
         let mut end = clean.len();
         while end > 0 && clean[end - 1] == b'=' {
@@ -358,7 +380,10 @@ async fn repository_control(st: &AppState, name: &str, load: bool, req: Request)
         let mut lp = Vec::new();
         for (k, v) in params.and_then(Value::as_object).into_iter().flatten() {
             let Some(s) = v.as_str() else {
-                return error(400, &format!("Unable to parse parameter '{k}': expected a string"));
+                return error(
+                    400,
+                    &format!("Unable to parse parameter '{k}': expected a string"),
+                );
             };
             if k == "config" {
                 lp.push((k.clone(), LoadParam::Config(s.to_string())));
@@ -366,22 +391,49 @@ async fn repository_control(st: &AppState, name: &str, load: bool, req: Request)
                 match base64_decode(s) {
                     Some(b) => lp.push((k.clone(), LoadParam::File(b))),
                     None => {
-                        return error(400, &format!("Unable to parse parameter '{k}': invalid base64"))
+                        return error(
+                            400,
+                            &format!("Unable to parse parameter '{k}': invalid base64"),
+                        )
                     }
                 }
             } else {
                 return error(
                     400,
-                    &format!("unsupported load parameter '{k}' (expected 'config' or 'file:<path>')"),
+                    &format!(
+                        "unsupported load parameter '{k}' (expected 'config' or 'file:<path>')"
+                    ),
                 );
             }
         }
-        blocking(move || core.load_model(&name, &lp)).await
+        blocking(move || {
+            core.load_model(&name, &lp).map_err(|e| {
+                // The core answers INTERNAL (as upstream) for a name that is in no repository:
+                // say so plainly, as NOT_FOUND.
+                if e.code == crate::ffi::ERROR_INTERNAL && !model_in_index(&core, &name) {
+                    CoreError::new(
+                        crate::ffi::ERROR_NOT_FOUND,
+                        format!(
+                            "{}: no model directory named '{name}' in the model repositories",
+                            e.message
+                        ),
+                    )
+                } else {
+                    e
+                }
+            })
+        })
+        .await
     } else {
         let dependents = match params.and_then(|p| p.get("unload_dependents")) {
             None => false,
             Some(Value::Bool(b)) => *b,
-            Some(_) => return error(400, "Unable to parse 'unload_dependents': expected a boolean"),
+            Some(_) => {
+                return error(
+                    400,
+                    "Unable to parse 'unload_dependents': expected a boolean",
+                )
+            }
         };
         blocking(move || core.unload_model(&name, dependents)).await
     };
@@ -392,7 +444,20 @@ async fn repository_control(st: &AppState, name: &str, load: bool, req: Request)
     }
 }
 
-async fn infer_handler(st: &Arc<AppState>, name: &str, version: Option<&str>, req: Request) -> Response {
+fn model_in_index(core: &Core, name: &str) -> bool {
+    core.model_index(false)
+        .ok()
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+        .and_then(|v| v.as_array().map(|a| a.iter().any(|e| e["name"] == name)))
+        .unwrap_or(true)
+}
+
+async fn infer_handler(
+    st: &Arc<AppState>,
+    name: &str,
+    version: Option<&str>,
+    req: Request,
+) -> Response {
     let version = match version_of(version) {
         Ok(v) => v,
         Err(e) => return core_error(&e),

@@ -220,18 +220,18 @@ pub fn parse(body: &[u8], header_len: Option<usize>) -> Result<Parsed, CoreError
             };
             let as_u64 = |v: &Value| {
                 v.as_u64().ok_or_else(|| {
-                    bad(format!("Unable to parse '{k}': expected a non-negative integer"))
+                    bad(format!(
+                        "Unable to parse '{k}': expected a non-negative integer"
+                    ))
                 })
             };
             match k.as_str() {
                 "sequence_id" => match v {
                     Value::String(_) => parsed.sequence_id = Some(v.clone()),
                     Value::Number(n) if n.is_u64() => parsed.sequence_id = Some(v.clone()),
-                    _ => {
-                        return Err(bad(
-                            "Unable to parse 'sequence_id': expected a string or an unsigned integer",
-                        ))
-                    }
+                    _ => return Err(bad(
+                        "Unable to parse 'sequence_id': expected a string or an unsigned integer",
+                    )),
                 },
                 "sequence_start" if as_bool(v)? => parsed.flags |= ffi::REQUEST_FLAG_SEQUENCE_START,
                 "sequence_end" if as_bool(v)? => parsed.flags |= ffi::REQUEST_FLAG_SEQUENCE_END,
@@ -258,7 +258,9 @@ pub fn parse(body: &[u8], header_len: Option<usize>) -> Result<Parsed, CoreError
             .and_then(Value::as_str)
             .ok_or_else(|| bad("Unable to parse 'name': every input needs a string 'name'"))?;
         let dts = inp.get("datatype").and_then(Value::as_str).ok_or_else(|| {
-            bad(format!("Unable to parse 'datatype' of input '{name}': expected a string"))
+            bad(format!(
+                "Unable to parse 'datatype' of input '{name}': expected a string"
+            ))
         })?;
         let datatype = datatype_from_str(dts);
         if datatype == ffi::TYPE_INVALID {
@@ -267,7 +269,11 @@ pub fn parse(body: &[u8], header_len: Option<usize>) -> Result<Parsed, CoreError
         let shape: Vec<i64> = inp
             .get("shape")
             .and_then(Value::as_array)
-            .ok_or_else(|| bad(format!("Unable to parse 'shape' of input '{name}': expected an array")))?
+            .ok_or_else(|| {
+                bad(format!(
+                    "Unable to parse 'shape' of input '{name}': expected an array"
+                ))
+            })?
             .iter()
             .map(|d| d.as_i64().filter(|d| *d >= 0))
             .collect::<Option<_>>()
@@ -283,7 +289,9 @@ pub fn parse(body: &[u8], header_len: Option<usize>) -> Result<Parsed, CoreError
         let mut binary_size = None;
         if let Some(p) = inp.get("parameters") {
             let p = p.as_object().ok_or_else(|| {
-                bad(format!("Unable to parse 'parameters' of input '{name}': expected an object"))
+                bad(format!(
+                    "Unable to parse 'parameters' of input '{name}': expected an object"
+                ))
             })?;
             if p.contains_key("shared_memory_region") {
                 return Err(CoreError::new(
@@ -430,9 +438,7 @@ unsafe extern "C" fn release_fn(
     if !buffer.is_null() && byte_size > 0 {
         // SAFETY: the buffer was made by alloc_fn as a boxed slice of exactly byte_size bytes
         // and is released once.
-        drop(unsafe {
-            Box::from_raw(ptr::slice_from_raw_parts_mut(buffer as *mut u8, byte_size))
-        });
+        drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(buffer as *mut u8, byte_size)) });
     }
     ptr::null_mut()
 }
@@ -448,7 +454,9 @@ impl Allocator {
     pub fn new() -> Result<Self, CoreError> {
         let mut a = ptr::null_mut();
         // SAFETY: valid out-param and callbacks with the declared signatures.
-        check(unsafe { ffi::TRITONSERVER_ResponseAllocatorNew(&mut a, alloc_fn, release_fn, None) })?;
+        check(unsafe {
+            ffi::TRITONSERVER_ResponseAllocatorNew(&mut a, alloc_fn, release_fn, None)
+        })?;
         Ok(Allocator(a))
     }
 }
@@ -542,7 +550,7 @@ pub fn submit(
     })?;
     let setup = (|| -> Result<Vec<CString>, CoreError> {
         let mut names = Vec::new();
-        // SAFETY (whole closure): `req` is the live request created above, owned by us until
+        // SAFETY: (whole closure) `req` is the live request created above, owned by us until
         // ServerInferAsync succeeds; every string is NUL-terminated and outlives its call; the
         // input data stays valid until the release callback (RequestHold).
         unsafe {
@@ -553,7 +561,10 @@ pub fn submit(
             match &parsed.sequence_id {
                 Some(Value::String(s)) => {
                     let c = cstring(s, "sequence_id")?;
-                    check(ffi::TRITONSERVER_InferenceRequestSetCorrelationIdString(req, c.as_ptr()))?;
+                    check(ffi::TRITONSERVER_InferenceRequestSetCorrelationIdString(
+                        req,
+                        c.as_ptr(),
+                    ))?;
                 }
                 Some(v) => check(ffi::TRITONSERVER_InferenceRequestSetCorrelationId(
                     req,
@@ -562,20 +573,29 @@ pub fn submit(
                 None => {}
             }
             if parsed.flags != 0 {
-                check(ffi::TRITONSERVER_InferenceRequestSetFlags(req, parsed.flags))?;
+                check(ffi::TRITONSERVER_InferenceRequestSetFlags(
+                    req,
+                    parsed.flags,
+                ))?;
             }
             if let Some(p) = parsed.priority {
                 check(ffi::TRITONSERVER_InferenceRequestSetPriorityUInt64(req, p))?;
             }
             if let Some(t) = parsed.timeout_us {
-                check(ffi::TRITONSERVER_InferenceRequestSetTimeoutMicroseconds(req, t))?;
+                check(ffi::TRITONSERVER_InferenceRequestSetTimeoutMicroseconds(
+                    req, t,
+                ))?;
             }
             for (k, v) in &parsed.params {
                 let kc = cstring(k, "parameter name")?;
                 check(match v {
                     Param::Str(s) => {
                         let sc = cstring(s, "parameter value")?;
-                        ffi::TRITONSERVER_InferenceRequestSetStringParameter(req, kc.as_ptr(), sc.as_ptr())
+                        ffi::TRITONSERVER_InferenceRequestSetStringParameter(
+                            req,
+                            kc.as_ptr(),
+                            sc.as_ptr(),
+                        )
                     }
                     Param::Int(i) => {
                         ffi::TRITONSERVER_InferenceRequestSetIntParameter(req, kc.as_ptr(), *i)
@@ -613,7 +633,10 @@ pub fn submit(
             }
             for (name, _) in &parsed.outputs {
                 let c = cstring(name, "output name")?;
-                check(ffi::TRITONSERVER_InferenceRequestAddRequestedOutput(req, c.as_ptr()))?;
+                check(ffi::TRITONSERVER_InferenceRequestAddRequestedOutput(
+                    req,
+                    c.as_ptr(),
+                ))?;
                 names.push(c);
             }
         }
@@ -663,7 +686,13 @@ pub fn submit(
                 sink as *mut c_void,
             ))
         })
-        .and_then(|()| check(ffi::TRITONSERVER_ServerInferAsync(core.raw(), req, ptr::null_mut())))
+        .and_then(|()| {
+            check(ffi::TRITONSERVER_ServerInferAsync(
+                core.raw(),
+                req,
+                ptr::null_mut(),
+            ))
+        })
     };
     if let Err(e) = r {
         // SAFETY: a failed ServerInferAsync leaves the request with the caller (upstream):
@@ -779,7 +808,7 @@ fn classify(
     let batched = shape.len() > 1;
     let batch = if batched { shape[0].max(0) as usize } else { 1 };
     let count = data.len() / size;
-    let per = if batch == 0 { 0 } else { count / batch };
+    let per = count.checked_div(batch).unwrap_or(0);
     let k = (k as usize).min(per);
     let mut out = Vec::new();
     for b in 0..batch {
@@ -794,13 +823,16 @@ fn classify(
             let mut label: *const c_char = ptr::null();
             // SAFETY: live response, local out-param; the label lives as long as the response.
             check(unsafe {
-                ffi::TRITONSERVER_InferenceResponseOutputClassificationLabel(resp, index, i, &mut label)
+                ffi::TRITONSERVER_InferenceResponseOutputClassificationLabel(
+                    resp, index, i, &mut label,
+                )
             })?;
             let s = if label.is_null() {
                 format!("{v:.6}:{i}")
             } else {
                 // SAFETY: NUL-terminated label owned by the response.
-                format!("{v:.6}:{i}:{}", unsafe { CStr::from_ptr(label) }.to_string_lossy())
+                let label = unsafe { CStr::from_ptr(label) };
+                format!("{v:.6}:{i}:{}", label.to_string_lossy())
             };
             out.extend_from_slice(&(s.len() as u32).to_le_bytes());
             out.extend_from_slice(s.as_bytes());
@@ -832,10 +864,14 @@ pub fn render(parsed: &Parsed, responses: Vec<Response>) -> Result<Rendered, Cor
     let mut obj = Map::new();
     let mut name_p: *const c_char = ptr::null();
     let mut version = 0i64;
-    // SAFETY (this function): `resp` stays alive (owned by `r`) until the end; every pointer the
+    // SAFETY: (this function) `resp` stays alive (owned by `r`) until the end; every pointer the
     // core hands out (names, shapes, buffers) is valid as long as the response.
     unsafe {
-        check(ffi::TRITONSERVER_InferenceResponseModel(resp, &mut name_p, &mut version))?;
+        check(ffi::TRITONSERVER_InferenceResponseModel(
+            resp,
+            &mut name_p,
+            &mut version,
+        ))?;
         let model = if name_p.is_null() {
             String::new()
         } else {
@@ -844,27 +880,34 @@ pub fn render(parsed: &Parsed, responses: Vec<Response>) -> Result<Rendered, Cor
         obj.insert("model_name".into(), Value::String(model));
         obj.insert("model_version".into(), Value::String(version.to_string()));
         let mut id_p: *const c_char = ptr::null();
-        if check(ffi::TRITONSERVER_InferenceResponseId(resp, &mut id_p)).is_ok() && !id_p.is_null() {
+        if check(ffi::TRITONSERVER_InferenceResponseId(resp, &mut id_p)).is_ok() && !id_p.is_null()
+        {
             let id = CStr::from_ptr(id_p).to_string_lossy().into_owned();
             if !id.is_empty() {
                 obj.insert("id".into(), Value::String(id));
             }
         }
         let mut pc = 0u32;
-        check(ffi::TRITONSERVER_InferenceResponseParameterCount(resp, &mut pc))?;
+        check(ffi::TRITONSERVER_InferenceResponseParameterCount(
+            resp, &mut pc,
+        ))?;
         if pc > 0 {
             let mut params = Map::new();
             for i in 0..pc {
                 let mut pn: *const c_char = ptr::null();
                 let mut pt = 0u32;
                 let mut pv: *const c_void = ptr::null();
-                check(ffi::TRITONSERVER_InferenceResponseParameter(resp, i, &mut pn, &mut pt, &mut pv))?;
+                check(ffi::TRITONSERVER_InferenceResponseParameter(
+                    resp, i, &mut pn, &mut pt, &mut pv,
+                ))?;
                 if pn.is_null() || pv.is_null() {
                     continue;
                 }
                 let v = match pt {
                     ffi::PARAMETER_STRING => Value::String(
-                        CStr::from_ptr(pv as *const c_char).to_string_lossy().into_owned(),
+                        CStr::from_ptr(pv as *const c_char)
+                            .to_string_lossy()
+                            .into_owned(),
                     ),
                     ffi::PARAMETER_INT => json!(*(pv as *const i64)),
                     ffi::PARAMETER_BOOL => json!(*(pv as *const bool)),
@@ -875,10 +918,15 @@ pub fn render(parsed: &Parsed, responses: Vec<Response>) -> Result<Rendered, Cor
             }
             obj.insert("parameters".into(), Value::Object(params));
         }
-        let requested: HashMap<&str, &RequestedOutput> =
-            parsed.outputs.iter().map(|(n, o)| (n.as_str(), o)).collect();
+        let requested: HashMap<&str, &RequestedOutput> = parsed
+            .outputs
+            .iter()
+            .map(|(n, o)| (n.as_str(), o))
+            .collect();
         let mut oc = 0u32;
-        check(ffi::TRITONSERVER_InferenceResponseOutputCount(resp, &mut oc))?;
+        check(ffi::TRITONSERVER_InferenceResponseOutputCount(
+            resp, &mut oc,
+        ))?;
         let mut outputs = Vec::new();
         let mut binary: Vec<u8> = Vec::new();
         for i in 0..oc {
@@ -892,8 +940,17 @@ pub fn render(parsed: &Parsed, responses: Vec<Response>) -> Result<Rendered, Cor
             let mut mtid = 0i64;
             let mut up: *mut c_void = ptr::null_mut();
             check(ffi::TRITONSERVER_InferenceResponseOutput(
-                resp, i, &mut on, &mut dt, &mut shape_p, &mut dims, &mut base, &mut size, &mut mt,
-                &mut mtid, &mut up,
+                resp,
+                i,
+                &mut on,
+                &mut dt,
+                &mut shape_p,
+                &mut dims,
+                &mut base,
+                &mut size,
+                &mut mt,
+                &mut mtid,
+                &mut up,
             ))?;
             let name = CStr::from_ptr(on).to_string_lossy().into_owned();
             let mut shape: Vec<i64> = if shape_p.is_null() || dims == 0 {
@@ -922,7 +979,10 @@ pub fn render(parsed: &Parsed, responses: Vec<Response>) -> Result<Rendered, Cor
             o.insert("datatype".into(), Value::String(datatype_name(dt)));
             o.insert("shape".into(), json!(shape));
             if want_binary {
-                o.insert("parameters".into(), json!({ "binary_data_size": data.len() }));
+                o.insert(
+                    "parameters".into(),
+                    json!({ "binary_data_size": data.len() }),
+                );
                 binary.extend_from_slice(data);
             } else {
                 o.insert("data".into(), to_json_data(&name, dt, data)?);

@@ -33,26 +33,49 @@ fn create_server(args: &Args) -> Result<*mut ffi::TRITONSERVER_Server, CoreError
     // SAFETY: local out-param.
     check(unsafe { ffi::TRITONSERVER_ServerOptionsNew(&mut opts) })?;
     let r = (|| -> Result<*mut ffi::TRITONSERVER_Server, CoreError> {
-        // SAFETY (whole block): `opts` is the live options object created above; every string
+        // SAFETY: (whole block) `opts` is the live options object created above; every string
         // is NUL-terminated and outlives its call (the core copies it).
         unsafe {
-            check(ffi::TRITONSERVER_ServerOptionsSetServerId(opts, c(&args.server_id)?.as_ptr()))?;
+            check(ffi::TRITONSERVER_ServerOptionsSetServerId(
+                opts,
+                c(&args.server_id)?.as_ptr(),
+            ))?;
             for repo in &args.model_repository {
-                check(ffi::TRITONSERVER_ServerOptionsSetModelRepositoryPath(opts, c(repo)?.as_ptr()))?;
+                check(ffi::TRITONSERVER_ServerOptionsSetModelRepositoryPath(
+                    opts,
+                    c(repo)?.as_ptr(),
+                ))?;
             }
             let mode = match args.model_control_mode {
                 ControlMode::None => ffi::MODEL_CONTROL_NONE,
                 ControlMode::Poll => ffi::MODEL_CONTROL_POLL,
                 ControlMode::Explicit => ffi::MODEL_CONTROL_EXPLICIT,
             };
-            check(ffi::TRITONSERVER_ServerOptionsSetModelControlMode(opts, mode))?;
+            check(ffi::TRITONSERVER_ServerOptionsSetModelControlMode(
+                opts, mode,
+            ))?;
             for m in &args.load_model {
-                check(ffi::TRITONSERVER_ServerOptionsSetStartupModel(opts, c(m)?.as_ptr()))?;
+                check(ffi::TRITONSERVER_ServerOptionsSetStartupModel(
+                    opts,
+                    c(m)?.as_ptr(),
+                ))?;
             }
-            check(ffi::TRITONSERVER_ServerOptionsSetStrictModelConfig(opts, args.strict_model_config))?;
-            check(ffi::TRITONSERVER_ServerOptionsSetStrictReadiness(opts, args.strict_readiness))?;
-            check(ffi::TRITONSERVER_ServerOptionsSetExitTimeout(opts, args.exit_timeout_secs))?;
-            check(ffi::TRITONSERVER_ServerOptionsSetExitOnError(opts, args.exit_on_error))?;
+            check(ffi::TRITONSERVER_ServerOptionsSetStrictModelConfig(
+                opts,
+                args.strict_model_config,
+            ))?;
+            check(ffi::TRITONSERVER_ServerOptionsSetStrictReadiness(
+                opts,
+                args.strict_readiness,
+            ))?;
+            check(ffi::TRITONSERVER_ServerOptionsSetExitTimeout(
+                opts,
+                args.exit_timeout_secs,
+            ))?;
+            check(ffi::TRITONSERVER_ServerOptionsSetExitOnError(
+                opts,
+                args.exit_on_error,
+            ))?;
             check(ffi::TRITONSERVER_ServerOptionsSetBackendDirectory(
                 opts,
                 c(&args.backend_directory)?.as_ptr(),
@@ -69,12 +92,24 @@ fn create_server(args: &Args) -> Result<*mut ffi::TRITONSERVER_Server, CoreError
                     c(&bc.value)?.as_ptr(),
                 ))?;
             }
-            check(ffi::TRITONSERVER_ServerOptionsSetLogVerbose(opts, args.log_verbose))?;
-            check(ffi::TRITONSERVER_ServerOptionsSetLogInfo(opts, args.log_info))?;
+            check(ffi::TRITONSERVER_ServerOptionsSetLogVerbose(
+                opts,
+                args.log_verbose,
+            ))?;
+            check(ffi::TRITONSERVER_ServerOptionsSetLogInfo(
+                opts,
+                args.log_info,
+            ))?;
             if let Some(f) = &args.log_file {
-                check(ffi::TRITONSERVER_ServerOptionsSetLogFile(opts, c(f)?.as_ptr()))?;
+                check(ffi::TRITONSERVER_ServerOptionsSetLogFile(
+                    opts,
+                    c(f)?.as_ptr(),
+                ))?;
             }
-            check(ffi::TRITONSERVER_ServerOptionsSetMetrics(opts, args.allow_metrics))?;
+            check(ffi::TRITONSERVER_ServerOptionsSetMetrics(
+                opts,
+                args.allow_metrics,
+            ))?;
             let mut server = std::ptr::null_mut();
             check(ffi::TRITONSERVER_ServerNew(&mut server, opts))?;
             Ok(server)
@@ -132,7 +167,10 @@ fn main() -> ExitCode {
         }
     };
 
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             log_error!("error: starting the async runtime: {e}");
@@ -169,7 +207,10 @@ async fn serve(args: Args, core: Arc<Core>, allocator: infer::Allocator) -> Exit
             return ExitCode::from(1);
         }
     };
-    let metrics_addr = args.metrics_address.clone().unwrap_or(args.http_address.clone());
+    let metrics_addr = args
+        .metrics_address
+        .clone()
+        .unwrap_or(args.http_address.clone());
     let metrics_listener = if args.allow_metrics {
         match bind(&metrics_addr, args.metrics_port, "metrics service").await {
             Ok(l) => Some(l),
@@ -187,7 +228,10 @@ async fn serve(args: Args, core: Arc<Core>, allocator: infer::Allocator) -> Exit
         let _ = rx.wait_for(|v| *v).await;
     };
     let mut tasks = tokio::task::JoinSet::new();
-    let addr = http_listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let addr = http_listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     tasks.spawn(
         axum::serve(http_listener, http::router(state.clone()))
             .with_graceful_shutdown(stopped(stop_rx.clone()))
