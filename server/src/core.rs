@@ -434,12 +434,16 @@ impl Core {
         out
     }
 
-    /// `ServerStop` then `ServerDelete`. Consumes the handle.
-    pub fn shutdown(self) -> Result<(), CoreError> {
+    /// `TRITONSERVER_ServerStop`: unloads every model, waiting up to the exit timeout for
+    /// in-flight inferences. Safe while other threads still use the handle.
+    pub fn stop(&self) -> Result<(), CoreError> {
         // SAFETY: live server handle; stopping twice is allowed.
-        let stop = check(unsafe { ffi::TRITONSERVER_ServerStop(self.server) });
+        check(unsafe { ffi::TRITONSERVER_ServerStop(self.server) })
+    }
+
+    /// `TRITONSERVER_ServerDelete`. Consumes the last reference to the handle.
+    pub fn delete(self) -> Result<(), CoreError> {
         // SAFETY: the last use of the handle: nothing else holds the Core any more.
-        let del = check(unsafe { ffi::TRITONSERVER_ServerDelete(self.server) });
-        stop.and(del)
+        check(unsafe { ffi::TRITONSERVER_ServerDelete(self.server) })
     }
 }

@@ -177,18 +177,23 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let exit_timeout = Duration::from_secs(args.exit_timeout_secs.into());
     let code = rt.block_on(serve(args, core.clone(), allocator));
-    drop(rt);
+    // Blocking C calls still running (a slow load) get the exit timeout to finish.
+    rt.shutdown_timeout(exit_timeout);
 
-    // Unload models (ServerStop waits up to the exit timeout for in-flight inferences) and
-    // delete the server.
+    // Unload models (ServerStop waits up to the exit timeout for in-flight inferences), then
+    // delete the server if nothing uses the handle any more.
+    if let Err(e) = core.stop() {
+        log_warn!("stopping the server: {}", e.message);
+    }
     match Arc::try_unwrap(core) {
         Ok(core) => {
-            if let Err(e) = core.shutdown() {
-                log_warn!("stopping the server: {}", e.message);
+            if let Err(e) = core.delete() {
+                log_warn!("deleting the server: {}", e.message);
             }
         }
-        Err(_) => log_warn!("server handle still in use at exit; not deleting it"),
+        Err(_) => log_warn!("a server call is still running at exit; not deleting the server"),
     }
     log_info!("Server stopped");
     code
