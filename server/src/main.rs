@@ -1,0 +1,302 @@
+//! `tritonserver-rs`: a KServe v2 / Triton HTTP server on top of `libtritonserver.so`.
+//!
+//! The core is used only through its C API (`tritonserver.h`), linked dynamically like
+//! upstream's `tritonserver` executable (see build.rs). Functions a core may not export yet are
+//! resolved with `dlsym` at startup (`ffi::Optional`); endpoints that need a missing one answer
+//! 501 naming it.
+
+mod cli;
+mod core;
+mod ffi;
+mod http;
+mod infer;
+
+use std::ffi::CString;
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::cli::{Args, ControlMode};
+use crate::core::{check, Core, CoreError};
+
+fn c(s: &str) -> Result<CString, CoreError> {
+    crate::core::cstring(s, "argument")
+}
+
+/// Builds the server options from the flags and creates the server (loads the models).
+fn create_server(args: &Args) -> Result<*mut ffi::TRITONSERVER_Server, CoreError> {
+    let mut opts = std::ptr::null_mut();
+    // SAFETY: local out-param.
+    check(unsafe { ffi::TRITONSERVER_ServerOptionsNew(&mut opts) })?;
+    let r = (|| -> Result<*mut ffi::TRITONSERVER_Server, CoreError> {
+        // SAFETY: (whole block) `opts` is the live options object created above; every string
+        // is NUL-terminated and outlives its call (the core copies it).
+        unsafe {
+            check(ffi::TRITONSERVER_ServerOptionsSetServerId(
+                opts,
+                c(&args.server_id)?.as_ptr(),
+            ))?;
+            for repo in &args.model_repository {
+                check(ffi::TRITONSERVER_ServerOptionsSetModelRepositoryPath(
+                    opts,
+                    c(repo)?.as_ptr(),
+                ))?;
+            }
+            let mode = match args.model_control_mode {
+                ControlMode::None => ffi::MODEL_CONTROL_NONE,
+                ControlMode::Poll => ffi::MODEL_CONTROL_POLL,
+                ControlMode::Explicit => ffi::MODEL_CONTROL_EXPLICIT,
+            };
+            check(ffi::TRITONSERVER_ServerOptionsSetModelControlMode(
+                opts, mode,
+            ))?;
+            for m in &args.load_model {
+                check(ffi::TRITONSERVER_ServerOptionsSetStartupModel(
+                    opts,
+                    c(m)?.as_ptr(),
+                ))?;
+            }
+            check(ffi::TRITONSERVER_ServerOptionsSetStrictModelConfig(
+                opts,
+                args.strict_model_config,
+            ))?;
+            check(ffi::TRITONSERVER_ServerOptionsSetStrictReadiness(
+                opts,
+                args.strict_readiness,
+            ))?;
+            check(ffi::TRITONSERVER_ServerOptionsSetExitTimeout(
+                opts,
+                args.exit_timeout_secs,
+            ))?;
+            check(ffi::TRITONSERVER_ServerOptionsSetExitOnError(
+                opts,
+                args.exit_on_error,
+            ))?;
+            check(ffi::TRITONSERVER_ServerOptionsSetBackendDirectory(
+                opts,
+                c(&args.backend_directory)?.as_ptr(),
+            ))?;
+            check(ffi::TRITONSERVER_ServerOptionsSetRepoAgentDirectory(
+                opts,
+                c(&args.repoagent_directory)?.as_ptr(),
+            ))?;
+            for bc in &args.backend_config {
+                check(ffi::TRITONSERVER_ServerOptionsSetBackendConfig(
+                    opts,
+                    c(&bc.backend)?.as_ptr(),
+                    c(&bc.setting)?.as_ptr(),
+                    c(&bc.value)?.as_ptr(),
+                ))?;
+            }
+            check(ffi::TRITONSERVER_ServerOptionsSetLogVerbose(
+                opts,
+                args.log_verbose,
+            ))?;
+            check(ffi::TRITONSERVER_ServerOptionsSetLogInfo(
+                opts,
+                args.log_info,
+            ))?;
+            if let Some(f) = &args.log_file {
+                check(ffi::TRITONSERVER_ServerOptionsSetLogFile(
+                    opts,
+                    c(f)?.as_ptr(),
+                ))?;
+            }
+            check(ffi::TRITONSERVER_ServerOptionsSetMetrics(
+                opts,
+                args.allow_metrics,
+            ))?;
+            let mut server = std::ptr::null_mut();
+            check(ffi::TRITONSERVER_ServerNew(&mut server, opts))?;
+            Ok(server)
+        }
+    })();
+    // SAFETY: the options are ours and no longer needed (ServerNew copies them).
+    let _ = check(unsafe { ffi::TRITONSERVER_ServerOptionsDelete(opts) });
+    r
+}
+
+async fn bind(addr: &str, port: u16, what: &str) -> Result<tokio::net::TcpListener, String> {
+    let sa: SocketAddr = format!("{addr}:{port}")
+        .parse()
+        .or_else(|_| format!("[{addr}]:{port}").parse())
+        .map_err(|_| format!("invalid {what} address '{addr}'"))?;
+    tokio::net::TcpListener::bind(sa)
+        .await
+        .map_err(|e| format!("Socket '{addr}:{port}' for the {what} cannot be bound: {e}"))
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+
+    let server = match create_server(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            log_error!("error: creating server: {}", e.message);
+            eprintln!("error: creating server: {}", e.message);
+            return ExitCode::from(1);
+        }
+    };
+    let core = Arc::new(Core::new(server, args.strict_readiness));
+    let missing = core.optional.missing();
+    if !missing.is_empty() {
+        log_warn!(
+            "this libtritonserver.so lacks {}: the endpoints that need them answer 501",
+            missing.join(", ")
+        );
+    }
+    let allocator = match infer::Allocator::new() {
+        Ok(a) => a,
+        Err(e) => {
+            log_error!("error: creating response allocator: {}", e.message);
+            return ExitCode::from(1);
+        }
+    };
+
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            log_error!("error: starting the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let exit_timeout = Duration::from_secs(args.exit_timeout_secs.into());
+    let code = rt.block_on(serve(args, core.clone(), allocator));
+    // Blocking C calls still running (a slow load) get the exit timeout to finish.
+    rt.shutdown_timeout(exit_timeout);
+
+    // Unload models (ServerStop waits up to the exit timeout for in-flight inferences), then
+    // delete the server if nothing uses the handle any more.
+    if let Err(e) = core.stop() {
+        log_warn!("stopping the server: {}", e.message);
+    }
+    match Arc::try_unwrap(core) {
+        Ok(core) => {
+            if let Err(e) = core.delete() {
+                log_warn!("deleting the server: {}", e.message);
+            }
+        }
+        Err(_) => log_warn!("a server call is still running at exit; not deleting the server"),
+    }
+    log_info!("Server stopped");
+    code
+}
+
+async fn serve(args: Args, core: Arc<Core>, allocator: infer::Allocator) -> ExitCode {
+    let state = Arc::new(http::AppState {
+        core: core.clone(),
+        allocator,
+        max_input_size: args.http_max_input_size,
+    });
+    let http_listener = match bind(&args.http_address, args.http_port, "HTTP service").await {
+        Ok(l) => l,
+        Err(e) => {
+            log_error!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let metrics_addr = args
+        .metrics_address
+        .clone()
+        .unwrap_or(args.http_address.clone());
+    let metrics_listener = if args.allow_metrics {
+        match bind(&metrics_addr, args.metrics_port, "metrics service").await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                log_error!("error: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        None
+    };
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    let addr = http_listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tasks.spawn(
+        axum::serve(http_listener, http::router(state.clone()))
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
+    );
+    log_info!("Started HTTPService at {addr}");
+    if let Some(l) = metrics_listener {
+        let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        tasks.spawn(
+            axum::serve(l, http::metrics_router(state.clone()))
+                .with_graceful_shutdown(stopped(stop_rx.clone()))
+                .into_future(),
+        );
+        log_info!("Started Metrics Service at {addr}");
+    }
+    drop(state);
+
+    if args.model_control_mode == ControlMode::Poll {
+        let core = core.clone();
+        let secs = args.repository_poll_secs.max(1);
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(secs)) => {}
+                    _ = rx.wait_for(|v| *v) => return,
+                }
+                let c = core.clone();
+                match tokio::task::spawn_blocking(move || c.poll_repository()).await {
+                    Ok(Err(e)) if e.code == ffi::ERROR_UNSUPPORTED => {
+                        log_warn!("repository polling disabled: {}", e.message);
+                        return;
+                    }
+                    Ok(Err(e)) => log_warn!("failed to poll model repository: {}", e.message),
+                    _ => {}
+                }
+            }
+        });
+    }
+
+    let sig = tokio::select! {
+        s = shutdown_signal() => s,
+        r = tasks.join_next() => {
+            log_error!("error: an HTTP service stopped unexpectedly: {r:?}");
+            let _ = stop_tx.send(true);
+            return ExitCode::from(1);
+        }
+    };
+    log_info!(
+        "Received {sig}: no longer accepting requests; waiting up to {} s for in-flight requests",
+        args.exit_timeout_secs
+    );
+    let _ = stop_tx.send(true);
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(args.exit_timeout_secs.into()), drain)
+        .await
+        .is_err()
+    {
+        log_warn!("Exit timeout expired with requests still in flight; stopping anyway");
+        tasks.abort_all();
+    }
+    ExitCode::SUCCESS
+}
