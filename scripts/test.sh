@@ -32,5 +32,8 @@ cmake -S c_tests -B target/c_tests -DCMAKE_PREFIX_PATH="$repo/target/stage" -DCM
 cmake --build target/c_tests -j2 >/dev/null
 ctest --test-dir target/c_tests --output-on-failure -j2
 
+step "HTTP server against tritonclient (PyPI)"
+scripts/test-http-client.sh
+
 step "ABI"
 scripts/check-abi.sh target/release/libtritonserver.so

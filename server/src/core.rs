@@ -392,6 +392,19 @@ impl Core {
     /// (lifecycle state and reason of every tracked version) and `ServerModelIsReady` per READY
     /// version (which asks each instance's `TRITONBACKEND_ModelInstanceReady`).
     pub fn readiness_report(&self) -> Vec<serde_json::Value> {
+        if let Some(f) = self.optional.server_readiness_report {
+            let mut m = ptr::null_mut();
+            // SAFETY: f is triton-core's TRITONSERVER_ServerReadinessReport; live server, local
+            // out-param.
+            let report = check(unsafe { f(self.server, &mut m) }).and_then(|()| take_message(m));
+            if let Ok(text) = report {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                    if let Some(list) = v["not_ready"].as_array() {
+                        return list.clone();
+                    }
+                }
+            }
+        }
         let index = match self.model_index(false) {
             Ok(s) => s,
             Err(e) => {

@@ -448,6 +448,12 @@ pub type ParameterBytesNewFn = unsafe extern "C" fn(
 ) -> *mut TRITONSERVER_Parameter;
 pub type ParameterDeleteFn = unsafe extern "C" fn(parameter: *mut TRITONSERVER_Parameter);
 
+/// triton-core's extension `TRITONSERVER_ServerReadinessReport` (not in upstream Triton).
+pub type ServerReadinessReportFn = unsafe extern "C" fn(
+    server: *mut TRITONSERVER_Server,
+    report: *mut *mut TRITONSERVER_Message,
+) -> *mut TRITONSERVER_Error;
+
 /// Functions of upstream's API that a core may not export yet, resolved once at startup.
 #[derive(Clone, Copy, Default)]
 pub struct Optional {
@@ -463,6 +469,9 @@ pub struct Optional {
     pub parameter_new: Option<ParameterNewFn>,
     pub parameter_bytes_new: Option<ParameterBytesNewFn>,
     pub parameter_delete: Option<ParameterDeleteFn>,
+    /// triton-core's readiness report; absent on other cores (then the report is derived from
+    /// the index and per-version readiness).
+    pub server_readiness_report: Option<ServerReadinessReportFn>,
 }
 
 /// The address of `name` in the already loaded objects (the core is one of them), or NULL.
@@ -515,6 +524,10 @@ impl Optional {
             parameter_new: resolve!(c"TRITONSERVER_ParameterNew", ParameterNewFn),
             parameter_bytes_new: resolve!(c"TRITONSERVER_ParameterBytesNew", ParameterBytesNewFn),
             parameter_delete: resolve!(c"TRITONSERVER_ParameterDelete", ParameterDeleteFn),
+            server_readiness_report: resolve!(
+                c"TRITONSERVER_ServerReadinessReport",
+                ServerReadinessReportFn
+            ),
         }
     }
 

@@ -629,10 +629,12 @@ fn killed_stub_makes_ready_503_with_reasons() {
     assert_eq!(nr[0]["model"], "stub");
     assert_eq!(nr[0]["version"], "1");
     assert_eq!(nr[0]["state"], "READY");
-    assert!(nr[0]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("ModelInstanceReady"));
+    // The backend's own message, for the instance that failed its readiness check.
+    assert_eq!(nr[0]["instance"], "stub_0_0", "{j}");
+    assert_eq!(
+        nr[0]["reason"], "Stub process 'stub_0_0' is not healthy.",
+        "{j}"
+    );
     // Live stays 200; the stub model is not ready; the others still serve.
     assert_eq!(get(p, "/v2/health/live").status, 200);
     assert_eq!(get(p, "/v2/models/stub/ready").status, 400);

@@ -385,6 +385,25 @@ impl Model {
 
     /// Runtime readiness: `Ok` when every instance reports ready (instances of backends without
     /// a readiness hook always do). The first instance that is not ready gives the error.
+    /// Instances whose backend readiness check fails, with the error (all of them, or only the
+    /// first with `first_only`).
+    pub fn instances_not_ready(&self, first_only: bool) -> Vec<(Option<String>, Error)> {
+        let Some(backend) = &self.backend else {
+            return Vec::new();
+        };
+        let lib = backend.library();
+        let mut out = Vec::new();
+        for inst in self.instances() {
+            if let Err(e) = lib.instance_ready(inst) {
+                out.push((Some(inst.name().to_owned()), e));
+                if first_only {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
     pub fn check_ready(&self) -> Result<()> {
         let Some(backend) = &self.backend else {
             return Ok(());

@@ -68,6 +68,8 @@ impl ServerState {
 pub struct NotReady {
     pub model: String,
     pub version: Option<i64>,
+    /// The instance whose backend readiness check failed, if that is the reason.
+    pub instance: Option<String>,
     pub reason: String,
 }
 
@@ -171,56 +173,117 @@ impl Server {
 
     /// Readiness with the reason: `Ok(Err(..))` names the first version found not ready.
     pub fn readiness(&self) -> Result<std::result::Result<(), NotReady>> {
+        Ok(match self.not_ready(true)?.into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(()),
+        })
+    }
+
+    /// Every model version (and, for READY versions, every instance) that keeps the server
+    /// from being ready; empty when it is ready. With `first_only` the walk stops at the first
+    /// problem (what a health probe needs).
+    pub fn not_ready(&self, first_only: bool) -> Result<Vec<NotReady>> {
         match self.state() {
             ServerState::Exiting => return Err(Error::unavailable("Server exiting")),
             ServerState::Ready => {}
             _ => {
-                return Ok(Err(NotReady {
+                return Ok(vec![NotReady {
                     model: String::new(),
                     version: None,
+                    instance: None,
                     reason: "server is not ready".into(),
-                }))
+                }])
             }
         }
         if !self.options.strict_readiness {
-            return Ok(Ok(()));
+            return Ok(Vec::new());
         }
+        let mut out = Vec::new();
         let table = self.repo.snapshot();
         for (name, entry) in &table.models {
             if entry.versions.is_empty() {
-                if entry.unloaded {
-                    continue;
+                if !entry.unloaded {
+                    out.push(NotReady {
+                        model: name.clone(),
+                        version: None,
+                        instance: None,
+                        reason: entry.reason.clone(),
+                    });
                 }
-                return Ok(Err(NotReady {
-                    model: name.clone(),
-                    version: None,
-                    reason: entry.reason.clone(),
-                }));
+                if first_only && !out.is_empty() {
+                    return Ok(out);
+                }
+                continue;
             }
             for (v, slot) in &entry.versions {
-                let problem = match slot.state {
+                let before = out.len();
+                match slot.state {
                     ModelState::Ready => match &slot.model {
-                        Some(m) => m.check_ready().err().map(|e| e.message().to_owned()),
-                        None => Some("model is not available".into()),
+                        Some(m) => {
+                            for (instance, e) in m.instances_not_ready(first_only) {
+                                out.push(NotReady {
+                                    model: name.clone(),
+                                    version: Some(*v),
+                                    instance,
+                                    reason: e.message().to_owned(),
+                                });
+                            }
+                        }
+                        None => out.push(NotReady {
+                            model: name.clone(),
+                            version: Some(*v),
+                            instance: None,
+                            reason: "model is not available".into(),
+                        }),
                     },
-                    ModelState::Unavailable if slot.reason == REASON_UNLOADED => None,
-                    other => Some(if slot.reason.is_empty() {
-                        format!("version is {}", other.name())
-                    } else {
-                        slot.reason.clone()
-                    }),
-                };
-                if let Some(reason) = problem {
-                    crate::log_verbose!(1, "Model '{name}' version {v} is not ready: {reason}");
-                    return Ok(Err(NotReady {
+                    ModelState::Unavailable if slot.reason == REASON_UNLOADED => {}
+                    other => out.push(NotReady {
                         model: name.clone(),
                         version: Some(*v),
-                        reason,
-                    }));
+                        instance: None,
+                        reason: if slot.reason.is_empty() {
+                            format!("version is {}", other.name())
+                        } else {
+                            slot.reason.clone()
+                        },
+                    }),
+                }
+                for n in &out[before..] {
+                    crate::log_verbose!(1, "Model '{name}' version {v} is not ready: {}", n.reason);
+                }
+                if first_only && !out.is_empty() {
+                    return Ok(out);
                 }
             }
         }
-        Ok(Ok(()))
+        Ok(out)
+    }
+
+    /// The readiness report as JSON: `{"ready": bool, "not_ready": [{"model", "version",
+    /// "state", "instance", "reason"}]}` (what `TRITONSERVER_ServerReadinessReport` returns).
+    pub fn readiness_report(&self) -> Result<serde_json::Value> {
+        let items = self.not_ready(false)?;
+        let table = self.repo.snapshot();
+        let list: Vec<serde_json::Value> = items
+            .iter()
+            .map(|n| {
+                let mut o = serde_json::json!({ "model": n.model, "reason": n.reason });
+                if let Some(v) = n.version {
+                    o["version"] = v.to_string().into();
+                    if let Some(slot) = table.models.get(&n.model).and_then(|e| e.versions.get(&v))
+                    {
+                        o["state"] = slot.state.name().into();
+                    }
+                } else if !n.model.is_empty() {
+                    o["state"] = ModelState::Unavailable.name().into();
+                }
+                if let Some(i) = &n.instance {
+                    o["instance"] = i.clone().into();
+                }
+                o
+            })
+            .collect();
+        Ok(serde_json::json!({ "ready": list.is_empty(), "not_ready": list }))
     }
 
     /// Model readiness: the version (-1: the highest READY one) is READY and its instances pass

@@ -879,3 +879,51 @@ fn model_information_errors() {
         "Request for unknown model: 'a' version 1 is not at ready state"
     );
 }
+
+#[test]
+fn readiness_report_lists_every_instance_that_is_not_ready() {
+    let f = Fixture::new("report");
+    f.model(
+        "a",
+        "mock",
+        &[1],
+        "instance_group [{ count: 2 kind: KIND_CPU }]",
+    );
+    f.model("b", "mock", &[1], "");
+    f.model("c", "mock", &[1], "");
+    let s = f.start(f.options(ModelControlMode::None)).unwrap();
+    assert_eq!(
+        s.readiness_report().unwrap(),
+        serde_json::json!({"ready": true, "not_ready": []})
+    );
+    f.state.not_ready.lock().unwrap().extend([
+        "a_0_0".to_owned(),
+        "a_0_1".to_owned(),
+        "c_0".to_owned(),
+    ]);
+    let report = s.readiness_report().unwrap();
+    assert_eq!(report["ready"], false);
+    let items = report["not_ready"].as_array().unwrap();
+    let got: Vec<(String, String)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["instance"].as_str().unwrap().to_owned(),
+                i["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("a_0_0".to_owned(), "a_0_0 is sick".to_owned()),
+            ("a_0_1".to_owned(), "a_0_1 is sick".to_owned()),
+            ("c_0".to_owned(), "c_0 is sick".to_owned()),
+        ]
+    );
+    assert!(items
+        .iter()
+        .all(|i| i["state"] == "READY" && i["version"] == "1"));
+    // The health check itself stops at the first problem.
+    assert_eq!(s.not_ready(true).unwrap().len(), 1);
+}
