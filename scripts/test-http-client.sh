@@ -39,7 +39,7 @@ target/debug/tritonserver-rs \
 server_pid=$!
 port=""
 for _ in $(seq 1 600); do
-  port="$(sed -n 's/.*Started HTTPService at 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/server.log" 2>/dev/null | head -1)"
+  port="$(sed -n 's/.*Started HTTPService at 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/server.log" 2>/dev/null | head -1 || true)"
   [[ -n "$port" ]] && break
   kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log"; exit 1; }
   sleep 0.1
