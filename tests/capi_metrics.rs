@@ -794,7 +794,15 @@ fn server_metrics_after_inference_with_a_trace() {
     done.sort();
     assert_eq!(done, ["fail", "plain", "traced"]);
 
-    let text = server_text(&server);
+    // The backend reports statistics after it sends the response: wait until all three did.
+    let mut text = server_text(&server);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while line_value(&text, &format!("nv_inference_exec_count{labels} ")) < 3.0
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+        text = server_text(&server);
+    }
     let v = |name: &str| line_value(&text, &format!("{name}{labels} "));
     assert_eq!(v("nv_inference_request_success"), 2.0);
     assert_eq!(v("nv_inference_exec_count"), 3.0);
