@@ -28,7 +28,8 @@
 # The server itself is started and stopped by the pytest suite (it owns the process).
 #
 # Environment: TC_CACHE (default ~/.cache/triton-core), PYTHON (interpreter for the venvs,
-# default /usr/bin/python3.11), TC_DROPIN_BACKENDS (default target/c_tests/backends).
+# default /usr/bin/python3.11), TC_DROPIN_BACKENDS (default target/c_tests/backends),
+# TC_DROPIN_TIMEOUT (seconds for the pytest run per core, default 170).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -42,7 +43,7 @@ while [ $# -gt 0 ]; do
     --core=*) core="${1#--core=}"; shift ;;
     --keep) keep=1; shift ;;
     --) shift; pytest_args=("$@"); break ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "dropin-test: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -145,8 +146,17 @@ run_core() {
   DROPIN_CORE="$core" DROPIN_EXE="$exe" DROPIN_CORE_FILE="$core_file" DROPIN_MODELS="$models" \
   DROPIN_BACKENDS="$be" DROPIN_OUT="$out" DROPIN_SERVER_PATH="$TC_PYTHON_VENV_BIN:$PATH" \
   PYTHONDONTWRITEBYTECODE=1 \
-    timeout -k 10 170 "$venv/bin/python" -m pytest -p no:cacheprovider -q \
+    timeout -k 10 "${TC_DROPIN_TIMEOUT:-170}" "$venv/bin/python" -m pytest -p no:cacheprovider -q \
       "$repo/tests/dropin/test_dropin.py" "${pytest_args[@]}" || rc=$?
+  # Safety net if pytest was killed before its teardown: the server runs in its own session
+  # and process group (pgid = its pid); kill that group only if it is still our executable.
+  local spid
+  spid="$(cat "$out/server.pid" 2>/dev/null || true)"
+  if [ -n "$spid" ] && [ "$(readlink "/proc/$spid/exe" 2>/dev/null || true)" = "$exe" ]; then
+    log "[$core] server pid $spid still running after pytest: killing its process group"
+    kill -KILL -- "-$spid" 2>/dev/null || true
+    rc=1
+  fi
   if [ $rc -ne 0 ]; then
     log "[$core] FAILED (rc $rc); server log: ${out#$repo/}/server.log; last lines:"
     tail -n 40 "$out/server.log" >&2 2>/dev/null || true

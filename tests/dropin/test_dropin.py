@@ -52,6 +52,13 @@ HTTP_NOT_READY = 400
 # and /metrics).
 SUCCESS = {m: 0 for m in MODEL_NAMES}
 FAILURE = {m: 0 for m in MODEL_NAMES}
+# The same since the model's last (re)load: statistics start again with a new model object.
+SUCCESS_SINCE_LOAD = {m: 0 for m in MODEL_NAMES}
+
+
+def count_success(model):
+    SUCCESS[model] += 1
+    SUCCESS_SINCE_LOAD[model] += 1
 
 
 def log(msg):
@@ -176,6 +183,9 @@ class Server:
             start_new_session=True,
         )
         self.pid = self.proc.pid
+        # for scripts/dropin-test.sh's cleanup, should pytest itself be killed
+        with open(os.path.join(OUT, "server.pid"), "w") as f:
+            f.write(f"{self.pid}\n")
         self.url = f"127.0.0.1:{self.http_port}"
         self.base = f"http://{self.url}"
         self.http = httpclient.InferenceServerClient(self.url, connection_timeout=10, network_timeout=30)
@@ -263,7 +273,7 @@ def infer_add_sub(s, proto, seed):
         res = s.grpc.infer("add_sub", add_sub_inputs(grpcclient, a, b))
     np.testing.assert_allclose(res.as_numpy("OUTPUT0"), a + b, rtol=1e-6)
     np.testing.assert_allclose(res.as_numpy("OUTPUT1"), a - b, rtol=1e-6)
-    SUCCESS["add_sub"] += 1
+    count_success("add_sub")
 
 
 def infer_ident(s, proto, seed):
@@ -286,7 +296,7 @@ def infer_ident(s, proto, seed):
     np.testing.assert_array_equal(o0, x)
     assert o1.shape == (2, 3)
     assert o1.tolist() == words.tolist()
-    SUCCESS["ident"] += 1
+    count_success("ident")
 
 
 def infer_stub(s, proto):
@@ -380,6 +390,33 @@ def test_health(server):
     assert server.status("/v2/health/ready") == 200
     assert server.http.is_server_live() and server.http.is_server_ready()
     assert server.grpc.is_server_live() and server.grpc.is_server_ready()
+
+
+LOG_HEADING = re.compile(r"^([IWE])(\d{4} \d\d:\d\d:\d\d\.\d{6}) +(\d+) ([^ :]+):(\d+)\] (.*)$")
+
+
+def test_backend_log_lines(server):
+    """TRITONSERVER_LogMessage (here from the python backend, python_be.cc) writes upstream's
+    default line format; in 2.51 the message is JSON-string escaped and quoted unless
+    TRITON_SERVER_ESCAPE_LOG_MESSAGES=0 (triton common logging, r24.xx)."""
+    with open(server.log_path, "rb") as f:
+        lines = f.read().decode(errors="replace").splitlines()
+    be = [ln for ln in lines if re.match(r"^[IWE]\d{4} .*\] ", ln) and " python_be.cc:" in ln]
+    assert len(be) >= 5, f"expected python backend log lines at --log-verbose=1, got {be}"
+    bad = []
+    for ln in be:
+        m = LOG_HEADING.match(ln)
+        if not m or int(m.group(3)) != server.pid:
+            bad.append(ln)
+            continue
+        try:
+            if not isinstance(json.loads(m.group(6)), str):
+                bad.append(ln)
+        except ValueError:
+            bad.append(ln)
+    assert not bad, f"{len(bad)} of {len(be)} python_be.cc lines not in 2.51's escaped format, e.g.:\n" + "\n".join(
+        bad[:5]
+    )
 
 
 def test_metrics_before(server):
@@ -543,6 +580,7 @@ EXPECTED_HTTP_ERRORS = {
     "ready_unknown_version": (400, "Model version not ready"),
     # TRITONSERVER_ServerModelStatistics: INVALID_ARG, not NOT_FOUND
     "stats_unknown_model": (400, "requested model 'nope' is not available"),
+    "stats_unknown_version": (400, "requested model version is not available for model 'add_sub'"),
     "infer_unknown_model": (404, "Request for unknown model: 'nope' is not found"),
     "infer_unknown_version": (404, "Request for unknown model: 'add_sub' version 7 is not found"),
     "infer_missing_input": (
@@ -577,6 +615,7 @@ def test_error_answers(server):
         "metadata_unknown_version": lambda: server.get("/v2/models/add_sub/versions/7"),
         "ready_unknown_version": lambda: server.get("/v2/models/add_sub/versions/7/ready"),
         "stats_unknown_model": lambda: server.get("/v2/models/nope/stats"),
+        "stats_unknown_version": lambda: server.get("/v2/models/add_sub/versions/7/stats"),
         "infer_unknown_model": lambda: server.post("/v2/models/nope/infer", json={"inputs": [x4]}),
         "infer_unknown_version": lambda: server.post(
             "/v2/models/add_sub/versions/7/infer", json={"inputs": [x4, y4]}
@@ -617,13 +656,11 @@ def test_error_answers(server):
         want_body = {"error": msg} if msg is not None else ""
         if got["status"] != status or got["body"] != want_body:
             mismatches.append(f"HTTP {k}: got {got['status']} {got['body']!r}, 2.51 answers {status} {want_body!r}")
-    for k, v in g.items():
-        log(f"gRPC {k}: {v}")
-    assert not mismatches, "\n".join(mismatches)
     # the failed load of a model that is not in the repository leaves the server ready
-    assert server.status("/v2/health/ready") == 200
     idx = server.http.get_model_repository_index()
     artifact("repository_index_after_errors", idx)
+    assert not mismatches, "\n".join(mismatches)
+    assert server.status("/v2/health/ready") == 200
     assert index_states(idx) == {(m, "1"): ("READY", "") for m in MODEL_NAMES}, idx
 
 
@@ -645,7 +682,7 @@ def test_infer(server):
     assert outs["OUTPUT0"]["data"] == [1.5, 2.5, 3.5, 4.5]
     assert outs["OUTPUT1"]["data"] == [0.5, 1.5, 2.5, 3.5]
     assert outs["OUTPUT0"]["datatype"] == "FP32" and outs["OUTPUT0"]["shape"] == [4]
-    SUCCESS["add_sub"] += 1
+    count_success("add_sub")
     # an invalid request is rejected by the core (wrong datatype), not sent to the model
     bad = {"inputs": [{"name": "INPUT0", "shape": [4], "datatype": "INT32", "data": [1, 2, 3, 4]}]}
     r = server.post("/v2/models/add_sub/infer", json=bad)
@@ -658,9 +695,28 @@ def stats_of(stats, model):
     return ms
 
 
+def success_count(stats, model):
+    inf = stats_of(stats, model)["inference_stats"]
+    return int(inf["success"].get("count", 0))
+
+
+def settled_stats(server, model, success):
+    """Statistics of `model` once they account for `success` successful requests: the core
+    records a request's statistics when it releases the request, which may come just after
+    the client received the response."""
+    return wait_until(
+        lambda: (lambda st: st if success_count(st, model) == success else None)(
+            server.http.get_inference_statistics(model)
+        ),
+        5,
+        0.05,
+        f"statistics of {model} to show {success} successes",
+    )
+
+
 def test_statistics(server):
     for model in MODEL_NAMES:
-        h = server.http.get_inference_statistics(model)
+        h = settled_stats(server, model, SUCCESS[model])
         g = server.grpc.get_inference_statistics(model, as_json=True)
         artifact(f"statistics_{model}_http", h)
         artifact(f"statistics_{model}_grpc", g)
@@ -682,8 +738,14 @@ def test_statistics(server):
 
 
 def test_metrics_moved(server):
-    r = requests.get(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10)
-    assert r.status_code == 200
+    def settled():
+        r = requests.get(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10)
+        assert r.status_code == 200
+        m = parse_metrics(r.text)
+        done = all(metric(m, "nv_inference_request_success", x) == SUCCESS[x] for x in SERVING)
+        return r if done else None
+
+    r = wait_until(settled, 5, 0.05, "nv_inference_request_success to count every success")
     with open(os.path.join(OUT, "metrics.txt"), "w") as f:
         f.write(r.text)
     m = parse_metrics(r.text)
@@ -708,18 +770,29 @@ def test_load_unload(server):
     assert not server.grpc.is_model_ready("ident")
     idx = index_states(server.http.get_model_repository_index())
     assert idx[("ident", "1")] == ("UNAVAILABLE", "unloaded"), idx
+    artifact("unloaded_model_answers", {
+        "stats": http_answer(server.get("/v2/models/ident/stats")),
+        "metadata": http_answer(server.get("/v2/models/ident")),
+        "config": http_answer(server.get("/v2/models/ident/config")),
+        "ready": http_answer(server.get("/v2/models/ident/ready")),
+    })
     # an explicitly unloaded model does not make the server not ready
     assert server.status("/v2/health/ready") == 200
     with pytest.raises(InferenceServerException):
         infer_ident(server, "http", 1)
     server.grpc.load_model("ident")
+    SUCCESS_SINCE_LOAD["ident"] = 0
     assert server.grpc.is_model_ready("ident") and server.status("/v2/models/ident/ready") == 200
     infer_ident(server, "grpc", 2)
 
+    py_stubs = [p for p in session_pids(server.pid) if "triton_python_backend_stub" in cmdline(p)]
+    assert py_stubs
     server.grpc.unload_model("add_sub")
     wait_until(lambda: not server.grpc.is_model_ready("add_sub"), 10, what="add_sub not ready")
-    # the python stub of add_sub is gone once the unload finished
+    # the unload finalized the instance: its python stub is gone
+    wait_until(lambda: not any(alive(p) for p in py_stubs), 10, what=f"python stubs {py_stubs} to exit after unload")
     server.http.load_model("add_sub")
+    SUCCESS_SINCE_LOAD["add_sub"] = 0
     assert server.http.is_model_ready("add_sub")
     infer_add_sub(server, "http", 3)
     assert server.status("/v2/health/ready") == 200
@@ -776,6 +849,22 @@ def test_seed_scenario(server):
     new_pid = stub_pid()
     assert new_pid != pid and alive(new_pid)
     serving_check(server, 300)
+
+    # Answers after the whole sequence (statistics of reloaded models, index, metrics
+    # series), recorded for the cross-core comparison.
+    for model in MODEL_NAMES:
+        artifact(f"statistics_{model}_final", settled_stats(server, model, SUCCESS_SINCE_LOAD[model]))
+    artifact("repository_index_final", server.http.get_model_repository_index())
+    r = requests.get(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10)
+    m = parse_metrics(r.text)
+    artifact(
+        "metrics_final",
+        sorted(
+            [n, sorted(labels), v]
+            for (n, labels), v in m.items()
+            if n in ("nv_inference_request_success", "nv_inference_request_failure", "nv_inference_count")
+        ),
+    )
 
 
 def test_sigint_exit(server):
