@@ -32,6 +32,9 @@ cmake -S c_tests -B target/c_tests -DCMAKE_PREFIX_PATH="$repo/target/stage" -DCM
 cmake --build target/c_tests -j2 >/dev/null
 ctest --test-dir target/c_tests --output-on-failure -j2
 
+step "drop-in: the real Triton 2.51 tritonserver on its own core and on ours (compared)"
+scripts/dropin-test.sh --core both
+
 step "HTTP server against tritonclient (PyPI)"
 scripts/test-http-client.sh
 

@@ -1,8 +1,10 @@
 //! The process-wide logger, with upstream's levels and line formats.
 //!
-//! Default format: `I1126 01:21:16.123456 4242 server.rs:88] message` (level letter, month,
+//! Default format: `I1126 01:21:16.123456 4242 server.rs:88] "message"` (level letter, month,
 //! day, time with microseconds, process id, source location). ISO 8601 format:
-//! `2026-11-26T01:21:16Z I server.rs:88] message`.
+//! `2026-11-26T01:21:16Z I 4242 server.rs:88] "message"`. Messages are written as JSON strings
+//! (quoted and escaped, so a message never spans lines), unless the environment variable
+//! `TRITON_SERVER_ESCAPE_LOG_MESSAGES` is `0`, as upstream.
 
 use std::fs::File;
 use std::io::Write;
@@ -136,13 +138,25 @@ pub fn write(level: Level, file: &str, line: u32, msg: &str) {
 
 /// Write one message without checking its level (the caller did).
 pub fn write_unchecked(level: Level, file: &str, line: u32, msg: &str) {
+    write_with(level, file, line, msg, escape_messages());
+}
+
+/// Write a multi-line table as it is (never escaped, as upstream logs its tables), if INFO is
+/// enabled.
+pub fn write_table(file: &str, line: u32, table: &str) {
+    if is_enabled(Level::Info) {
+        write_with(Level::Info, file, line, table, false);
+    }
+}
+
+fn write_with(level: Level, file: &str, line: u32, msg: &str, escape: bool) {
     let guard = LOGGER.read().unwrap_or_else(|p| p.into_inner());
     let format = guard
         .as_ref()
         .map(|l| l.settings.format)
         .unwrap_or(Format::Default);
     let file = file.rsplit('/').next().unwrap_or(file);
-    let text = format_line(format, level, SystemTime::now(), file, line, msg);
+    let text = format_line_with(format, level, SystemTime::now(), file, line, msg, escape);
     let _serial = WRITE.lock().unwrap_or_else(|p| p.into_inner());
     match guard.as_ref().and_then(|l| l.sink.as_ref()) {
         Some(mut f) => {
@@ -154,6 +168,14 @@ pub fn write_unchecked(level: Level, file: &str, line: u32, msg: &str) {
     }
 }
 
+/// Whether messages are JSON-escaped (`TRITON_SERVER_ESCAPE_LOG_MESSAGES` is not "0").
+fn escape_messages() -> bool {
+    static ESCAPE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ESCAPE.get_or_init(|| {
+        std::env::var("TRITON_SERVER_ESCAPE_LOG_MESSAGES").map_or(true, |v| v != "0")
+    })
+}
+
 /// One formatted log line, ending in a newline.
 pub fn format_line(
     format: Format,
@@ -163,6 +185,25 @@ pub fn format_line(
     line: u32,
     msg: &str,
 ) -> String {
+    format_line_with(format, level, now, file, line, msg, escape_messages())
+}
+
+fn format_line_with(
+    format: Format,
+    level: Level,
+    now: SystemTime,
+    file: &str,
+    line: u32,
+    msg: &str,
+    escape: bool,
+) -> String {
+    let escaped;
+    let msg = if escape {
+        escaped = serde_json::Value::from(msg).to_string();
+        escaped.as_str()
+    } else {
+        msg
+    };
     let d = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     let (y, mo, day) = civil_from_days((secs / 86_400) as i64);
@@ -183,8 +224,9 @@ pub fn format_line(
             msg
         ),
         Format::Iso8601 => format!(
-            "{y:04}-{mo:02}-{day:02}T{h:02}:{mi:02}:{s:02}Z {} {}:{}] {}\n",
+            "{y:04}-{mo:02}-{day:02}T{h:02}:{mi:02}:{s:02}Z {} {} {}:{}] {}\n",
             level.letter(),
+            std::process::id(),
             file,
             line,
             msg
@@ -263,10 +305,14 @@ mod tests {
         let pid = std::process::id();
         assert_eq!(
             line,
-            format!("W1126 01:21:16.000123 {pid} server.rs:7] hello\n")
+            format!("W1126 01:21:16.000123 {pid} server.rs:7] \"hello\"\n")
         );
-        let iso = format_line(Format::Iso8601, Level::Error, t, "a.rs", 1, "x");
-        assert_eq!(iso, "2026-11-26T01:21:16Z E a.rs:1] x\n");
+        // Quotes and newlines are escaped: one message, one line.
+        let iso = format_line(Format::Iso8601, Level::Error, t, "a.rs", 1, "x \"y\"\nz");
+        assert_eq!(
+            iso,
+            format!("2026-11-26T01:21:16Z E {pid} a.rs:1] \"x \\\"y\\\"\\nz\"\n")
+        );
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Inference entry point and statistics.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::{Server, ServerState};
 use crate::engine::error::{Error, Result};
 use crate::engine::infer::{
     monotonic_ns, normalize_request_with, HostMemory, InferenceRequest, OwnedMemory,
 };
-use crate::engine::model::ModelState;
+use crate::engine::model::{Model, ModelState};
 
 impl Server {
     /// Accept a request for asynchronous execution. On an error the request is handed back
@@ -43,33 +44,52 @@ impl Server {
         model.enqueue(request)
     }
 
-    /// `TRITONSERVER_ServerModelStatistics`: `{"model_stats": [...]}` for one model (and
-    /// version), or for every loaded model when `name` is empty.
+    /// `TRITONSERVER_ServerModelStatistics`: `{"model_stats": [...]}` for the READY versions of
+    /// one model (or one of its versions), or of every model when `name` is empty.
     pub fn model_statistics(&self, name: &str, version: i64) -> Result<serde_json::Value> {
         if self.state() != ServerState::Ready {
             return Err(Error::unavailable("Server not ready"));
         }
         let table = self.repository().snapshot();
+        let ready = |entry: &crate::engine::repository::ModelEntry| -> Vec<(i64, Arc<Model>)> {
+            entry
+                .versions
+                .iter()
+                .filter_map(|(v, slot)| match (slot.state, &slot.model) {
+                    (ModelState::Ready, Some(m)) => Some((*v, m.clone())),
+                    _ => None,
+                })
+                .collect()
+        };
         let mut stats = Vec::new();
         if name.is_empty() {
             for (n, e) in &table.models {
-                for (v, slot) in &e.versions {
-                    if let (ModelState::Ready, Some(m)) = (slot.state, &slot.model) {
-                        stats.push(m.stats().to_json(n, *v));
-                    }
+                for (v, m) in ready(e) {
+                    stats.push(m.stats().to_json(n, v));
                 }
             }
         } else {
-            let model = self.get_model(name, version)?;
-            if version == -1 {
-                let e = &table.models[name];
-                for (v, slot) in &e.versions {
-                    if let (ModelState::Ready, Some(m)) = (slot.state, &slot.model) {
-                        stats.push(m.stats().to_json(name, *v));
-                    }
-                }
+            let versions = table.models.get(name).map(|e| ready(e)).unwrap_or_default();
+            if versions.is_empty() {
+                return Err(Error::invalid_arg(format!(
+                    "requested model '{name}' is not available"
+                )));
+            }
+            let chosen: Vec<(i64, Arc<Model>)> = if version == -1 {
+                versions
             } else {
-                stats.push(model.stats().to_json(name, model.version()));
+                versions
+                    .into_iter()
+                    .filter(|(v, _)| *v == version)
+                    .collect()
+            };
+            if chosen.is_empty() {
+                return Err(Error::invalid_arg(format!(
+                    "requested model version is not available for model '{name}'"
+                )));
+            }
+            for (v, m) in chosen {
+                stats.push(m.stats().to_json(name, v));
             }
         }
         Ok(serde_json::json!({ "model_stats": stats }))

@@ -244,7 +244,7 @@ impl Server {
             }
         }
         text.push_str(&rule);
-        crate::log_info!("{text}");
+        crate::engine::log::write_table(file!(), line!(), &text);
     }
 
     fn check_explicit_allowed(&self) -> Result<()> {
