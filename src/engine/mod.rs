@@ -11,6 +11,7 @@ pub mod model;
 pub mod parameters;
 pub mod repository;
 pub mod scheduler;
+pub mod sequence;
 pub mod server;
 pub mod trace;
 pub mod types;

@@ -19,6 +19,7 @@ use crate::engine::backend::lock;
 use crate::engine::error::Error;
 use crate::engine::infer::{monotonic_ns, FailureReason, InferenceRequest};
 use crate::engine::model::{Instance, Model};
+use crate::engine::sequence::Sequences;
 use crate::engine::trace::Activity;
 
 /// How long a request may wait, and what happens when it waited too long.
@@ -119,13 +120,16 @@ struct Queued {
 struct State {
     /// One queue per priority level (index 0 = highest priority).
     levels: Vec<VecDeque<Queued>>,
+    /// Sequence batching: one queue per instance, in arrival order.
+    per_instance: Vec<VecDeque<Box<InferenceRequest>>>,
     accepting: bool,
     stopping: bool,
 }
 
 impl State {
     fn len(&self) -> usize {
-        self.levels.iter().map(VecDeque::len).sum()
+        self.levels.iter().map(VecDeque::len).sum::<usize>()
+            + self.per_instance.iter().map(VecDeque::len).sum::<usize>()
     }
     fn front(&self) -> Option<&Queued> {
         self.levels.iter().find_map(VecDeque::front)
@@ -135,6 +139,7 @@ impl State {
 /// The queue and workers of one model version.
 pub struct Scheduler {
     policy: Policy,
+    sequences: Option<Arc<Sequences>>,
     state: Mutex<State>,
     cv: Condvar,
     workers: Mutex<Vec<JoinHandle<()>>>,
@@ -145,13 +150,23 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// A scheduler for `model` with one worker per (non-passive) instance.
-    pub(crate) fn start(model: &Arc<Model>, instances: &[Arc<Instance>]) -> Arc<Scheduler> {
+    pub(crate) fn start(
+        model: &Arc<Model>,
+        instances: &[Arc<Instance>],
+        sequences: Option<Arc<Sequences>>,
+    ) -> Arc<Scheduler> {
         let policy = Policy::from_config(&model.config());
         let levels = (policy.priority_levels.max(1)) as usize;
+        let active = instances.iter().filter(|i| !i.is_passive()).count();
+        if let Some(s) = &sequences {
+            s.set_workers(active);
+        }
         let sched = Arc::new(Scheduler {
             policy,
+            sequences,
             state: Mutex::new(State {
                 levels: (0..levels).map(|_| VecDeque::new()).collect(),
+                per_instance: (0..active).map(|_| VecDeque::new()).collect(),
                 accepting: true,
                 stopping: false,
             }),
@@ -162,14 +177,14 @@ impl Scheduler {
             idle_lock: Mutex::new(()),
         });
         let mut workers = lock(&sched.workers);
-        for inst in instances.iter().filter(|i| !i.is_passive()) {
+        for (index, inst) in instances.iter().filter(|i| !i.is_passive()).enumerate() {
             let s = sched.clone();
             let inst = inst.clone();
             let model = Arc::downgrade(model);
             sched.running.fetch_add(1, Ordering::AcqRel);
             let spawned = std::thread::Builder::new()
                 .name(format!("triton-{}", inst.name()))
-                .spawn(move || s.worker(model, inst));
+                .spawn(move || s.worker(model, inst, index));
             match spawned {
                 Ok(h) => workers.push(h),
                 Err(e) => {
@@ -227,6 +242,21 @@ impl Scheduler {
                 request,
             ));
         }
+        if let Some(seq) = &self.sequences {
+            let worker = match seq.route(&request) {
+                Ok(w) => w,
+                Err(e) => return Err((e, request)),
+            };
+            request
+                .queue_start_ns
+                .store(queue_start_ns, Ordering::Release);
+            if let Some(q) = st.per_instance.get_mut(worker) {
+                q.push_back(request);
+            }
+            drop(st);
+            self.cv.notify_all();
+            return Ok(());
+        }
         let idx = index.min(st.levels.len() - 1);
         if qp.max_queue_size > 0 && st.levels[idx].len() as u64 >= qp.max_queue_size {
             return Err((Error::unavailable("Exceeds maximum queue size"), request));
@@ -252,8 +282,23 @@ impl Scheduler {
     }
 
     /// Take the next batch for a worker; `None` once stopping and the queue is empty.
-    fn next_batch(&self) -> Option<Vec<Box<InferenceRequest>>> {
+    fn next_batch(&self, worker: usize) -> Option<Vec<Box<InferenceRequest>>> {
         let mut st = lock(&self.state);
+        if self.sequences.is_some() {
+            loop {
+                if let Some(r) = st
+                    .per_instance
+                    .get_mut(worker)
+                    .and_then(VecDeque::pop_front)
+                {
+                    return Some(vec![r]);
+                }
+                if st.stopping {
+                    return None;
+                }
+                st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+        }
         loop {
             let expired = take_expired(&mut st);
             if !expired.is_empty() {
@@ -326,8 +371,21 @@ impl Scheduler {
         }
     }
 
-    fn worker(self: Arc<Self>, model: Weak<Model>, instance: Arc<Instance>) {
-        while let Some(batch) = self.next_batch() {
+    fn worker(self: Arc<Self>, model: Weak<Model>, instance: Arc<Instance>, index: usize) {
+        while let Some(mut batch) = self.next_batch(index) {
+            if let Some(seq) = &self.sequences {
+                let mut ready = Vec::with_capacity(batch.len());
+                for mut r in batch {
+                    match seq.prepare(&mut r) {
+                        Ok(()) => ready.push(r),
+                        Err(e) => r.fail(&e),
+                    }
+                }
+                batch = ready;
+                if batch.is_empty() {
+                    continue;
+                }
+            }
             let Some(m) = model.upgrade() else {
                 for r in batch {
                     r.fail(&Error::unavailable("model is no longer available"));

@@ -68,6 +68,12 @@ typedef enum TRITONBACKEND_execpolicy_enum {
 /// `TRITONSERVER_RESPONSE_COMPLETE_FINAL`.
 #define RESPONSE_FINAL 1
 
+/// `TRITONSERVER_REQUEST_FLAG_SEQUENCE_START`.
+#define FLAG_START 1
+
+/// `TRITONSERVER_REQUEST_FLAG_SEQUENCE_END`.
+#define FLAG_END 2
+
 /// Every code, in numeric order.
 #define Code_ALL { Unknown, Internal, NotFound, InvalidArg, Unavailable, Unsupported, AlreadyExists, Cancelled, }
 
@@ -601,7 +607,8 @@ TRITONSERVER_Error *TRITONBACKEND_ModelInstanceReportMemoryUsage(TRITONBACKEND_M
                                                                  TRITONSERVER_BufferAttributes **usage,
                                                                  uint32_t usage_size);
 
-/// Create an implicit state for a sequence request (needs the sequence batcher).
+/// Create the implicit state output `name` (a state's output name in the model's sequence
+/// batching configuration) for a request of a sequence. The state belongs to the request.
 TRITONBACKEND_DECLSPEC
 TRITONSERVER_Error *TRITONBACKEND_StateNew(TRITONBACKEND_State **state,
                                            TRITONBACKEND_Request *request,
@@ -610,10 +617,11 @@ TRITONSERVER_Error *TRITONBACKEND_StateNew(TRITONBACKEND_State **state,
                                            const int64_t *shape,
                                            uint32_t dims_count);
 
-/// Commit an implicit state update.
+/// Commit the state: the next request of the sequence receives it as its state input.
 TRITONBACKEND_DECLSPEC TRITONSERVER_Error *TRITONBACKEND_StateUpdate(TRITONBACKEND_State *state);
 
-/// The buffer of an implicit state.
+/// A buffer of `buffer_byte_size` bytes for the state's data (CPU memory in this build; the
+/// actual memory type is written back).
 TRITONBACKEND_DECLSPEC
 TRITONSERVER_Error *TRITONBACKEND_StateBuffer(TRITONBACKEND_State *state,
                                               void **buffer,
@@ -621,7 +629,7 @@ TRITONSERVER_Error *TRITONBACKEND_StateBuffer(TRITONBACKEND_State *state,
                                               TRITONSERVER_MemoryType *memory_type,
                                               int64_t *memory_type_id);
 
-/// The buffer attributes of an implicit state.
+/// The attributes of the state's buffer; the object belongs to the state.
 TRITONBACKEND_DECLSPEC
 TRITONSERVER_Error *TRITONBACKEND_StateBufferAttributes(TRITONBACKEND_State *state,
                                                         TRITONSERVER_BufferAttributes **buffer_attributes);

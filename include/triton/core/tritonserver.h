@@ -243,6 +243,12 @@ typedef void (*TRITONSERVER_InferenceResponseCompleteFn_t)(
 /// `TRITONSERVER_RESPONSE_COMPLETE_FINAL`.
 #define RESPONSE_FINAL 1
 
+/// `TRITONSERVER_REQUEST_FLAG_SEQUENCE_START`.
+#define FLAG_START 1
+
+/// `TRITONSERVER_REQUEST_FLAG_SEQUENCE_END`.
+#define FLAG_END 2
+
 /// Every code, in numeric order.
 #define Code_ALL { Unknown, Internal, NotFound, InvalidArg, Unavailable, Unsupported, AlreadyExists, Cancelled, }
 

@@ -288,18 +288,11 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceReportMemoryUsage(
     })
 }
 
-/// Implicit sequence state (`TRITONBACKEND_State`).
-pub struct TRITONBACKEND_State {
-    _private: (),
-}
+/// Implicit sequence state (`TRITONBACKEND_State`), owned by its request.
+pub type TRITONBACKEND_State = crate::engine::sequence::OutputState;
 
-fn no_implicit_state() -> Error {
-    Error::unsupported(
-        "implicit state requires the sequence batcher, which this build of triton-core does not provide yet",
-    )
-}
-
-/// Create an implicit state for a sequence request (needs the sequence batcher).
+/// Create the implicit state output `name` (a state's output name in the model's sequence
+/// batching configuration) for a request of a sequence. The state belongs to the request.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONBACKEND_StateNew(
     state: *mut *mut TRITONBACKEND_State,
@@ -310,27 +303,28 @@ pub unsafe extern "C" fn TRITONBACKEND_StateNew(
     dims_count: u32,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONBACKEND_StateNew", || {
-        out_ptr(state, "state")?;
-        arg_ref(request, "request")?;
-        crate::capi::handle::arg_cstr(name, "name")?;
-        datatype.get()?;
-        arg_slice(shape, dims_count as usize, "shape")?;
-        Err(no_implicit_state())
+        let out = out_ptr(state, "state")?;
+        let r = arg_ref(request, "request")?;
+        let name = crate::capi::handle::arg_cstr(name, "name")?;
+        let dtype = datatype.get()?;
+        let shape = arg_slice(shape, dims_count as usize, "shape")?;
+        out.write(std::sync::Arc::as_ptr(&r.new_state(name, dtype, shape)?).cast_mut());
+        Ok(())
     })
 }
 
-/// Commit an implicit state update.
+/// Commit the state: the next request of the sequence receives it as its state input.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONBACKEND_StateUpdate(
     state: *mut TRITONBACKEND_State,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONBACKEND_StateUpdate", || {
-        arg_ref(state, "state")?;
-        Err(no_implicit_state())
+        arg_ref(state, "state")?.update()
     })
 }
 
-/// The buffer of an implicit state.
+/// A buffer of `buffer_byte_size` bytes for the state's data (CPU memory in this build; the
+/// actual memory type is written back).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONBACKEND_StateBuffer(
     state: *mut TRITONBACKEND_State,
@@ -340,24 +334,31 @@ pub unsafe extern "C" fn TRITONBACKEND_StateBuffer(
     memory_type_id: *mut i64,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONBACKEND_StateBuffer", || {
-        arg_ref(state, "state")?;
-        out_ptr(buffer, "buffer")?;
-        arg_ref(memory_type, "memory_type")?;
-        arg_ref(memory_type_id, "memory_type_id")?;
-        let _ = buffer_byte_size;
-        Err(no_implicit_state())
+        let s = arg_ref(state, "state")?;
+        let out = out_ptr(buffer, "buffer")?;
+        let mt = arg_mut(memory_type, "memory_type")?;
+        let id = arg_mut(memory_type_id, "memory_type_id")?;
+        let size = usize::try_from(buffer_byte_size)
+            .map_err(|_| Error::invalid_arg("buffer_byte_size is too large"))?;
+        let addr = s.allocate(size, mt.get()?)?;
+        out.write(addr as *mut c_void);
+        *mt = TRITONSERVER_MemoryType(crate::engine::types::MemoryType::Cpu as u32);
+        *id = 0;
+        Ok(())
     })
 }
 
-/// The buffer attributes of an implicit state.
+/// The attributes of the state's buffer; the object belongs to the state.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONBACKEND_StateBufferAttributes(
     state: *mut TRITONBACKEND_State,
     buffer_attributes: *mut *mut TRITONSERVER_BufferAttributes,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONBACKEND_StateBufferAttributes", || {
-        arg_ref(state, "state")?;
-        out_ptr(buffer_attributes, "buffer_attributes")?;
-        Err(no_implicit_state())
+        let s = arg_ref(state, "state")?;
+        let out = out_ptr(buffer_attributes, "buffer_attributes")?;
+        let guard = crate::engine::backend::lock(s.attributes());
+        out.write(std::ptr::from_ref(&*guard).cast_mut());
+        Ok(())
     })
 }

@@ -113,6 +113,24 @@ impl InputTensor {
     }
 }
 
+/// A tensor whose data the core owns (warmup samples, sequence controls and states).
+#[derive(Debug, Clone)]
+pub struct OwnedTensor {
+    pub name: String,
+    pub datatype: DataType,
+    pub shape: Vec<i64>,
+    pub data: Arc<[u8]>,
+}
+
+impl OwnedTensor {
+    /// An input tensor with this data as its only buffer.
+    pub fn to_input(&self) -> InputTensor {
+        let mut input = InputTensor::new(&self.name, self.datatype, &self.shape);
+        input.buffers.push(DataBuffer::owned(self.data.clone()));
+        input
+    }
+}
+
 /// A correlation id: unsigned or string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CorrelationId {
@@ -146,6 +164,12 @@ pub struct InferenceRequest {
     pub request_start_ns: AtomicU64,
     /// When the request was queued for execution (monotonic ns).
     pub queue_start_ns: AtomicU64,
+    /// The sequence the request belongs to, once prepared for execution by the sequence
+    /// batcher.
+    pub(crate) sequence: Option<crate::engine::sequence::SequenceBinding>,
+    /// Implicit state outputs the backend created (`TRITONBACKEND_StateNew`); kept until the
+    /// request is dropped, so the handles the backend holds stay valid.
+    states: std::sync::Mutex<Vec<Arc<crate::engine::sequence::OutputState>>>,
     /// The frontend's trace of this request, if it is traced (see `engine::trace`).
     trace: Option<TraceProxy>,
 }
@@ -181,6 +205,8 @@ impl InferenceRequest {
             batch_size: 0,
             request_start_ns: AtomicU64::new(0),
             queue_start_ns: AtomicU64::new(0),
+            sequence: None,
+            states: std::sync::Mutex::new(Vec::new()),
             trace: None,
         }
     }
@@ -457,6 +483,20 @@ impl InferenceRequest {
         if let Some(f) = &self.factory {
             self.factory = Some(Arc::new(f.with_cancel_flag(self.cancelled.clone())));
         }
+    }
+
+    /// Create an implicit state output for the backend; it lives as long as the request.
+    pub fn new_state(
+        &self,
+        name: &str,
+        datatype: DataType,
+        shape: &[i64],
+    ) -> Result<Arc<crate::engine::sequence::OutputState>> {
+        let state = Arc::new(crate::engine::sequence::OutputState::new(
+            self, name, datatype, shape,
+        )?);
+        crate::engine::backend::lock(&self.states).push(state.clone());
+        Ok(state)
     }
 
     /// Give the request back to its owner through the release callback. Called exactly once

@@ -208,7 +208,18 @@ impl Model {
                 }
             }
         }
-        let scheduler = Scheduler::start(self, &instances);
+        let sequences =
+            match crate::engine::sequence::Sequences::from_config(&config, &self.model_dir()) {
+                Ok(s) => s,
+                Err(e) => {
+                    for done in instances.iter().rev() {
+                        done.finalize();
+                    }
+                    self.finalize_model();
+                    return Err(e);
+                }
+            };
+        let scheduler = Scheduler::start(self, &instances, sequences);
         let _ = self.instances.set(instances);
         let _ = self.scheduler.set(scheduler);
         Ok(())

@@ -15,7 +15,7 @@ use crate::engine::backend::lock;
 use crate::engine::error::{Error, Result};
 use crate::engine::infer::{
     normalize_request, AllocatedBuffer, DataBuffer, InferenceRequest, InferenceResponse,
-    ReleaseCallback, ResponseAllocator, ResponseCallback, RESPONSE_FINAL,
+    OwnedTensor, ReleaseCallback, ResponseAllocator, ResponseCallback, RESPONSE_FINAL,
 };
 use crate::engine::types::{DataType, MemoryType};
 
@@ -137,9 +137,6 @@ fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// One input of a warmup sample: name, type, shape and the bytes every request shares.
-type SampleInput = (String, DataType, Vec<i64>, Arc<[u8]>);
-
 /// The bytes of one warmup input for a batch-1 request.
 fn input_data(model: &Model, name: &str, input: &pb::model_warmup::Input) -> Result<Vec<u8>> {
     if input.dims.contains(&-1) {
@@ -201,7 +198,7 @@ pub(super) fn run(model: &Arc<Model>, instance: &Instance) -> Result<()> {
             continue;
         }
         // One set of input bytes per sample, shared by all its requests and iterations.
-        let mut inputs: Vec<SampleInput> = Vec::new();
+        let mut inputs: Vec<OwnedTensor> = Vec::new();
         for (name, input) in &sample.inputs {
             let data: Arc<[u8]> = input_data(model, name, input)?.into();
             let mut shape = Vec::new();
@@ -209,7 +206,12 @@ pub(super) fn run(model: &Arc<Model>, instance: &Instance) -> Result<()> {
                 shape.push(1);
             }
             shape.extend(input.dims.iter().copied());
-            inputs.push((name.clone(), config_type(input.data_type), shape, data));
+            inputs.push(OwnedTensor {
+                name: name.clone(),
+                datatype: config_type(input.data_type),
+                shape,
+                data,
+            });
         }
         for iteration in 1..=sample.count.max(1) {
             crate::log_verbose!(
@@ -223,9 +225,9 @@ pub(super) fn run(model: &Arc<Model>, instance: &Instance) -> Result<()> {
             let mut requests = Vec::new();
             for _ in 0..sample.batch_size {
                 let mut r = Box::new(InferenceRequest::new(model.clone(), model.version()));
-                for (name, dtype, shape, data) in &inputs {
-                    r.add_input(name, *dtype, shape)?;
-                    r.append_input_data(name, DataBuffer::owned(data.clone()), None)?;
+                for t in &inputs {
+                    r.add_input(&t.name, t.datatype, &t.shape)?;
+                    r.append_input_data(&t.name, DataBuffer::owned(t.data.clone()), None)?;
                 }
                 r.set_release_callback(Arc::new(Release(tracker.clone())));
                 r.set_response_callback(

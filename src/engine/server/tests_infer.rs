@@ -32,10 +32,17 @@ enum Mode {
     Hold,
     /// Release the request first, then send three responses and a FINAL flag.
     Decoupled,
+    /// A sequence model: record the control and state inputs, write state + 1.
+    Sequence,
 }
+
+/// (correlation id, START, END, CORRID, state input) of one sequence request.
+type Seen = (u64, i32, i32, u64, i32);
 
 #[derive(Default)]
 struct Exec {
+    /// What each executed sequence request carried.
+    seen: Mutex<Vec<Seen>>,
     batches: Mutex<Vec<usize>>,
     held: Mutex<Vec<Box<InferenceRequest>>>,
     gate: Mutex<()>,
@@ -95,6 +102,40 @@ impl BackendLibrary for Lib {
                         .unwrap();
                     r.release(RELEASE_ALL);
                     resp.send(RESPONSE_FINAL);
+                }
+                Ok(())
+            }
+            Mode::Sequence => {
+                for r in requests {
+                    let read = |name: &str| -> Vec<u8> {
+                        r.input(name).unwrap().buffers[0]
+                            .owned
+                            .as_deref()
+                            .unwrap()
+                            .to_vec()
+                    };
+                    let i32_of = |b: Vec<u8>| i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    let corr = match &r.correlation_id {
+                        crate::engine::infer::CorrelationId::U64(v) => *v,
+                        _ => 0,
+                    };
+                    let state_in = i32_of(read("STATE_IN"));
+                    let corrid_bytes = read("CORRID");
+                    let corrid = u64::from_le_bytes(corrid_bytes[..8].try_into().unwrap());
+                    self.exec.seen.lock().unwrap().push((
+                        corr,
+                        i32_of(read("START")),
+                        i32_of(read("END")),
+                        corrid,
+                        state_in,
+                    ));
+                    let st = r.new_state("STATE_OUT", DataType::Int32, &[1]).unwrap();
+                    st.allocate(4, MemoryType::Cpu).unwrap();
+                    st.write(&(state_in + 1).to_le_bytes());
+                    st.update().unwrap();
+                    let factory = r.response_factory().unwrap().clone();
+                    r.release(RELEASE_ALL);
+                    factory.create().send(RESPONSE_FINAL);
                 }
                 Ok(())
             }
@@ -453,4 +494,58 @@ fn a_failing_warmup_fails_the_load_cleanly() {
         "{}",
         e.message()
     );
+}
+
+const SEQUENCE: &str = "sequence_batching { max_sequence_idle_microseconds: 5000000 \
+    control_input [ \
+      { name: \"START\" control [{ kind: CONTROL_SEQUENCE_START int32_false_true: [ 0, 1 ] }] }, \
+      { name: \"END\" control [{ kind: CONTROL_SEQUENCE_END int32_false_true: [ 0, 1 ] }] }, \
+      { name: \"CORRID\" control [{ kind: CONTROL_SEQUENCE_CORRID data_type: TYPE_UINT64 }] } ] \
+    state [{ input_name: \"STATE_IN\" output_name: \"STATE_OUT\" data_type: TYPE_INT32 dims: [ 1 ] }] }";
+
+fn seq_request(s: &Server, fe: &Arc<Frontend>, corr: u64, flags: u32) -> Box<InferenceRequest> {
+    let mut r = request(s, fe, None);
+    r.correlation_id = crate::engine::infer::CorrelationId::U64(corr);
+    r.flags = flags;
+    r
+}
+
+#[test]
+fn sequences_get_controls_and_carry_implicit_state() {
+    let f = Fixture::new("seq");
+    let (s, exec) = server(&f, Mode::Sequence, SEQUENCE);
+    let fe = Arc::new(Frontend::default());
+    let send = |corr, flags| {
+        s.infer(seq_request(&s, &fe, corr, flags))
+            .map_err(|(e, _)| e)
+            .unwrap()
+    };
+    // Two interleaved sequences.
+    send(7, 1);
+    send(9, 1);
+    send(7, 0);
+    send(9, 2);
+    send(7, 2);
+    assert!(wait_until(|| fe.releases.load(Ordering::SeqCst) == 5));
+    let seen = exec.seen.lock().unwrap().clone();
+    let of = |corr: u64| -> Vec<(i32, i32, u64, i32)> {
+        seen.iter()
+            .filter(|x| x.0 == corr)
+            .map(|x| (x.1, x.2, x.3, x.4))
+            .collect()
+    };
+    // (START, END, CORRID, state input): the state counts up within each sequence.
+    assert_eq!(of(7), vec![(1, 0, 7, 0), (0, 0, 7, 1), (0, 1, 7, 2)]);
+    assert_eq!(of(9), vec![(1, 0, 9, 0), (0, 1, 9, 1)]);
+    // After END the sequence is gone: a request without START is refused.
+    let (e, _) = s.infer(seq_request(&s, &fe, 7, 0)).unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArg);
+    assert_eq!(
+        e.message(),
+        "inference request for sequence 7 to model 'm' must specify the START flag on the first request of the sequence"
+    );
+    // A new sequence with the same id starts from the initial state again.
+    send(7, 3);
+    assert!(wait_until(|| fe.releases.load(Ordering::SeqCst) == 6));
+    assert_eq!(exec.seen.lock().unwrap().last().unwrap().4, 0);
 }
