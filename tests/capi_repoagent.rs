@@ -253,7 +253,7 @@ fn helpers_report_what_the_core_knows() {
             INVALID_ARG
         );
 
-        let mut state: *mut c_void = 1 as *mut c_void;
+        let mut state: *mut c_void = 0x99 as *mut c_void;
         ok(TRITONREPOAGENT_ModelState(m, &mut state));
         assert!(state.is_null());
         ok(TRITONREPOAGENT_ModelSetState(m, 0x42 as *mut c_void));
