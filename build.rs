@@ -1,4 +1,5 @@
-//! Build script: sets the SONAME of the shared library and generates the C headers with cbindgen.
+//! Build script: sets the SONAME of the shared library and generates the C headers with cbindgen
+//! (tritonserver.h, tritonbackend.h, tritonrepoagent.h, tritoncache.h).
 //!
 //! The headers are written to `$OUT_DIR/include/triton/core/`. The committed copies under
 //! `include/triton/core/` are compared with them by the test suite; to refresh the committed
@@ -17,7 +18,7 @@ struct Header {
     trailer: Option<&'static str>,
 }
 
-const HEADERS: [Header; 2] = [
+const HEADERS: [Header; 4] = [
     Header {
         file: "tritonserver.h",
         guard: "TRITON_CORE_TRITONSERVER_H",
@@ -33,6 +34,22 @@ const HEADERS: [Header; 2] = [
         declspec: "TRITONBACKEND_DECLSPEC",
         prelude: "cbindgen/tritonbackend_prelude.h",
         trailer: Some("cbindgen/tritonbackend_trailer.h"),
+    },
+    Header {
+        file: "tritonrepoagent.h",
+        guard: "TRITON_CORE_TRITONREPOAGENT_H",
+        prefix: "TRITONREPOAGENT_",
+        declspec: "TRITONREPOAGENT_DECLSPEC",
+        prelude: "cbindgen/tritonrepoagent_prelude.h",
+        trailer: Some("cbindgen/tritonrepoagent_trailer.h"),
+    },
+    Header {
+        file: "tritoncache.h",
+        guard: "TRITON_CORE_TRITONCACHE_H",
+        prefix: "TRITONCACHE_",
+        declspec: "TRITONCACHE_DECLSPEC",
+        prelude: "cbindgen/tritoncache_prelude.h",
+        trailer: Some("cbindgen/tritoncache_trailer.h"),
     },
 ];
 

@@ -6,7 +6,12 @@ use std::path::Path;
 fn committed_headers_are_current() {
     let generated = Path::new(env!("OUT_DIR")).join("include/triton/core");
     let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("include/triton/core");
-    for name in ["tritonserver.h", "tritonbackend.h"] {
+    for name in [
+        "tritonserver.h",
+        "tritonbackend.h",
+        "tritonrepoagent.h",
+        "tritoncache.h",
+    ] {
         let want = std::fs::read_to_string(generated.join(name)).expect("generated header");
         let have = std::fs::read_to_string(committed.join(name)).unwrap_or_default();
         assert!(
@@ -39,4 +44,20 @@ fn api_version_macros_match_the_functions() {
     };
     assert!(err.is_null());
     assert_eq!((major, minor), (1, 19));
+    let repoagent = std::fs::read_to_string(committed.join("tritonrepoagent.h")).unwrap();
+    let cache = std::fs::read_to_string(committed.join("tritoncache.h")).unwrap();
+    assert!(repoagent.contains("#define TRITONREPOAGENT_API_VERSION_MAJOR 0\n"));
+    assert!(repoagent.contains("#define TRITONREPOAGENT_API_VERSION_MINOR 1\n"));
+    assert!(cache.contains("#define TRITONCACHE_API_VERSION_MAJOR 0\n"));
+    assert!(cache.contains("#define TRITONCACHE_API_VERSION_MINOR 1\n"));
+    // SAFETY: valid out-pointers.
+    let err = unsafe {
+        tritonserver::capi::repoagent::TRITONREPOAGENT_ApiVersion(&mut major, &mut minor)
+    };
+    assert!(err.is_null());
+    assert_eq!((major, minor), (0, 1));
+    // SAFETY: valid out-pointers.
+    let err = unsafe { tritonserver::capi::cache::TRITONCACHE_ApiVersion(&mut major, &mut minor) };
+    assert!(err.is_null());
+    assert_eq!((major, minor), (0, 1));
 }

@@ -3,8 +3,8 @@
 //! Each exported function is a thin boundary: it checks its arguments (a NULL or invalid one is
 //! a `TRITONSERVER_ERROR_INVALID_ARG` error naming the function and parameter), runs the engine
 //! inside [`boundary::ffi_try`] (a panic becomes `TRITONSERVER_ERROR_INTERNAL`), and writes
-//! out-parameters only on success. `unsafe` code is confined to [`handle`] and the backend
-//! [`backend::loader`].
+//! out-parameters only on success. `unsafe` code is confined to [`handle`], [`callback`] and
+//! the plugin loaders ([`backend::loader`], [`repoagent::loader`], [`cache::loader`]).
 #![allow(
     non_snake_case,
     non_camel_case_types,
@@ -17,7 +17,9 @@
 
 pub mod backend;
 pub(crate) mod boundary;
+pub mod cache;
 pub mod callback;
 pub(crate) mod handle;
+pub mod repoagent;
 pub mod server;
 pub mod types;

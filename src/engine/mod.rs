@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod cache;
 pub mod error;
 pub mod infer;
 pub mod log;
@@ -9,6 +10,7 @@ pub mod message;
 pub mod metrics;
 pub mod model;
 pub mod parameters;
+pub mod repoagent;
 pub mod repository;
 pub mod scheduler;
 pub mod sequence;

@@ -484,18 +484,21 @@ TRITONSERVER_Error *TRITONSERVER_ServerOptionsSetCudaVirtualAddressSize(TRITONSE
                                                                         int gpu_device,
                                                                         size_t cuda_virtual_address_size);
 
-/// Response cache size (deprecated upstream; accepted and recorded).
+/// Response cache size (deprecated upstream): a non-zero size configures the "local" cache
+/// with `{"size": N}`, as `ServerOptionsSetCacheConfig` would; zero does nothing.
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_ServerOptionsSetResponseCacheByteSize(TRITONSERVER_ServerOptions *options,
                                                                        uint64_t size);
 
-/// Configure the response cache implementation `cache_name` with a JSON config.
+/// Configure the response cache implementation `cache_name` with a JSON config (given to its
+/// `TRITONCACHE_CacheInitialize`). Only one cache may be configured when the server is created.
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_ServerOptionsSetCacheConfig(TRITONSERVER_ServerOptions *options,
                                                              const char *cache_name,
                                                              const char *config_json);
 
-/// Directory holding cache implementations.
+/// Directory holding cache implementations: `<dir>/<name>/libtritoncache_<name>.so`
+/// (default /opt/tritonserver/caches).
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_ServerOptionsSetCacheDirectory(TRITONSERVER_ServerOptions *options,
                                                                 const char *cache_dir);

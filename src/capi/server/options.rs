@@ -246,7 +246,8 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetCudaVirtualAddressSize(
     )
 }
 
-/// Response cache size (deprecated upstream; accepted and recorded).
+/// Response cache size (deprecated upstream): a non-zero size configures the "local" cache
+/// with `{"size": N}`, as `ServerOptionsSetCacheConfig` would; zero does nothing.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetResponseCacheByteSize(
     options: *mut TRITONSERVER_ServerOptions,
@@ -256,13 +257,17 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetResponseCacheByteSize(
         "TRITONSERVER_ServerOptionsSetResponseCacheByteSize",
         options,
         |o| {
-            note(o, "response_cache_byte_size", size);
+            if size != 0 {
+                o.cache_configs
+                    .insert("local".into(), format!("{{\"size\": {size}}}"));
+            }
             Ok(())
         },
     )
 }
 
-/// Configure the response cache implementation `cache_name` with a JSON config.
+/// Configure the response cache implementation `cache_name` with a JSON config (given to its
+/// `TRITONCACHE_CacheInitialize`). Only one cache may be configured when the server is created.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetCacheConfig(
     options: *mut TRITONSERVER_ServerOptions,
@@ -272,12 +277,13 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetCacheConfig(
     with_options("TRITONSERVER_ServerOptionsSetCacheConfig", options, |o| {
         let name = arg_cstr(cache_name, "cache_name")?;
         let json = arg_cstr(config_json, "config_json")?;
-        note(o, &format!("cache_config[{name}]"), json);
+        o.cache_configs.insert(name.to_owned(), json.to_owned());
         Ok(())
     })
 }
 
-/// Directory holding cache implementations.
+/// Directory holding cache implementations: `<dir>/<name>/libtritoncache_<name>.so`
+/// (default /opt/tritonserver/caches).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetCacheDirectory(
     options: *mut TRITONSERVER_ServerOptions,
@@ -287,7 +293,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetCacheDirectory(
         "TRITONSERVER_ServerOptionsSetCacheDirectory",
         options,
         |o| {
-            note(o, "cache_directory", arg_cstr(cache_dir, "cache_dir")?);
+            o.cache_dir = arg_cstr(cache_dir, "cache_dir")?.to_owned();
             Ok(())
         },
     )

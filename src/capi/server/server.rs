@@ -13,12 +13,14 @@ use std::sync::Arc;
 
 use crate::capi::backend::loader::DlopenLoader;
 use crate::capi::boundary::ffi_try;
+use crate::capi::cache::loader::{CHostOutputMemory, DlopenCacheLoader};
 use crate::capi::handle::{arg_cstr, arg_ref, into_raw, out_ptr, take_arc};
+use crate::capi::repoagent::loader::DlopenAgentLoader;
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::message::TRITONSERVER_Message;
 use crate::capi::server::options::TRITONSERVER_ServerOptions;
 use crate::engine::message::Message;
-use crate::engine::server::Server;
+use crate::engine::server::{Plugins, Server};
 
 /// A server.
 pub type TRITONSERVER_Server = Server;
@@ -36,7 +38,12 @@ pub unsafe extern "C" fn TRITONSERVER_ServerNew(
     ffi_try("TRITONSERVER_ServerNew", || {
         let out = out_ptr(server, "server")?;
         let options = arg_ref(options, "options")?;
-        let s = Server::new(options.clone(), Arc::new(DlopenLoader))?;
+        let plugins = Plugins {
+            agents: Arc::new(DlopenAgentLoader),
+            caches: Arc::new(DlopenCacheLoader),
+            memory: Arc::new(CHostOutputMemory),
+        };
+        let s = Server::new_with_plugins(options.clone(), Arc::new(DlopenLoader), plugins)?;
         out.write(Arc::into_raw(s).cast_mut());
         Ok(())
     })

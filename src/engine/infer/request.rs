@@ -172,6 +172,8 @@ pub struct InferenceRequest {
     states: std::sync::Mutex<Vec<Arc<crate::engine::sequence::OutputState>>>,
     /// The frontend's trace of this request, if it is traced (see `engine::trace`).
     trace: Option<TraceProxy>,
+    /// The frontend's response callback while the response cache wraps it.
+    cache_callback: Option<Arc<dyn ResponseCallback>>,
 }
 
 impl std::fmt::Debug for InferenceRequest {
@@ -208,6 +210,7 @@ impl InferenceRequest {
             sequence: None,
             states: std::sync::Mutex::new(Vec::new()),
             trace: None,
+            cache_callback: None,
         }
     }
 
@@ -441,6 +444,7 @@ impl InferenceRequest {
         allocator: Arc<dyn ResponseAllocator>,
         callback: Arc<dyn ResponseCallback>,
     ) {
+        self.cache_callback = None;
         self.factory = Some(Arc::new(ResponseFactory::new(
             self.model.clone(),
             self.id.clone(),
@@ -448,6 +452,29 @@ impl InferenceRequest {
             callback,
             self.cancelled.clone(),
         )));
+    }
+
+    // --- Response cache (kept together; see `engine::cache`) ---
+
+    /// Replace the response callback by one wrapping the frontend's (the response cache inserts
+    /// responses before they reach the frontend). Without a response callback, nothing changes.
+    pub(crate) fn wrap_response_callback(
+        &mut self,
+        wrap: impl FnOnce(Arc<dyn ResponseCallback>) -> Arc<dyn ResponseCallback>,
+    ) {
+        self.unwrap_response_callback();
+        if let Some(f) = &self.factory {
+            let inner = f.callback().clone();
+            self.cache_callback = Some(inner.clone());
+            self.factory = Some(Arc::new(f.with_callback(wrap(inner))));
+        }
+    }
+
+    /// Undo [`InferenceRequest::wrap_response_callback`] (a reused request starts afresh).
+    pub(crate) fn unwrap_response_callback(&mut self) {
+        if let (Some(inner), Some(f)) = (self.cache_callback.take(), &self.factory) {
+            self.factory = Some(Arc::new(f.with_callback(inner)));
+        }
     }
 
     /// Refresh the response factory after the id changed, so responses carry the new id.

@@ -106,6 +106,18 @@ impl ResponseFactory {
         }
     }
 
+    /// The same factory delivering through another callback (the response cache wraps the
+    /// frontend's callback to insert the response first).
+    pub(crate) fn with_callback(&self, callback: Arc<dyn ResponseCallback>) -> ResponseFactory {
+        ResponseFactory {
+            callback,
+            ..self.clone_parts()
+        }
+    }
+    pub(crate) fn callback(&self) -> &Arc<dyn ResponseCallback> {
+        &self.callback
+    }
+
     pub fn model(&self) -> &Arc<Model> {
         &self.model
     }
@@ -321,6 +333,25 @@ impl InferenceResponse {
             attributes: BufferAttributes::default(),
         }));
         Ok(self.outputs.len() - 1)
+    }
+
+    /// Add an output with exactly this shape (no reshape applied): a response rebuilt from the
+    /// response cache, whose shapes are already the reported ones. Returns its index.
+    pub(crate) fn add_output_exact(
+        &mut self,
+        name: &str,
+        datatype: DataType,
+        shape: &[i64],
+    ) -> usize {
+        self.outputs.push(Box::new(OutputTensor {
+            name: c_string(name),
+            datatype,
+            shape: shape.to_vec(),
+            buffer: None,
+            allocator: self.factory.allocator.clone(),
+            attributes: BufferAttributes::default(),
+        }));
+        self.outputs.len() - 1
     }
 
     pub fn set_parameter(&mut self, key: &str, value: ParameterValue) {

@@ -58,6 +58,9 @@ struct Inner {
     /// Successful requests' durations in whole microseconds, summed per request as upstream's
     /// metrics do: request, queue, compute input, compute infer, compute output.
     success_us: [u64; 5],
+    /// Response cache hits and misses (lookup + insert time), see `engine::cache`.
+    cache_hit: StatDuration,
+    cache_miss: StatDuration,
 }
 
 /// Why a request failed: the `reason` label of `nv_inference_request_failure`.
@@ -249,7 +252,6 @@ impl ModelStats {
     /// The `model_stats` entry of one version.
     pub fn to_json(&self, name: &str, version: i64) -> serde_json::Value {
         let s = lock(&self.inner);
-        let zero = StatDuration::default();
         let batch: Vec<serde_json::Value> = s
             .batch
             .iter()
@@ -275,8 +277,8 @@ impl ModelStats {
                 "compute_input": s.compute_input.json(),
                 "compute_infer": s.compute_infer.json(),
                 "compute_output": s.compute_output.json(),
-                "cache_hit": zero.json(),
-                "cache_miss": zero.json(),
+                "cache_hit": s.cache_hit.json(),
+                "cache_miss": s.cache_miss.json(),
             },
             "response_stats": response_stats(&s),
             "batch_stats": batch,
@@ -286,6 +288,27 @@ impl ModelStats {
                 "byte_size": m.byte_size,
             })).collect::<Vec<_>>(),
         })
+    }
+
+    /// A request answered from the response cache: a success that never reached the backend
+    /// (no inference or execution counted), as upstream's `UpdateSuccessCacheHit`.
+    pub fn report_cache_hit(&self, request_start_ns: u64, lookup_ns: u64) {
+        let mut s = lock(&self.inner);
+        s.last_inference_ms = wall_ms();
+        let total = monotonic_ns().saturating_sub(request_start_ns);
+        s.success.add(total);
+        s.success_us[0] += total / 1000;
+        s.queue.count += 1;
+        s.cache_hit.add(lookup_ns);
+    }
+
+    /// A response computed after a cache miss was inserted: lookup plus insert time, also
+    /// added to the request duration, as upstream's `UpdateSuccessCacheMiss`.
+    pub fn report_cache_miss(&self, miss_ns: u64) {
+        let mut s = lock(&self.inner);
+        s.success.ns += miss_ns;
+        s.success_us[0] += miss_ns / 1000;
+        s.cache_miss.add(miss_ns);
     }
 
     /// (success count, failure count, inference count, execution count).

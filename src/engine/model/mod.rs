@@ -271,6 +271,12 @@ impl Model {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
+    /// A request was accepted without going through [`Model::enqueue`] (answered from the
+    /// response cache); its release balances this.
+    pub(crate) fn request_accepted(&self) {
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// A request of this model was released.
     pub(crate) fn request_released(&self) {
         let _ = self

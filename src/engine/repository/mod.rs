@@ -34,6 +34,8 @@ pub struct VersionSlot {
     pub model: Option<Arc<Model>>,
     /// The private directory of a load with `file:` parameters, kept while the model uses it.
     pub files: Option<Arc<OverrideDir>>,
+    /// The repository agents of the load that created the model, kept while the model uses it.
+    pub agents: Option<Arc<crate::engine::repoagent::AgentModelList>>,
 }
 
 impl VersionSlot {
@@ -43,6 +45,7 @@ impl VersionSlot {
             reason: reason.into(),
             model,
             files: None,
+            agents: None,
         }
     }
 }

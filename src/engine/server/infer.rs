@@ -40,6 +40,10 @@ impl Server {
         let start_ns = monotonic_ns();
         request.request_start_ns.store(start_ns, Ordering::Release);
         request.trace_accepted(start_ns);
+        // Response cache (plugins.rs): a hit is answered here, without executing the model.
+        let Some(request) = self.respond_from_cache(request, memory) else {
+            return Ok(());
+        };
         let model = request.model().clone();
         model.enqueue(request)
     }

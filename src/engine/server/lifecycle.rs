@@ -31,7 +31,11 @@ use crate::engine::types::{InstanceKind, ModelControlMode};
 /// The reason the index gives a model found in more than one repository.
 pub const DUPLICATE_REASON: &str = "model appears in two or more repositories";
 /// The versions a policy selects among those on disk, highest first for `latest`.
-fn versions_to_load(name: &str, model_dir: &Path, cfg: &pb::ModelConfig) -> Result<Vec<i64>> {
+pub(super) fn versions_to_load(
+    name: &str,
+    model_dir: &Path,
+    cfg: &pb::ModelConfig,
+) -> Result<Vec<i64>> {
     let existing = version_dirs(model_dir)?;
     let policy = cfg
         .version_policy
@@ -479,6 +483,13 @@ impl Server {
         let Polled { dir, source, files } = polled;
         let versions = match versions_to_load(name, &dir, &source.config) {
             Ok(v) => v,
+            // Repository agents may provide the versions (plugins.rs).
+            Err(_)
+                if !crate::engine::repoagent::AgentModelList::configured(&source.config)
+                    .is_empty() =>
+            {
+                Vec::new()
+            }
             Err(e) => {
                 self.repo.update(name, |entry| {
                     entry.reason = e.as_status_string();
@@ -507,6 +518,12 @@ impl Server {
                 return Ok(());
             }
         }
+        // Repository agents (plugins.rs): LOAD may point the model at other files.
+        let super::plugins::AgentOutcome {
+            dir,
+            versions,
+            agents,
+        } = self.agents_load(name, dir, &source.config, versions, explicit)?;
         // Publish LOADING for versions that are not serving; serving ones keep serving.
         self.repo.update(name, |e| {
             e.reason.clear();
@@ -552,6 +569,7 @@ impl Server {
                     slot.state = ModelState::Ready;
                     slot.reason.clear();
                     slot.files = files.clone();
+                    slot.agents = agents.clone();
                 }
                 for (v, slot) in e.versions.iter_mut() {
                     if !wanted.contains(v) && slot.state == ModelState::Ready {
@@ -561,6 +579,7 @@ impl Server {
                         slot.state = ModelState::Unavailable;
                         slot.reason = REASON_UNLOADED.into();
                         slot.files = None;
+                        slot.agents = None;
                     }
                 }
                 e.source = Some(source.clone());
@@ -570,6 +589,7 @@ impl Server {
             for m in retired {
                 m.finalize();
             }
+            Self::agents_load_done(&agents, true);
             crate::log_info!("successfully loaded '{name}'");
             return Ok(());
         }
@@ -577,6 +597,7 @@ impl Server {
         for (_, m) in &loaded {
             m.finalize();
         }
+        Self::agents_load_done(&agents, false);
         let mut message = String::new();
         self.repo.update(name, |e| {
             e.explicit |= explicit;
@@ -603,6 +624,7 @@ impl Server {
                 slot.reason = err.as_status_string();
                 slot.model = None;
                 slot.files = None;
+                slot.agents = None;
                 message.push_str(&format!(
                     "version {v} is at UNAVAILABLE state: {};",
                     slot.reason
@@ -813,6 +835,7 @@ impl Server {
             return Ok(());
         };
         let mut to_finalize: Vec<(i64, Arc<Model>)> = Vec::new();
+        let mut agent_lists = Vec::new();
         self.repo.update(name, |e| {
             if e.versions.is_empty() {
                 e.unloaded = true;
@@ -823,12 +846,14 @@ impl Server {
                         slot.state = ModelState::Unloading;
                         slot.reason.clear();
                         to_finalize.push((*v, m));
+                        agent_lists.extend(slot.agents.clone());
                     }
                     _ => {
                         slot.state = ModelState::Unavailable;
                         slot.reason = REASON_UNLOADED.into();
                         slot.model = None;
                         slot.files = None;
+                        slot.agents = None;
                     }
                 }
             }
@@ -837,6 +862,8 @@ impl Server {
             e.overridden = false;
         });
         drop(entry);
+        Self::agents_unload(&agent_lists);
+        drop(agent_lists);
         if to_finalize.is_empty() {
             return Ok(());
         }
@@ -871,6 +898,7 @@ impl Server {
                         slot.reason = REASON_UNLOADED.into();
                         slot.model = None;
                         slot.files = None;
+                        slot.agents = None;
                     }
                 }
             });

@@ -5,6 +5,7 @@ mod infer;
 mod lifecycle;
 mod metadata;
 mod options;
+mod plugins;
 pub mod poll;
 
 use std::path::PathBuf;
@@ -13,10 +14,13 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 pub use options::Options;
+pub use plugins::Plugins;
 
 use super::backend::{BackendManager, LibraryLoader};
+use super::cache::ResponseCache;
 use super::error::{Error, Result};
 use super::model::{Model, ModelState, REASON_UNLOADED};
+use super::repoagent::AgentManager;
 use super::repository::{ConfigOptions, Repository};
 use super::types::ModelControlMode;
 
@@ -82,6 +86,10 @@ pub struct Server {
     repo: Repository,
     config_options: ConfigOptions,
     weak_self: Weak<Server>,
+    /// Repository agents, shared by the models that list them (see `plugins.rs`).
+    agents: AgentManager,
+    /// The response cache, when one is configured (see `plugins.rs`).
+    cache: Option<Arc<ResponseCache>>,
 }
 
 impl Server {
@@ -89,6 +97,16 @@ impl Server {
     /// makes this an error when `exit_on_error` is set (the server is stopped first); otherwise the
     /// server is returned and the failure is logged.
     pub fn new(options: Options, loader: Arc<dyn LibraryLoader>) -> Result<Arc<Server>> {
+        Self::new_with_plugins(options, loader, Plugins::none())
+    }
+
+    /// [`Server::new`] with repository agents and response caches opened through `plugins`.
+    /// The configured cache is created first; its failure fails the creation.
+    pub fn new_with_plugins(
+        options: Options,
+        loader: Arc<dyn LibraryLoader>,
+        plugins: Plugins,
+    ) -> Result<Arc<Server>> {
         super::log::configure(options.log.clone())?;
         if options.repository_paths.is_empty() {
             return Err(Error::invalid_arg("--model-repository must be specified"));
@@ -107,6 +125,8 @@ impl Server {
             return Err(Error::invalid_arg("--repoagent-directory can not be empty"));
         }
         let backends = BackendManager::new(loader, options.effective_backend_config());
+        let cache = plugins::create_cache(&options, &plugins)?;
+        let agents = AgentManager::new(plugins.agents.clone(), &options.repoagent_dir);
         let config_options = ConfigOptions {
             config_name: options.model_config_name.clone(),
             strict: options.strict_model_config,
@@ -119,6 +139,8 @@ impl Server {
             repo: Repository::new(paths),
             config_options,
             weak_self: weak.clone(),
+            agents,
+            cache,
         });
         let result = server.load_startup_models();
         server.set_state(ServerState::Ready);
@@ -430,6 +452,7 @@ impl Server {
         }
         let done = self.repo.pending.wait_idle(self.exit_timeout());
         self.backends.clear();
+        self.agents.clear();
         if done {
             Ok(())
         } else {
@@ -456,3 +479,5 @@ impl std::fmt::Debug for Server {
 mod tests;
 #[cfg(test)]
 mod tests_infer;
+#[cfg(test)]
+mod tests_plugins;

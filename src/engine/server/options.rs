@@ -28,6 +28,11 @@ pub struct Options {
     pub min_compute_capability: f64,
     /// Host policies: policy name → setting → value.
     pub host_policies: BTreeMap<String, BTreeMap<String, String>>,
+    /// Response cache configurations by cache name (`ServerOptionsSetCacheConfig`); at most one
+    /// is allowed when the server is created.
+    pub cache_configs: BTreeMap<String, String>,
+    /// Where cache implementations are found (`ServerOptionsSetCacheDirectory`).
+    pub cache_dir: String,
     /// Everything else that is accepted and reported but has no effect yet, by option name.
     pub other: BTreeMap<String, String>,
 }
@@ -53,6 +58,8 @@ impl Default for Options {
             model_namespacing: false,
             min_compute_capability: 0.0,
             host_policies: BTreeMap::new(),
+            cache_configs: BTreeMap::new(),
+            cache_dir: "/opt/tritonserver/caches".into(),
             other: BTreeMap::new(),
         }
     }
