@@ -77,7 +77,9 @@ fn exported_names(dir: &Path, out: &mut BTreeSet<String>) {
                         .chars()
                         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                         .collect();
-                    if name.starts_with("TRITON") {
+                    // Every constant is collected: those not named TRITON* (engine constants
+                    // that cbindgen also sees) are excluded from every header.
+                    if name.starts_with("TRITON") || t.starts_with("pub const ") {
                         out.insert(name);
                     }
                 }
@@ -137,7 +139,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=TRITON_CORE_UPDATE_HEADERS");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libtritonserver.so");
     let mut names = BTreeSet::new();
-    exported_names(&crate_dir.join("src/capi"), &mut names);
+    exported_names(&crate_dir.join("src"), &mut names);
     for h in &HEADERS {
         generate(&crate_dir, &out_dir, &names, h);
     }

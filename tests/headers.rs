@@ -61,3 +61,28 @@ fn api_version_macros_match_the_functions() {
     assert!(err.is_null());
     assert_eq!((major, minor), (0, 1));
 }
+
+#[test]
+fn headers_define_only_triton_names() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("include/triton/core");
+    for name in [
+        "tritonserver.h",
+        "tritonbackend.h",
+        "tritonrepoagent.h",
+        "tritoncache.h",
+    ] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        for line in text.lines() {
+            if let Some(rest) = line.trim_start().strip_prefix("#define ") {
+                assert!(
+                    rest.starts_with("TRITON"),
+                    "{name}: a non-Triton macro leaked into the header: {line}"
+                );
+            }
+            assert!(
+                !line.contains("Option<") && !line.contains("Box<"),
+                "{name}: a Rust type leaked into the header: {line}"
+            );
+        }
+    }
+}

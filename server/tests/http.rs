@@ -140,7 +140,10 @@ fn start(tag: &str, extra: &[&str]) -> Server {
         let text = std::fs::read_to_string(&s.log).unwrap_or_default();
         let port_of = |key: &str| {
             text.lines()
-                .find_map(|l| l.split_once(key).map(|(_, a)| a.trim().to_string()))
+                .find_map(|l| {
+                    l.split_once(key)
+                        .map(|(_, a)| a.trim().trim_end_matches('"').to_string())
+                })
                 .and_then(|a| a.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()))
         };
         if let (Some(p), Some(m)) = (
@@ -319,7 +322,8 @@ fn health_metadata_and_repository() {
     assert_eq!(error_of(&r), "Model version not ready");
     assert_eq!(get(p, "/v2/models/identity/versions/7/ready").status, 400);
     assert_eq!(get(p, "/v2/models/nope/config").status, 404);
-    assert_eq!(get(p, "/v2/models/nope/stats").status, 404);
+    // As Triton 2.51: statistics of an unknown model are INVALID_ARG (400).
+    assert_eq!(get(p, "/v2/models/nope/stats").status, 400);
     let r = request(p, "POST", "/v2/health/ready", &[], b"");
     assert_eq!(r.status, 405);
     assert_eq!(error_of(&r), "Method Not Allowed");

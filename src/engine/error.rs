@@ -18,6 +18,8 @@ pub enum Code {
 
 impl Code {
     /// Every code, in numeric order.
+    ///
+    /// cbindgen:ignore
     pub const ALL: [Code; 8] = [
         Code::Unknown,
         Code::Internal,

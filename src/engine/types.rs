@@ -24,6 +24,8 @@ pub enum DataType {
 
 impl DataType {
     /// Every data type, in numeric order.
+    ///
+    /// cbindgen:ignore
     pub const ALL: [DataType; 15] = [
         DataType::Invalid,
         DataType::Bool,

@@ -59,27 +59,6 @@ typedef enum TRITONBACKEND_execpolicy_enum {
 /// `TRITONBACKEND_API_VERSION_MINOR`: the minor version of the backend API.
 #define TRITONBACKEND_API_VERSION_MINOR 19
 
-/// `TRITONSERVER_REQUEST_RELEASE_ALL`.
-#define RELEASE_ALL 1
-
-/// `TRITONSERVER_REQUEST_RELEASE_RESCHEDULE`.
-#define RELEASE_RESCHEDULE 2
-
-/// `TRITONSERVER_RESPONSE_COMPLETE_FINAL`.
-#define RESPONSE_FINAL 1
-
-/// `TRITONSERVER_REQUEST_FLAG_SEQUENCE_START`.
-#define FLAG_START 1
-
-/// `TRITONSERVER_REQUEST_FLAG_SEQUENCE_END`.
-#define FLAG_END 2
-
-/// Every code, in numeric order.
-#define Code_ALL { Unknown, Internal, NotFound, InvalidArg, Unavailable, Unsupported, AlreadyExists, Cancelled, }
-
-/// Every data type, in numeric order.
-#define DataType_ALL { Invalid, Bool, Uint8, Uint16, Uint32, Uint64, Int8, Int16, Int32, Int64, Fp16, Fp32, Fp64, Bytes, Bf16, }
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
