@@ -25,7 +25,7 @@
 #   BENCH_NO_BUILD=1       do not run cargo (use TC_OUR_CORE as it is)
 # HTTP section (bench/http.sh; runs only when our server binary exists, else says why):
 #   TC_HTTP_SERVER_BIN     our HTTP server (default target/release/tritonserver-rs, built
-#                          from the http-server branch's `server` workspace member)
+#                          here from the `server` workspace member when it exists)
 #   TC_REAL_TRITONSERVER_BIN  the real tritonserver (default: the wheel's
 #                          pytriton/tritonserver/bin/tritonserver)
 #   BENCH_HTTP=0           skip the HTTP section
@@ -69,6 +69,11 @@ step "our core (release) and its install prefix"
 our_core="${TC_OUR_CORE:-$repo/target/release/libtritonserver.so}"
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   cargo build --release --quiet --lib
+  # Our HTTP server (workspace member server/, package tritonserver-http), when main has it.
+  if [ -z "${TC_HTTP_SERVER_BIN:-}" ] && [ -f server/Cargo.toml ] && [ "${BENCH_HTTP:-1}" != 0 ]; then
+    cargo build --release --quiet -p tritonserver-http --bin tritonserver-rs \
+      || log "building tritonserver-rs failed: the HTTP section will say so"
+  fi
 fi
 [ -f "$our_core" ] || { log "error: $our_core not found"; exit 1; }
 # The prefix only provides headers and the backend's link-time libtritonserver.so.
