@@ -10,6 +10,7 @@ pub mod message;
 pub mod metrics;
 pub mod model;
 pub mod parameters;
+pub mod ratelimit;
 pub mod repoagent;
 pub mod repository;
 pub mod scheduler;

@@ -434,12 +434,13 @@ TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_ServerOptionsSetModelConfigName(TRITONSERVER_ServerOptions *options,
                                                                  const char *model_config_name);
 
-/// Rate limiter mode (accepted and recorded).
+/// Rate limiter mode: OFF (default) or EXEC_COUNT (instances run only while the resources their
+/// instance group declares are available).
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_ServerOptionsSetRateLimiterMode(TRITONSERVER_ServerOptions *options,
                                                                  TRITONSERVER_RateLimitMode mode);
 
-/// Add a rate limiter resource (accepted and recorded).
+/// Add `resource_count` of a rate limiter resource on `device` (-1: on every device).
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_ServerOptionsAddRateLimiterResource(TRITONSERVER_ServerOptions *options,
                                                                      const char *resource_name,

@@ -144,7 +144,8 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetModelConfigName(
     )
 }
 
-/// Rate limiter mode (accepted and recorded).
+/// Rate limiter mode: OFF (default) or EXEC_COUNT (instances run only while the resources their
+/// instance group declares are available).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetRateLimiterMode(
     options: *mut TRITONSERVER_ServerOptions,
@@ -154,18 +155,17 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetRateLimiterMode(
         "TRITONSERVER_ServerOptionsSetRateLimiterMode",
         options,
         |o| {
-            let name = match mode.0 {
-                0 => "OFF",
-                1 => "EXEC_COUNT",
+            o.rate_limit_exec_count = match mode.0 {
+                0 => false,
+                1 => true,
                 v => return Err(Error::invalid_arg(format!("invalid rate limit mode {v}"))),
             };
-            note(o, "rate_limit", name);
             Ok(())
         },
     )
 }
 
-/// Add a rate limiter resource (accepted and recorded).
+/// Add `resource_count` of a rate limiter resource on `device` (-1: on every device).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_ServerOptionsAddRateLimiterResource(
     options: *mut TRITONSERVER_ServerOptions,
@@ -178,11 +178,8 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsAddRateLimiterResource(
         options,
         |o| {
             let name = arg_cstr(resource_name, "resource_name")?;
-            note(
-                o,
-                &format!("rate_limit_resource[{name}:{device}]"),
-                resource_count,
-            );
+            o.rate_limit_resources
+                .push((name.to_owned(), resource_count as u64, device));
             Ok(())
         },
     )

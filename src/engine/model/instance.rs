@@ -11,6 +11,7 @@ use super::Model;
 use crate::engine::backend::c_string;
 use crate::engine::error::{Error, Result};
 use crate::engine::message::Message;
+use crate::engine::ratelimit::Needs;
 use crate::engine::types::InstanceKind;
 
 /// Where and how one instance runs, derived from its group.
@@ -19,6 +20,8 @@ pub(crate) struct InstanceSettings {
     pub kind: InstanceKind,
     pub device_id: i32,
     pub host_policy: String,
+    /// The settings of that host policy from the server options (`--host-policy`).
+    pub host_policy_settings: std::collections::BTreeMap<String, String>,
 }
 
 /// The placements one group asks for: one for CPU and MODEL groups, one per listed GPU.
@@ -35,11 +38,13 @@ pub(crate) fn settings_for_group(group: &pb::ModelInstanceGroup) -> Result<Vec<I
             kind: InstanceKind::Cpu,
             device_id: 0,
             host_policy: policy("cpu".into()),
+            host_policy_settings: Default::default(),
         }]),
         Ok(Kind::Model) => Ok(vec![InstanceSettings {
             kind: InstanceKind::Model,
             device_id: 0,
             host_policy: policy("model".into()),
+            host_policy_settings: Default::default(),
         }]),
         Ok(Kind::Gpu) => Ok(group
             .gpus
@@ -48,6 +53,7 @@ pub(crate) fn settings_for_group(group: &pb::ModelInstanceGroup) -> Result<Vec<I
                 kind: InstanceKind::Gpu,
                 device_id: id,
                 host_policy: policy(format!("gpu_{id}")),
+                host_policy_settings: Default::default(),
             })
             .collect()),
         _ => Err(Error::invalid_arg(format!(
@@ -71,6 +77,8 @@ pub struct Instance {
     model: Weak<Model>,
     state: AtomicPtr<c_void>,
     initialized: AtomicBool,
+    /// Rate limiter resources the instance needs to execute.
+    needs: Needs,
 }
 
 impl Instance {
@@ -93,8 +101,9 @@ impl Instance {
                 (c_string(kind), d.device_id)
             })
             .collect();
-        let host_policy =
-            Message::from_value(&serde_json::json!({ settings.host_policy.as_str(): {} }));
+        let host_policy = Message::from_value(
+            &serde_json::json!({ settings.host_policy.as_str(): settings.host_policy_settings }),
+        );
         Arc::new(Instance {
             name: c_string(name),
             kind: settings.kind,
@@ -106,7 +115,13 @@ impl Instance {
             model,
             state: AtomicPtr::new(std::ptr::null_mut()),
             initialized: AtomicBool::new(false),
+            needs: Needs::of(group, settings.device_id),
         })
+    }
+
+    /// The rate limiter resources this instance needs.
+    pub fn needs(&self) -> &Needs {
+        &self.needs
     }
 
     pub fn name(&self) -> &str {

@@ -180,8 +180,14 @@ impl Model {
         }
         let config = self.config();
         let mut instances: Vec<Arc<Instance>> = Vec::new();
+        let server = self.server.upgrade();
         for group in &config.instance_group {
-            for settings in instance::settings_for_group(group)? {
+            for mut settings in instance::settings_for_group(group)? {
+                if let Some(s) = &server {
+                    if let Some(p) = s.options().host_policies.get(&settings.host_policy) {
+                        settings.host_policy_settings = p.clone();
+                    }
+                }
                 for c in 0..group.count.max(0) {
                     let inst = Instance::new(
                         &format!("{}_{}", group.name, c),
@@ -189,7 +195,11 @@ impl Model {
                         group,
                         Arc::downgrade(self),
                     );
-                    if let Err(e) = lib.instance_initialize(&inst) {
+                    let registered = match &server {
+                        Some(s) => s.rate_limiter().register(inst.needs()),
+                        None => Ok(()),
+                    };
+                    if let Err(e) = registered.and_then(|()| lib.instance_initialize(&inst)) {
                         for done in instances.iter().rev() {
                             done.finalize();
                         }
@@ -294,7 +304,15 @@ impl Model {
             }
             return;
         };
-        if let Err((e, requests)) = backend.library().execute(instance, batch) {
+        let server = self.server.upgrade();
+        if let Some(s) = &server {
+            s.rate_limiter().acquire(instance.needs());
+        }
+        let result = backend.library().execute(instance, batch);
+        if let Some(s) = &server {
+            s.rate_limiter().release(instance.needs());
+        }
+        if let Err((e, requests)) = result {
             for r in requests {
                 self.stats
                     .report_failure(r.request_start_ns.load(Ordering::Acquire));

@@ -543,7 +543,22 @@ impl Server {
         let mut loaded: Vec<(i64, Arc<Model>)> = Vec::new();
         let mut failures: Vec<(i64, Error)> = Vec::new();
         for v in &versions {
-            match self.create_version(name, *v, &dir, source.config.clone(), source.provided) {
+            // `--model-load-retry-count`: a failed version is tried again that many times.
+            let mut attempt = 0;
+            let created = loop {
+                match self.create_version(name, *v, &dir, source.config.clone(), source.provided) {
+                    Err(e) if attempt < self.options.model_load_retry_count => {
+                        attempt += 1;
+                        crate::log_warn!(
+                            "failed to load '{name}' version {v} (attempt {attempt} of {}): {}; retrying",
+                            self.options.model_load_retry_count + 1,
+                            e.message()
+                        );
+                    }
+                    other => break other,
+                }
+            };
+            match created {
                 Ok(m) => loaded.push((*v, m)),
                 Err(e) => {
                     crate::log_error!(

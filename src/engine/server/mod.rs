@@ -90,6 +90,8 @@ pub struct Server {
     agents: AgentManager,
     /// The response cache, when one is configured (see `plugins.rs`).
     cache: Option<Arc<ResponseCache>>,
+    /// Execution-count rate limiting across every model's instances.
+    rate_limiter: crate::engine::ratelimit::RateLimiter,
 }
 
 impl Server {
@@ -131,6 +133,8 @@ impl Server {
             config_name: options.model_config_name.clone(),
             strict: options.strict_model_config,
         };
+        let rate_limit = options.rate_limit_exec_count;
+        let rate_limit_resources = options.rate_limit_resources.clone();
         let server = Arc::new_cyclic(|weak| Server {
             exit_timeout_secs: AtomicU32::new(options.exit_timeout_secs),
             options,
@@ -141,6 +145,10 @@ impl Server {
             weak_self: weak.clone(),
             agents,
             cache,
+            rate_limiter: crate::engine::ratelimit::RateLimiter::new(
+                rate_limit,
+                &rate_limit_resources,
+            ),
         });
         let result = server.load_startup_models();
         server.set_state(ServerState::Ready);
@@ -156,6 +164,9 @@ impl Server {
 
     pub fn options(&self) -> &Options {
         &self.options
+    }
+    pub fn rate_limiter(&self) -> &crate::engine::ratelimit::RateLimiter {
+        &self.rate_limiter
     }
     pub fn state(&self) -> ServerState {
         ServerState::from_u8(self.state.load(Ordering::Acquire))

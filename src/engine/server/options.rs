@@ -25,6 +25,10 @@ pub struct Options {
     pub model_load_thread_count: u32,
     pub model_load_retry_count: u32,
     pub model_namespacing: bool,
+    /// Rate limiting by execution count (`--rate-limit=execution_count`).
+    pub rate_limit_exec_count: bool,
+    /// Rate limiter resources: (name, count, device; -1 = every device).
+    pub rate_limit_resources: Vec<(String, u64, i32)>,
     pub min_compute_capability: f64,
     /// Host policies: policy name → setting → value.
     pub host_policies: BTreeMap<String, BTreeMap<String, String>>,
@@ -56,6 +60,8 @@ impl Default for Options {
             model_load_thread_count: 4,
             model_load_retry_count: 0,
             model_namespacing: false,
+            rate_limit_exec_count: false,
+            rate_limit_resources: Vec::new(),
             min_compute_capability: 0.0,
             host_policies: BTreeMap::new(),
             cache_configs: BTreeMap::new(),

@@ -927,3 +927,44 @@ fn readiness_report_lists_every_instance_that_is_not_ready() {
     // The health check itself stops at the first problem.
     assert_eq!(s.not_ready(true).unwrap().len(), 1);
 }
+
+#[test]
+fn host_policy_settings_reach_the_instances() {
+    let f = Fixture::new("hostpolicy");
+    f.model(
+        "a",
+        "mock",
+        &[1],
+        "instance_group [{ count: 1 kind: KIND_CPU }]",
+    );
+    let mut o = f.options(ModelControlMode::None);
+    o.host_policies.insert(
+        "cpu".into(),
+        [("numa-node".to_owned(), "0".to_owned())]
+            .into_iter()
+            .collect(),
+    );
+    let s = f.start(o).unwrap();
+    let m = s.get_model("a", 1).unwrap();
+    assert_eq!(
+        m.instances()[0].host_policy().as_str(),
+        r#"{"cpu":{"numa-node":"0"}}"#
+    );
+}
+
+#[test]
+fn failed_loads_are_retried_as_configured() {
+    let f = Fixture::new("retry");
+    f.model("a", "mock", &[1], "");
+    f.state.fail_model_init.store(true, Ordering::SeqCst);
+    let mut o = f.options(ModelControlMode::None);
+    o.model_load_retry_count = 2;
+    let s = f.start(o).unwrap();
+    let attempts = f
+        .calls()
+        .iter()
+        .filter(|c| c.as_str() == "model_init a 1")
+        .count();
+    assert_eq!(attempts, 3);
+    assert_eq!(s.model_is_ready("a", 1), Ok(false));
+}

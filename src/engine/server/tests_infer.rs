@@ -34,6 +34,8 @@ enum Mode {
     Decoupled,
     /// A sequence model: record the control and state inputs, write state + 1.
     Sequence,
+    /// Respond after 20 ms, counting how many executions overlap.
+    Slow,
 }
 
 /// (correlation id, START, END, CORRID, state input) of one sequence request.
@@ -43,6 +45,8 @@ type Seen = (u64, i32, i32, u64, i32);
 struct Exec {
     /// What each executed sequence request carried.
     seen: Mutex<Vec<Seen>>,
+    inside: AtomicUsize,
+    max_inside: AtomicUsize,
     batches: Mutex<Vec<usize>>,
     held: Mutex<Vec<Box<InferenceRequest>>>,
     gate: Mutex<()>,
@@ -83,6 +87,18 @@ impl BackendLibrary for Lib {
         Ok(())
     }
     fn execute(&self, _: &Instance, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {
+        if self.mode == Mode::Slow {
+            let n = self.exec.inside.fetch_add(1, Ordering::SeqCst) + 1;
+            self.exec.max_inside.fetch_max(n, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(20));
+            self.exec.inside.fetch_sub(1, Ordering::SeqCst);
+            for r in requests {
+                let factory = r.response_factory().unwrap().clone();
+                r.release(RELEASE_ALL);
+                factory.create().send(RESPONSE_FINAL);
+            }
+            return Ok(());
+        }
         let _g = self.exec.gate.lock().unwrap();
         self.exec.batches.lock().unwrap().push(requests.len());
         match self.mode {
@@ -139,6 +155,7 @@ impl BackendLibrary for Lib {
                 }
                 Ok(())
             }
+            Mode::Slow => unreachable!("handled before the gate"),
             Mode::Decoupled => {
                 for r in requests {
                     let factory = r.response_factory().unwrap().clone();
@@ -548,4 +565,43 @@ fn sequences_get_controls_and_carry_implicit_state() {
     send(7, 3);
     assert!(wait_until(|| fe.releases.load(Ordering::SeqCst) == 6));
     assert_eq!(exec.seen.lock().unwrap().last().unwrap().4, 0);
+}
+
+fn run_concurrently(f: &Fixture, rate_limit: bool) -> usize {
+    f.model(
+        "m",
+        "mock",
+        &[1],
+        "instance_group [{ count: 3 kind: KIND_CPU rate_limiter { resources [{ name: \"R\" count: 1 }] } }]",
+    );
+    let mut o = f.options(ModelControlMode::Explicit);
+    o.startup_models = vec!["m".into()];
+    o.rate_limit_exec_count = rate_limit;
+    o.rate_limit_resources = vec![("R".into(), 1, -1)];
+    let exec = Arc::new(Exec::default());
+    let s = Server::new(
+        o,
+        Arc::new(Loader {
+            mode: Mode::Slow,
+            exec: exec.clone(),
+        }),
+    )
+    .unwrap();
+    let fe = Arc::new(Frontend::default());
+    for _ in 0..9 {
+        s.infer(request(&s, &fe, None)).map_err(|(e, _)| e).unwrap();
+    }
+    assert!(wait_until(|| fe.releases.load(Ordering::SeqCst) == 9));
+    exec.max_inside.load(Ordering::SeqCst)
+}
+
+#[test]
+fn the_rate_limiter_serializes_instances_sharing_a_resource() {
+    let limited = run_concurrently(&Fixture::new("rl-on"), true);
+    assert_eq!(limited, 1);
+    let free = run_concurrently(&Fixture::new("rl-off"), false);
+    assert!(
+        free > 1,
+        "three instances without rate limiting overlap: {free}"
+    );
 }
