@@ -122,6 +122,8 @@ struct State {
     levels: Vec<VecDeque<Queued>>,
     /// Sequence batching: one queue per instance, in arrival order.
     per_instance: Vec<VecDeque<Box<InferenceRequest>>>,
+    /// Queued requests that have a deadline (none: the expiry scan is skipped).
+    with_deadline: usize,
     accepting: bool,
     stopping: bool,
 }
@@ -167,6 +169,7 @@ impl Scheduler {
             state: Mutex::new(State {
                 levels: (0..levels).map(|_| VecDeque::new()).collect(),
                 per_instance: (0..active).map(|_| VecDeque::new()).collect(),
+                with_deadline: 0,
                 accepting: true,
                 stopping: false,
             }),
@@ -265,10 +268,12 @@ impl Scheduler {
             .queue_start_ns
             .store(queue_start_ns, Ordering::Release);
         let now = Instant::now();
+        let deadline = (timeout_us > 0 && qp.reject_on_timeout)
+            .then(|| now + Duration::from_micros(timeout_us));
+        st.with_deadline += usize::from(deadline.is_some());
         st.levels[idx].push_back(Queued {
             request,
-            deadline: (timeout_us > 0 && qp.reject_on_timeout)
-                .then(|| now + Duration::from_micros(timeout_us)),
+            deadline,
             enqueued: now,
         });
         drop(st);
@@ -321,8 +326,13 @@ impl Scheduler {
                 continue;
             }
             if !self.policy.dynamic {
-                let q = st.levels.iter_mut().find(|q| !q.is_empty())?;
-                return q.pop_front().map(|q| vec![q.request]);
+                let item = st
+                    .levels
+                    .iter_mut()
+                    .find(|q| !q.is_empty())
+                    .and_then(VecDeque::pop_front)?;
+                st.with_deadline -= usize::from(item.deadline.is_some());
+                return Some(vec![item.request]);
             }
             // Dynamic batching: how many requests fit, and is the batch good enough to go?
             let max = self.policy.max_batch_size;
@@ -352,14 +362,19 @@ impl Scheduler {
             let full = total >= max || preferred_hit || count == st.len() && st.stopping;
             if full || Instant::now() >= deadline {
                 let mut out = Vec::with_capacity(count);
+                let mut with_deadline = 0;
                 for q in st.levels.iter_mut() {
                     while out.len() < count {
                         match q.pop_front() {
-                            Some(item) => out.push(item.request),
+                            Some(item) => {
+                                with_deadline += usize::from(item.deadline.is_some());
+                                out.push(item.request);
+                            }
                             None => break,
                         }
                     }
                 }
+                st.with_deadline -= with_deadline;
                 return Some(out);
             }
             let wait = deadline.saturating_duration_since(Instant::now());
@@ -436,6 +451,9 @@ impl Scheduler {
 
 /// Remove requests whose queue deadline passed.
 fn take_expired(st: &mut State) -> Vec<Box<InferenceRequest>> {
+    if st.with_deadline == 0 {
+        return Vec::new();
+    }
     let now = Instant::now();
     let mut out = Vec::new();
     for q in st.levels.iter_mut() {
@@ -444,6 +462,7 @@ fn take_expired(st: &mut State) -> Vec<Box<InferenceRequest>> {
                 .drain(..)
                 .partition(|i| i.deadline.is_none_or(|d| d > now));
             *q = keep;
+            st.with_deadline -= expired.len();
             out.extend(expired.into_iter().map(|i| i.request));
         }
     }

@@ -69,6 +69,11 @@ pub unsafe extern "C" fn TRITONSERVER_ErrorNew(
 /// Delete an error object. NULL is ignored.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_ErrorDelete(error: *mut TRITONSERVER_Error) {
+    // Backends call this with NULL (success) all the time: nothing to do, and no error object
+    // to build for it.
+    if error.is_null() {
+        return;
+    }
     ffi_or("TRITONSERVER_ErrorDelete", (), || {
         drop(take_box(error, "error"));
     })

@@ -13,8 +13,8 @@ mod stats;
 mod validate;
 
 pub use request::{
-    CorrelationId, DataBuffer, InferenceRequest, InputTensor, OwnedTensor, ReleaseCallback,
-    RELEASE_ALL, RELEASE_RESCHEDULE,
+    CorrelationId, DataBuffer, InferenceRequest, InputTensor, LogPrefix, OwnedTensor,
+    ReleaseCallback, RELEASE_ALL, RELEASE_RESCHEDULE,
 };
 pub use response::{
     AllocatedBuffer, BackendFactory, BufferAttributes, InferenceResponse, OutputTensor,

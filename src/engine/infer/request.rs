@@ -131,6 +131,18 @@ impl OwnedTensor {
     }
 }
 
+/// "[request id: <id>] " for messages, formatted only when displayed.
+pub struct LogPrefix(Option<CString>);
+
+impl std::fmt::Display for LogPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(id) => write!(f, "[request id: {}] ", id.to_string_lossy()),
+            None => f.write_str("[request id: <id_unknown>] "),
+        }
+    }
+}
+
 /// A correlation id: unsigned or string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CorrelationId {
@@ -153,7 +165,7 @@ pub struct InferenceRequest {
     requested_outputs: BTreeSet<CString>,
     /// What the backend sees: the requested outputs, or every model output when none were
     /// requested (set when the request is accepted).
-    effective_outputs: Vec<CString>,
+    effective_outputs: Arc<[CString]>,
     pub parameters: Vec<Parameter>,
     release: Option<Arc<dyn ReleaseCallback>>,
     factory: Option<Arc<ResponseFactory>>,
@@ -199,7 +211,7 @@ impl InferenceRequest {
             inputs: Vec::new(),
             raw_input: false,
             requested_outputs: BTreeSet::new(),
-            effective_outputs: Vec::new(),
+            effective_outputs: Arc::from(Vec::new()),
             parameters: Vec::new(),
             release: None,
             factory: None,
@@ -274,6 +286,11 @@ impl InferenceRequest {
         self.id = c_string(id);
         self.rebind_factory();
     }
+    /// The message prefix, formatted only when an error message is built.
+    pub fn log_prefix_lazy(&self) -> LogPrefix {
+        LogPrefix((!self.id.as_bytes().is_empty()).then(|| self.id.clone()))
+    }
+
     /// "[request id: <id>] " (`<id_unknown>` without an id), as upstream prefixes its messages.
     pub fn log_prefix(&self) -> String {
         if self.id.as_bytes().is_empty() {
@@ -392,7 +409,7 @@ impl InferenceRequest {
     pub fn effective_outputs(&self) -> &[CString] {
         &self.effective_outputs
     }
-    pub(crate) fn set_effective_outputs(&mut self, outputs: Vec<CString>) {
+    pub(crate) fn set_effective_outputs(&mut self, outputs: Arc<[CString]>) {
         self.effective_outputs = outputs;
     }
     pub fn add_requested_output(&mut self, name: &str) -> Result<()> {
@@ -506,6 +523,9 @@ impl InferenceRequest {
     }
     /// Clear a cancellation left from an earlier use of this request object.
     pub(crate) fn reset_cancelled(&mut self) {
+        if !self.is_cancelled() {
+            return;
+        }
         self.cancelled = Arc::new(AtomicBool::new(false));
         if let Some(f) = &self.factory {
             self.factory = Some(Arc::new(f.with_cancel_flag(self.cancelled.clone())));

@@ -51,7 +51,7 @@ pub fn normalize_request(req: &mut InferenceRequest) -> Result<()> {
 fn validate_bytes(
     input: &InputTensor,
     memory: &dyn HostMemory,
-    prefix: &str,
+    prefix: &dyn std::fmt::Display,
     model: &str,
 ) -> Result<()> {
     let expected: i64 = input.shape_with_batch_dim.iter().product();
@@ -147,8 +147,8 @@ fn remaining_elements(
 pub fn normalize_request_with(req: &mut InferenceRequest, memory: &dyn HostMemory) -> Result<()> {
     let model = req.model().clone();
     let config = model.config();
-    let prefix = req.log_prefix();
-    let name = model.name().to_owned();
+    let prefix = req.log_prefix_lazy();
+    let name = model.name();
     if req.is_raw_input() {
         normalize_raw_input(req, &config)?;
     }
@@ -161,14 +161,11 @@ pub fn normalize_request_with(req: &mut InferenceRequest, memory: &dyn HostMemor
             )));
         }
     }
-    let effective: Vec<std::ffi::CString> = if req.requested_outputs().next().is_some() {
+    let effective: std::sync::Arc<[std::ffi::CString]> = if req.requested_outputs().next().is_some()
+    {
         req.requested_outputs().map(ToOwned::to_owned).collect()
     } else {
-        config
-            .output
-            .iter()
-            .map(|o| crate::engine::backend::c_string(&o.name))
-            .collect()
+        model.output_names()
     };
     req.set_effective_outputs(effective);
     // Input count: every required input, no unknown ones.
@@ -326,7 +323,7 @@ pub fn normalize_request_with(req: &mut InferenceRequest, memory: &dyn HostMemor
         };
         input.shape = shape;
         if input.datatype == DataType::Bytes {
-            validate_bytes(input, memory, &prefix, &name)?;
+            validate_bytes(input, memory, &prefix, name)?;
         } else if !cfg.is_non_linear_format_io {
             let elements: i64 = input.shape_with_batch_dim.iter().product();
             let expected = elements * i64::from(input.datatype.byte_size());

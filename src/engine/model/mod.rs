@@ -70,6 +70,9 @@ pub struct Model {
     stats: ModelStats,
     /// Classification labels by output name, from each output's `label_filename`.
     labels: OnceLock<HashMap<String, Vec<CString>>>,
+    /// Every output name, for requests that name none (built on first use, after the
+    /// configuration is final).
+    output_names: OnceLock<Arc<[CString]>>,
 }
 
 impl Model {
@@ -100,6 +103,7 @@ impl Model {
             factories: AtomicUsize::new(0),
             stats: ModelStats::default(),
             labels: OnceLock::new(),
+            output_names: OnceLock::new(),
         })
     }
 
@@ -375,6 +379,19 @@ impl Model {
         }
         let _ = self.labels.set(labels);
         Ok(())
+    }
+
+    /// The names of all outputs of the model.
+    pub fn output_names(&self) -> Arc<[CString]> {
+        self.output_names
+            .get_or_init(|| {
+                self.config()
+                    .output
+                    .iter()
+                    .map(|o| c_string(&o.name))
+                    .collect()
+            })
+            .clone()
     }
 
     /// The classification label of class `index` of an output, if the model has labels.
