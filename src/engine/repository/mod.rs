@@ -66,6 +66,9 @@ pub struct ModelEntry {
     /// The load used a configuration override or override files: the next load without them
     /// reloads.
     pub overridden: bool,
+    /// Unloaded only because a model it uses (as an ensemble) was unloaded: upstream keeps it in
+    /// its dependency graph, so with namespacing a by-name lookup still finds it.
+    pub kept: bool,
 }
 
 impl ModelEntry {

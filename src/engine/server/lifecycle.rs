@@ -871,6 +871,7 @@ impl Server {
                 .is_some_and(|s| ensemble_step_ids(&s.config).contains(id));
             if other != id && uses && is_live(entry) {
                 self.unload_id_with_dependents(other, false)?;
+                self.repo.update(other, |e| e.kept = true);
             }
         }
         if dependents {
@@ -984,6 +985,7 @@ impl Server {
             e.source = None;
             e.explicit = false;
             e.overridden = false;
+            e.kept = false;
         });
         drop(entry);
         Self::agents_unload(&agent_lists);
@@ -1044,8 +1046,12 @@ fn is_live(e: &ModelEntry) -> bool {
 }
 
 /// Whether the lifecycle still tracks a model for by-name lookups (upstream keeps it in its
-/// dependency graph): loaded, loading or failed, and not being or been unloaded.
+/// dependency graph): loaded, loading or failed, and not being or been unloaded (except an
+/// ensemble unloaded because of a composing model).
 pub(super) fn in_graph(e: &ModelEntry) -> bool {
+    if e.kept {
+        return true;
+    }
     if e.versions.is_empty() {
         return !e.unloaded;
     }
