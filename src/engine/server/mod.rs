@@ -499,4 +499,6 @@ mod tests;
 #[cfg(test)]
 mod tests_infer;
 #[cfg(test)]
+mod tests_namespacing;
+#[cfg(test)]
 mod tests_plugins;
