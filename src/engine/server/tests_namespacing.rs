@@ -320,3 +320,20 @@ fn ensemble_steps_resolve_in_their_own_namespace() {
         .all(|(_, e)| e.versions[&1].state == ModelState::Ready));
     s.stop().unwrap();
 }
+
+#[test]
+fn polling_tracks_each_repository_separately() {
+    let f = Fixture::new("ns-poll");
+    let (a, b) = repos(&f);
+    model_in(&a, "m", "mock", &[1], "IN");
+    model_in(&b, "m", "mock", &[2], "IN");
+    let s = start(&f, ModelControlMode::Poll, &[&a, &b], true);
+    assert_eq!(s.get_model("m", -1).unwrap_err().message(), AMBIGUOUS);
+    // b's `m` goes away: it is unloaded, a's stays and the name is no longer ambiguous.
+    std::fs::remove_dir_all(b.join("m")).unwrap();
+    s.poll_repository().unwrap();
+    assert!(wait_until(|| s.get_model("m", -1).is_ok()));
+    assert_eq!(s.get_model("m", -1).unwrap().version(), 1);
+    assert!(wait_until(|| s.is_ready() == Ok(true)));
+    s.stop().unwrap();
+}
