@@ -68,11 +68,11 @@ fn server_samples(
             .push((labels.clone(), Value::Scalar(v)));
     };
     let table = server.repository().snapshot();
-    for (name, entry) in &table.models {
+    for (id, entry) in &table.models {
         for (version, slot) in &entry.versions {
             let Some(model) = &slot.model else { continue };
             let mut labels = Labels::new();
-            labels.insert("model".into(), name.clone());
+            labels.insert("model".into(), id.name.clone());
             labels.insert("version".into(), version.to_string());
             for (k, v) in &model.config().metric_tags {
                 labels.insert(format!("_{k}"), v.clone());

@@ -66,6 +66,9 @@ pub struct ModelEntry {
     /// The load used a configuration override or override files: the next load without them
     /// reloads.
     pub overridden: bool,
+    /// Unloaded only because a model it uses (as an ensemble) was unloaded: upstream keeps it in
+    /// its dependency graph, so with namespacing a by-name lookup still finds it.
+    pub kept: bool,
 }
 
 impl ModelEntry {
@@ -83,10 +86,65 @@ impl ModelEntry {
     }
 }
 
+/// What the lifecycle tracks a model by (upstream's `ModelIdentifier`): its namespace and its
+/// name. With model namespacing on, the namespace is the path of the repository the model comes
+/// from, so the same name in two repositories is two models; otherwise it is empty. Ordered by
+/// namespace, then name, as upstream's index lists models.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ModelId {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ModelId {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        ModelId {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// A model without namespace (namespacing off).
+    pub fn plain(name: impl Into<String>) -> Self {
+        ModelId::new(String::new(), name)
+    }
+
+    /// A key unique per identifier (names never contain NUL).
+    pub(crate) fn key(&self) -> String {
+        format!("{}\0{}", self.namespace, self.name)
+    }
+}
+
+/// `<namespace>::<name>`, or the name alone without namespace (upstream's `str()`).
+impl std::fmt::Display for ModelId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.namespace.is_empty() {
+            f.write_str(&self.name)
+        } else {
+            write!(f, "{}::{}", self.namespace, self.name)
+        }
+    }
+}
+
 /// An immutable snapshot of every tracked model.
 #[derive(Debug, Clone, Default)]
 pub struct ModelTable {
-    pub models: BTreeMap<String, Arc<ModelEntry>>,
+    pub models: BTreeMap<ModelId, Arc<ModelEntry>>,
+}
+
+impl ModelTable {
+    /// The entry of a model without namespace (namespacing off).
+    pub fn get(&self, name: &str) -> Option<&Arc<ModelEntry>> {
+        self.models.get(&ModelId::plain(name))
+    }
+
+    /// Every tracked model of that name, whatever its namespace.
+    pub fn named<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = (&'a ModelId, &'a Arc<ModelEntry>)> + 'a {
+        self.models.iter().filter(move |(id, _)| id.name == name)
+    }
 }
 
 /// A model registered under a name that differs from its directory name.
@@ -195,17 +253,17 @@ impl Repository {
     }
 
     /// Change the entry of one model (created if missing) and publish the new table.
-    pub fn update<R>(&self, name: &str, f: impl FnOnce(&mut ModelEntry) -> R) -> R {
+    pub fn update<R>(&self, id: &ModelId, f: impl FnOnce(&mut ModelEntry) -> R) -> R {
         let _w = lock(&self.write);
         let current = self.table.load_full();
         let mut next = (*current).clone();
         let mut entry = next
             .models
-            .get(name)
+            .get(id)
             .map(|e| (**e).clone())
             .unwrap_or_default();
         let r = f(&mut entry);
-        next.models.insert(name.to_owned(), Arc::new(entry));
+        next.models.insert(id.clone(), Arc::new(entry));
         self.table.store(Arc::new(next));
         r
     }
@@ -213,13 +271,13 @@ impl Repository {
     /// Set the state of one version, keeping its model unless `model` replaces it.
     pub fn set_version(
         &self,
-        name: &str,
+        id: &ModelId,
         version: i64,
         state: ModelState,
         reason: &str,
         model: Option<Option<Arc<Model>>>,
     ) {
-        self.update(name, |e| {
+        self.update(id, |e| {
             let slot = e
                 .versions
                 .entry(version)
@@ -232,38 +290,71 @@ impl Repository {
         });
     }
 
-    /// The model directories of every repository, by model name (mapped directories under
-    /// their mapped name). A name found in more than one repository maps to all its directories.
-    pub fn scan(&self) -> BTreeMap<String, Vec<PathBuf>> {
-        let mut out = scan::model_dirs(&self.paths());
-        for (name, m) in self.mappings() {
-            for dirs in out.values_mut() {
-                dirs.retain(|d| d != &m.dir);
+    /// The namespace of the models of a repository: its path with namespacing on, else empty.
+    fn namespace(repo: &Path, namespacing: bool) -> String {
+        if namespacing {
+            repo.to_string_lossy().into_owned()
+        } else {
+            String::new()
+        }
+    }
+
+    /// The model directories of every repository, by model (mapped directories under their
+    /// mapped name). Without namespacing, a name found in more than one repository maps to all
+    /// its directories.
+    pub fn scan(&self, namespacing: bool) -> BTreeMap<ModelId, Vec<PathBuf>> {
+        let maps = self.mappings();
+        let mut out: BTreeMap<ModelId, Vec<PathBuf>> = BTreeMap::new();
+        for repo in self.paths() {
+            let ns = Self::namespace(&repo, namespacing);
+            for (name, dirs) in scan::model_dirs(std::slice::from_ref(&repo)) {
+                let dirs: Vec<PathBuf> = dirs
+                    .into_iter()
+                    .filter(|d| !maps.values().any(|m| &m.dir == d))
+                    .collect();
+                out.entry(ModelId::new(ns.clone(), name))
+                    .or_default()
+                    .extend(dirs);
             }
+        }
+        for (name, m) in maps {
             if m.dir.is_dir() {
-                out.entry(name).or_default().push(m.dir.clone());
+                out.entry(ModelId::new(
+                    Self::namespace(&m.repository, namespacing),
+                    name,
+                ))
+                .or_default()
+                .push(m.dir.clone());
             }
         }
         out.retain(|_, d| !d.is_empty());
         out
     }
 
-    /// The directories a model name refers to: its mapping if it has one, else `<repo>/<name>`
-    /// in every repository that has it (a repository whose directory of that name is mapped to
-    /// another name does not count).
-    pub fn model_dirs(&self, name: &str) -> Vec<PathBuf> {
+    /// The directories a model name refers to, by model: its mapping if it has one, else
+    /// `<repo>/<name>` in every repository that has it (a repository whose directory of that
+    /// name is mapped to another name does not count). Without namespacing there is at most one
+    /// model, with every directory found.
+    pub fn locate(&self, name: &str, namespacing: bool) -> BTreeMap<ModelId, Vec<PathBuf>> {
         let maps = self.mappings();
+        let mut out: BTreeMap<ModelId, Vec<PathBuf>> = BTreeMap::new();
         if let Some(m) = maps.get(name) {
-            return if m.dir.is_dir() {
-                vec![m.dir.clone()]
-            } else {
-                Vec::new()
-            };
+            if m.dir.is_dir() {
+                out.insert(
+                    ModelId::new(Self::namespace(&m.repository, namespacing), name),
+                    vec![m.dir.clone()],
+                );
+            }
+            return out;
         }
-        self.paths()
-            .iter()
-            .map(|p| p.join(name))
-            .filter(|d| d.is_dir() && !maps.values().any(|m| &m.dir == d))
-            .collect()
+        for repo in self.paths() {
+            let dir = repo.join(name);
+            if dir.is_dir() && !maps.values().any(|m| m.dir == dir) {
+                out.entry(ModelId::new(Self::namespace(&repo, namespacing), name))
+                    .or_default()
+                    .push(dir);
+            }
+        }
+        out
     }
 }

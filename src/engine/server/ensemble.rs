@@ -11,12 +11,13 @@ use crate::engine::error::{Error, Result};
 
 /// Check every step of ensemble `name` against its composing model's configuration: batch
 /// sizes, and that the input and output maps name existing tensors, each required input mapped
-/// once. Sets each step's model namespace (empty: namespacing is off) and the ensemble's
-/// decoupled policy (decoupled when any composing model is).
+/// once. `composing` gives, by step model name, the namespace of the model the step resolved
+/// to (empty: namespacing is off) and its configuration. Sets each step's model namespace and
+/// the ensemble's decoupled policy (decoupled when any composing model is).
 pub fn validate_ensemble(
     name: &str,
     cfg: &mut pb::ModelConfig,
-    composing: &BTreeMap<String, Arc<pb::ModelConfig>>,
+    composing: &BTreeMap<String, (String, Arc<pb::ModelConfig>)>,
 ) -> Result<()> {
     let max_batch = cfg.max_batch_size;
     let Some(SchedulingChoice::EnsembleScheduling(ens)) = &mut cfg.scheduling_choice else {
@@ -24,12 +25,12 @@ pub fn validate_ensemble(
     };
     let mut decoupled = false;
     for step in &mut ens.step {
-        step.model_namespace = String::new();
         let empty = pb::ModelConfig::default();
-        let model = composing
+        let (namespace, model) = composing
             .get(&step.model_name)
-            .map(|c| c.as_ref())
-            .unwrap_or(&empty);
+            .map(|(ns, c)| (ns.clone(), c.as_ref()))
+            .unwrap_or((String::new(), &empty));
+        step.model_namespace = namespace;
         let step_name = &step.model_name;
         if model.max_batch_size != 0 && model.max_batch_size < max_batch {
             return Err(Error::invalid_arg(format!(

@@ -67,13 +67,30 @@ impl Server {
         };
         let mut stats = Vec::new();
         if name.is_empty() {
-            for (n, e) in &table.models {
-                for (v, m) in ready(e) {
-                    stats.push(m.stats().to_json(n, v));
+            // Upstream looks each model up again by `<namespace>::<name>`, which fails for a
+            // model with a namespace: with namespacing on, statistics of every model fail as
+            // soon as one is READY. Mirrored, in upstream's (string) order.
+            let mut ids: Vec<_> = table.models.iter().collect();
+            ids.sort_by_key(|(id, _)| id.to_string());
+            for (id, e) in ids {
+                let versions = ready(e);
+                if !id.namespace.is_empty() && !versions.is_empty() {
+                    return Err(Error::invalid_arg(format!(
+                        "Request for unknown model: '{id}' is not found"
+                    )));
+                }
+                for (v, m) in versions {
+                    stats.push(m.stats().to_json(&id.name, v));
                 }
             }
         } else {
-            let versions = table.models.get(name).map(|e| ready(e)).unwrap_or_default();
+            // A name that is unknown or (with namespacing) ambiguous has no READY version.
+            let versions = self
+                .resolve(&table, name)
+                .ok()
+                .and_then(|id| table.models.get(&id))
+                .map(|e| ready(e))
+                .unwrap_or_default();
             if versions.is_empty() {
                 return Err(Error::invalid_arg(format!(
                     "requested model '{name}' is not available"

@@ -24,7 +24,8 @@ use crate::engine::model::{Model, ModelState, REASON_UNLOADED};
 use crate::engine::parameters::Parameter;
 use crate::engine::repository::overrides::LoadOverrides;
 use crate::engine::repository::{
-    config, validate_model_name, version_dirs, ModelEntry, OpGuard, OverrideDir, VersionSlot,
+    config, validate_model_name, version_dirs, ModelEntry, ModelId, ModelTable, OpGuard,
+    OverrideDir, VersionSlot,
 };
 use crate::engine::types::{InstanceKind, ModelControlMode};
 
@@ -107,8 +108,8 @@ pub(super) enum LoadFailure {
 }
 
 impl LoadFailure {
-    /// The error a load request returns for this failure of model `name`.
-    fn into_error(self, name: &str) -> Error {
+    /// The error a load request for `name` returns for this failure of model `id`.
+    fn into_error(self, name: &str, id: &ModelId) -> Error {
         match self {
             LoadFailure::Poll(None) => Error::internal(format!(
                 "failed to load '{name}', failed to poll from model repository"
@@ -118,7 +119,7 @@ impl LoadFailure {
                 e.message()
             )),
             LoadFailure::Invalid(e) | LoadFailure::Load(e) => {
-                Error::invalid_arg(format!("load failed for model '{name}': {}\n", e.message()))
+                Error::invalid_arg(format!("load failed for model '{id}': {}\n", e.message()))
             }
         }
     }
@@ -135,17 +136,18 @@ impl Server {
     /// Load what the control mode asks for at startup: every model (NONE, POLL) or the startup
     /// models (EXPLICIT; `*` means every model).
     pub(super) fn load_startup_models(&self) -> Result<()> {
-        let scanned = self.repo.scan();
+        let scanned = self.repo.scan(self.namespacing());
         let mut failed = false;
         // With a list of startup models the load error itself is returned; when loading
         // everything, only a summary (as upstream).
         let mut listed = false;
-        let names: Vec<String> = match self.control_mode() {
+        // What to load: a model found by the scan, or a name (every model of that name).
+        let names: Vec<std::result::Result<ModelId, String>> = match self.control_mode() {
             ModelControlMode::None | ModelControlMode::Poll => {
-                for (name, dirs) in &scanned {
+                for (id, dirs) in &scanned {
                     if dirs.len() > 1 {
                         crate::log_error!(
-                            "failed to poll model '{name}': not unique across all model repositories"
+                            "failed to poll model '{id}': not unique across all model repositories"
                         );
                         failed = true;
                     }
@@ -153,7 +155,7 @@ impl Server {
                 scanned
                     .into_iter()
                     .filter(|(_, d)| d.len() == 1)
-                    .map(|(n, _)| n)
+                    .map(|(id, _)| Ok(id))
                     .collect()
             }
             ModelControlMode::Explicit => {
@@ -163,10 +165,14 @@ impl Server {
                             "Wildcard model name '*' must be the ONLY startup model if specified at all.",
                         ));
                     }
-                    scanned.into_keys().collect()
+                    scanned.into_keys().map(Ok).collect()
                 } else {
                     listed = true;
-                    self.options.startup_models.clone()
+                    self.options
+                        .startup_models
+                        .iter()
+                        .map(|n| Err(n.clone()))
+                        .collect()
                 }
             }
         };
@@ -178,8 +184,12 @@ impl Server {
             for _ in 0..threads {
                 s.spawn(|| loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(name) = names.get(i) else { break };
-                    if let Err(e) = self.load_request(name, &LoadOverrides::default()) {
+                    let Some(target) = names.get(i) else { break };
+                    let loaded = match target {
+                        Ok(id) => self.load_id_request(id),
+                        Err(name) => self.load_request(name, &LoadOverrides::default()),
+                    };
+                    if let Err(e) = loaded {
                         crate::log_error!("{}", e.message().trim_end());
                         crate::engine::backend::lock(&errors).push((i, e));
                     }
@@ -214,7 +224,8 @@ impl Server {
             "Version".to_owned(),
             "Status".to_owned(),
         )];
-        for (name, e) in &table.models {
+        for (id, e) in &table.models {
+            let name = id.to_string();
             if e.versions.is_empty() && !e.reason.is_empty() {
                 rows.push((
                     name.clone(),
@@ -287,7 +298,7 @@ impl Server {
         validate_model_name(name)?;
         let overrides = LoadOverrides::from_parameters(params).map_err(|e| {
             crate::log_error!("Poll failed for model directory '{name}': {}", e.message());
-            LoadFailure::Poll(Some(e)).into_error(name)
+            LoadFailure::Poll(Some(e)).into_error(name, &ModelId::plain(name))
         })?;
         self.load_request(name, &overrides)
     }
@@ -354,24 +365,24 @@ impl Server {
             return Err(Error::unavailable("polling is disabled"));
         }
         crate::log_verbose!(1, "Polling model repository");
-        let on_disk = self.repo.scan();
-        for (name, dirs) in &on_disk {
+        let on_disk = self.repo.scan(self.namespacing());
+        for (id, dirs) in &on_disk {
             if dirs.len() > 1 {
                 crate::log_error!(
-                    "failed to poll model '{name}': not unique across all model repositories"
+                    "failed to poll model '{id}': not unique across all model repositories"
                 );
                 continue;
             }
-            if let Err(e) = self.load_request(name, &LoadOverrides::default()) {
+            if let Err(e) = self.load_id_request(id) {
                 crate::log_error!("{}", e.message().trim_end());
             }
         }
         let table = self.repo.snapshot();
-        for (name, entry) in &table.models {
-            let gone = on_disk.get(name).is_none_or(|d| d.len() != 1);
+        for (id, entry) in &table.models {
+            let gone = on_disk.get(id).is_none_or(|d| d.len() != 1);
             if gone && is_live(entry) {
-                if let Err(e) = self.unload_model_inner(name, true) {
-                    crate::log_error!("failed to unload '{name}': {}", e.message());
+                if let Err(e) = self.unload_model_inner(id, true) {
+                    crate::log_error!("failed to unload '{id}': {}", e.message());
                 }
             }
         }
@@ -380,22 +391,100 @@ impl Server {
 
     /// Load one model by request (explicit, startup or poll) and turn a failure into upstream's
     /// error.
+    ///
+    /// With model namespacing, every model of that name is loaded (one per repository that has
+    /// it), as upstream; the load errors of each are reported together.
     pub(super) fn load_request(&self, name: &str, overrides: &LoadOverrides) -> Result<()> {
         validate_model_name(name)?;
-        self.load_tracked(name, overrides, true, &mut Vec::new())
+        let mut load_errors = String::new();
+        let mut poll_error = None;
+        for id in self.ids_to_load(name, overrides) {
+            if let Err(f) = self.load_tracked(&id, overrides, true, &mut Vec::new()) {
+                let poll = matches!(f, LoadFailure::Poll(_));
+                let e = f.into_error(name, &id);
+                crate::log_error!("{}", e.message().trim_end());
+                if poll {
+                    poll_error.get_or_insert(e);
+                } else {
+                    load_errors.push_str(e.message());
+                }
+            }
+        }
+        match poll_error {
+            _ if !load_errors.is_empty() => Err(Error::invalid_arg(load_errors)),
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Load one model found by a repository scan (startup, polling).
+    fn load_id_request(&self, id: &ModelId) -> Result<()> {
+        self.load_tracked(id, &LoadOverrides::default(), true, &mut Vec::new())
             .map_err(|f| {
-                let e = f.into_error(name);
+                let e = f.into_error(&id.name, id);
                 crate::log_error!("{}", e.message().trim_end());
                 e
             })
     }
 
+    /// Whether model namespacing is on.
+    pub(super) fn namespacing(&self) -> bool {
+        self.options.model_namespacing
+    }
+
+    /// The models a load of `name` polls. Without namespacing, the one model of that name.
+    /// With namespacing, the model of that name in each repository that has it; models with
+    /// override files have no namespace, as upstream.
+    fn ids_to_load(&self, name: &str, overrides: &LoadOverrides) -> Vec<ModelId> {
+        if !self.namespacing() || !overrides.files.is_empty() {
+            return vec![ModelId::plain(name)];
+        }
+        let found: Vec<ModelId> = self.repo.locate(name, true).into_keys().collect();
+        if found.is_empty() {
+            // Not in any repository: the poll reports it.
+            vec![ModelId::plain(name)]
+        } else {
+            found
+        }
+    }
+
+    /// The model a by-name call means (upstream's `FindModelIdentifier`). Without namespacing,
+    /// the model of that name; with namespacing, the one model of that name the lifecycle
+    /// tracks (loaded, loading or failed, not unloaded), an error when there are none or more.
+    pub(super) fn resolve(&self, table: &ModelTable, name: &str) -> Result<ModelId> {
+        if !self.namespacing() {
+            return Ok(ModelId::plain(name));
+        }
+        let mut known = false;
+        let mut ids: Vec<&ModelId> = Vec::new();
+        for (id, entry) in table.named(name) {
+            known = true;
+            if in_graph(entry) {
+                ids.push(id);
+            }
+        }
+        match ids.len() {
+            1 => Ok(ids[0].clone()),
+            0 if known => Err(Error::not_found(format!(
+                "Identifier of model '{name}' is not found in global map"
+            ))),
+            0 => Err(Error::invalid_arg(format!(
+                "Request for unknown model: '{name}' is not found"
+            ))),
+            n => Err(Error::invalid_arg(format!(
+                "There are {n} identifiers of model '{name}' in global map, model namespace must \
+                 be provided to resolve ambiguity."
+            ))),
+        }
+    }
+
     /// Find the model's directory and read its configuration.
     fn poll_model(
         &self,
-        name: &str,
+        id: &ModelId,
         overrides: &LoadOverrides,
     ) -> std::result::Result<Polled, LoadFailure> {
+        let name = id.name.as_str();
         let poll_err = |e: Error| {
             crate::log_error!("Poll failed for model directory '{name}': {}", e.message());
             LoadFailure::Poll(Some(e))
@@ -418,7 +507,11 @@ impl Server {
                 files: Some(files),
             });
         }
-        let mut dirs = self.repo.model_dirs(name);
+        let mut dirs = self
+            .repo
+            .locate(name, self.namespacing())
+            .remove(id)
+            .unwrap_or_default();
         let dir = match dirs.len() {
             0 => {
                 crate::log_error!(
@@ -454,16 +547,17 @@ impl Server {
     /// through an ensemble; `chain` holds the ensembles being loaded, to find cycles.
     pub(super) fn load_tracked(
         &self,
-        name: &str,
+        id: &ModelId,
         overrides: &LoadOverrides,
         explicit: bool,
         chain: &mut Vec<String>,
     ) -> std::result::Result<(), LoadFailure> {
-        let _op = self.repo.ops.acquire(name);
-        let mut polled = self.poll_model(name, overrides)?;
+        let name = id.name.as_str();
+        let _op = self.repo.ops.acquire(&id.key());
+        let mut polled = self.poll_model(id, overrides)?;
         if polled.source.config.platform == mc::names::ENSEMBLE_PLATFORM {
             chain.push(name.to_owned());
-            let checked = self.load_composing(name, &mut polled.source.config, chain);
+            let checked = self.load_composing(id, &mut polled.source.config, chain);
             chain.pop();
             if let Err(e) = checked {
                 crate::log_error!("{}", e.as_status_string());
@@ -471,11 +565,11 @@ impl Server {
                     .repo
                     .snapshot()
                     .models
-                    .get(name)
+                    .get(id)
                     .is_some_and(|e| is_live(e))
                 {
                     drop(_op);
-                    let _ = self.unload_model_inner(name, true);
+                    let _ = self.unload_model_inner(id, true);
                 }
                 return Err(LoadFailure::Invalid(e));
             }
@@ -491,7 +585,7 @@ impl Server {
                 Vec::new()
             }
             Err(e) => {
-                self.repo.update(name, |entry| {
+                self.repo.update(id, |entry| {
                     entry.reason = e.as_status_string();
                     entry.unloaded = false;
                     entry.explicit |= explicit;
@@ -499,7 +593,7 @@ impl Server {
                 return Err(LoadFailure::Load(e));
             }
         };
-        let current = self.repo.snapshot().models.get(name).cloned();
+        let current = self.repo.snapshot().models.get(id).cloned();
         if let Some(cur) = &current {
             let same_versions = cur
                 .versions
@@ -513,7 +607,7 @@ impl Server {
                 && !cur.overridden
             {
                 if explicit && !cur.explicit {
-                    self.repo.update(name, |e| e.explicit = true);
+                    self.repo.update(id, |e| e.explicit = true);
                 }
                 return Ok(());
             }
@@ -523,9 +617,9 @@ impl Server {
             dir,
             versions,
             agents,
-        } = self.agents_load(name, dir, &source.config, versions, explicit)?;
+        } = self.agents_load(id, dir, &source.config, versions, explicit)?;
         // Publish LOADING for versions that are not serving; serving ones keep serving.
-        self.repo.update(name, |e| {
+        self.repo.update(id, |e| {
             e.reason.clear();
             e.unloaded = false;
             for v in &versions {
@@ -572,7 +666,7 @@ impl Server {
         if failures.is_empty() {
             let wanted: BTreeSet<i64> = versions.iter().copied().collect();
             let mut retired: Vec<Arc<Model>> = Vec::new();
-            self.repo.update(name, |e| {
+            self.repo.update(id, |e| {
                 for (v, m) in &loaded {
                     let slot = e
                         .versions
@@ -605,7 +699,7 @@ impl Server {
                 m.finalize();
             }
             Self::agents_load_done(&agents, true);
-            crate::log_info!("successfully loaded '{name}'");
+            crate::log_info!("successfully loaded '{id}'");
             return Ok(());
         }
         // All or nothing: release what this load created.
@@ -614,7 +708,7 @@ impl Server {
         }
         Self::agents_load_done(&agents, false);
         let mut message = String::new();
-        self.repo.update(name, |e| {
+        self.repo.update(id, |e| {
             e.explicit |= explicit;
             for (v, m) in &loaded {
                 if let Some(slot) = e.versions.get_mut(v) {
@@ -653,19 +747,24 @@ impl Server {
         Err(LoadFailure::Load(Error::invalid_arg(message)))
     }
 
-    /// Load the composing models of ensemble `name` and check it against them, as upstream's
-    /// dependency graph does; completes `cfg` (step namespaces, decoupled policy).
+    /// Load the composing models of ensemble `id` and check it against them, as upstream's
+    /// dependency graph does; completes `cfg` (step namespaces, decoupled policy). A step names
+    /// a model: the one in the ensemble's own namespace, else the only one of that name (with
+    /// namespacing, every model of that name is loaded first, as upstream polls them all).
     fn load_composing(
         &self,
-        name: &str,
+        id: &ModelId,
         cfg: &mut pb::ModelConfig,
         chain: &mut Vec<String>,
     ) -> Result<()> {
+        let name = &id.name;
         let steps: Vec<String> = ensemble_steps(cfg);
         let mut missing: BTreeSet<String> = BTreeSet::new();
-        let mut outcomes: BTreeMap<String, std::result::Result<(), LoadFailure>> = BTreeMap::new();
+        type Outcome = std::result::Result<(), LoadFailure>;
+        let mut outcomes: BTreeMap<ModelId, Outcome> = BTreeMap::new();
+        let mut chosen: BTreeMap<String, ModelId> = BTreeMap::new();
         for step in &steps {
-            if outcomes.contains_key(step) {
+            if chosen.contains_key(step) || missing.contains(step) {
                 continue;
             }
             if let Some(pos) = chain.iter().position(|c| c == step) {
@@ -674,34 +773,47 @@ impl Server {
                     "circular dependency between ensembles: {start} -> ... -> {name} -> {start}"
                 )));
             }
-            let r = self.load_tracked(step, &LoadOverrides::default(), false, chain);
-            if matches!(r, Err(LoadFailure::Poll(_))) {
+            let mut polled: Vec<ModelId> = Vec::new();
+            for step_id in self.ids_to_load(step, &LoadOverrides::default()) {
+                let r = self.load_tracked(&step_id, &LoadOverrides::default(), false, chain);
+                if !matches!(r, Err(LoadFailure::Poll(_))) {
+                    polled.push(step_id.clone());
+                }
+                outcomes.insert(step_id, r);
+            }
+            let preferred = ModelId::new(id.namespace.clone(), step.clone());
+            if polled.contains(&preferred) {
+                chosen.insert(step.clone(), preferred);
+            } else if polled.len() == 1 {
+                chosen.insert(step.clone(), polled.remove(0));
+            } else {
                 missing.insert(step.clone());
             }
-            outcomes.insert(step.clone(), r);
         }
         if !missing.is_empty() {
             let list: Vec<&str> = missing.iter().map(String::as_str).collect();
             return Err(Error::invalid_arg(format!(
-                "ensemble {name} contains models that are not available or ambiguous: {}",
+                "ensemble {id} contains models that are not available or ambiguous: {}",
                 list.join(", ")
             )));
         }
         let table = self.repo.snapshot();
-        let mut composing: BTreeMap<String, Arc<pb::ModelConfig>> = BTreeMap::new();
-        for step in ensemble_step_list(cfg) {
-            let (model_name, version) = step;
-            let outcome = outcomes.get(&model_name);
+        let mut composing: BTreeMap<String, (String, Arc<pb::ModelConfig>)> = BTreeMap::new();
+        for (model_name, version) in ensemble_step_list(cfg) {
+            let Some(step_id) = chosen.get(&model_name) else {
+                continue;
+            };
+            let outcome = outcomes.get(step_id);
             if let Some(Err(LoadFailure::Invalid(e))) = outcome {
                 return Err(Error::invalid_arg(format!(
-                    "ensemble '{name}' depends on '{model_name}' which is not valid. Model \
-                     '{model_name}' failed with error: {}",
+                    "ensemble '{id}' depends on '{step_id}' which is not valid. Model \
+                     '{step_id}' failed with error: {}",
                     e.message()
                 )));
             }
             let ready: BTreeSet<i64> = table
                 .models
-                .get(&model_name)
+                .get(step_id)
                 .map(|e| {
                     e.versions
                         .iter()
@@ -713,29 +825,29 @@ impl Server {
             if ready.is_empty() {
                 return Err(match outcome {
                     Some(Err(LoadFailure::Load(e))) => Error::invalid_arg(format!(
-                        "ensemble '{name}' depends on '{model_name}' which has no loaded \
-                         version. Model '{model_name}' loading failed with error: {}",
+                        "ensemble '{id}' depends on '{step_id}' which has no loaded \
+                         version. Model '{step_id}' loading failed with error: {}",
                         e.message()
                     )),
                     _ => Error::invalid_arg(format!(
-                        "ensemble '{name}' depends on '{model_name}' which has no loaded version."
+                        "ensemble '{id}' depends on '{step_id}' which has no loaded version."
                     )),
                 });
             }
             if version != -1 && !ready.contains(&version) {
                 return Err(Error::invalid_arg(format!(
-                    "ensemble '{name}' depends on '{model_name}' whose required version \
+                    "ensemble '{id}' depends on '{step_id}' whose required version \
                      {version} is not loaded."
                 )));
             }
             if !composing.contains_key(&model_name) {
                 let picked = table
                     .models
-                    .get(&model_name)
+                    .get(step_id)
                     .and_then(|e| e.pick(-1))
                     .and_then(|(_, s)| s.model.clone());
                 if let Some(m) = picked {
-                    composing.insert(model_name.clone(), m.config());
+                    composing.insert(model_name.clone(), (step_id.namespace.clone(), m.config()));
                 }
             }
         }
@@ -743,40 +855,53 @@ impl Server {
     }
 
     /// Unload a model and the ensembles that use it; with `dependents`, also the composing
-    /// models of an ensemble that nothing else needs and that were not loaded by request.
+    /// models of an ensemble that nothing else needs and that were not loaded by request. With
+    /// namespacing, every model of that name the lifecycle tracks is unloaded, as upstream.
     fn unload_with_dependents(&self, name: &str, dependents: bool) -> Result<()> {
         validate_model_name(name)?;
+        if !self.namespacing() {
+            return self.unload_id_with_dependents(&ModelId::plain(name), dependents);
+        }
+        let table = self.repo.snapshot();
+        for (id, _) in table.named(name).filter(|(_, e)| in_graph(e)) {
+            self.unload_id_with_dependents(id, dependents)?;
+        }
+        Ok(())
+    }
+
+    fn unload_id_with_dependents(&self, id: &ModelId, dependents: bool) -> Result<()> {
         let before = self.repo.snapshot();
-        let composing: Vec<String> = before
+        let composing: Vec<ModelId> = before
             .models
-            .get(name)
+            .get(id)
             .and_then(|e| e.source.as_ref())
-            .map(|s| ensemble_steps(&s.config))
+            .map(|s| ensemble_step_ids(&s.config))
             .unwrap_or_default();
-        self.unload_model_inner(name, true)?;
+        self.unload_model_inner(id, true)?;
         // Ensembles using the model can no longer run: unload them too.
         for (other, entry) in &before.models {
             let uses = entry
                 .source
                 .as_ref()
-                .is_some_and(|s| ensemble_steps(&s.config).iter().any(|m| m == name));
-            if other != name && uses && is_live(entry) {
-                self.unload_with_dependents(other, false)?;
+                .is_some_and(|s| ensemble_step_ids(&s.config).contains(id));
+            if other != id && uses && is_live(entry) {
+                self.unload_id_with_dependents(other, false)?;
+                self.repo.update(other, |e| e.kept = true);
             }
         }
         if dependents {
             for c in composing {
                 let now = self.repo.snapshot();
                 let still_used = now.models.iter().any(|(other, e)| {
-                    other != name
+                    other != id
                         && is_live(e)
                         && e.source
                             .as_ref()
-                            .is_some_and(|s| ensemble_steps(&s.config).contains(&c))
+                            .is_some_and(|s| ensemble_step_ids(&s.config).contains(&c))
                 });
                 let explicit = now.models.get(&c).is_none_or(|e| e.explicit);
                 if !still_used && !explicit {
-                    self.unload_with_dependents(&c, true)?;
+                    self.unload_id_with_dependents(&c, true)?;
                 }
             }
         }
@@ -843,15 +968,15 @@ impl Server {
 
     /// Mark every version of a model UNLOADING and finish the unload in the background (inline
     /// when `background` is false). Versions that had failed to load count as unloaded from now on.
-    pub(super) fn unload_model_inner(&self, name: &str, background: bool) -> Result<()> {
-        validate_model_name(name)?;
-        let op = self.repo.ops.acquire(name);
-        let Some(entry) = self.repo.snapshot().models.get(name).cloned() else {
+    pub(super) fn unload_model_inner(&self, id: &ModelId, background: bool) -> Result<()> {
+        validate_model_name(&id.name)?;
+        let op = self.repo.ops.acquire(&id.key());
+        let Some(entry) = self.repo.snapshot().models.get(id).cloned() else {
             return Ok(());
         };
         let mut to_finalize: Vec<(i64, Arc<Model>)> = Vec::new();
         let mut agent_lists = Vec::new();
-        self.repo.update(name, |e| {
+        self.repo.update(id, |e| {
             if e.versions.is_empty() {
                 e.unloaded = true;
             }
@@ -875,6 +1000,7 @@ impl Server {
             e.source = None;
             e.explicit = false;
             e.overridden = false;
+            e.kept = false;
         });
         drop(entry);
         Self::agents_unload(&agent_lists);
@@ -883,30 +1009,30 @@ impl Server {
             return Ok(());
         }
         let Some(server) = self.weak_self.upgrade().filter(|_| background) else {
-            self.finish_unload(name, to_finalize, op);
+            self.finish_unload(id, to_finalize, op);
             return Ok(());
         };
         self.repo.pending.begin();
-        let owned_name = name.to_owned();
+        let owned_id = id.clone();
         let spawned = std::thread::Builder::new()
-            .name(format!("unload-{name}"))
+            .name(format!("unload-{}", id.name))
             .spawn(move || {
-                server.finish_unload(&owned_name, to_finalize, op);
+                server.finish_unload(&owned_id, to_finalize, op);
                 server.repo.pending.end();
             });
         if let Err(e) = spawned {
             self.repo.pending.end();
             return Err(Error::internal(format!(
-                "failed to start the unload of '{name}': {e}"
+                "failed to start the unload of '{id}': {e}"
             )));
         }
         Ok(())
     }
 
-    fn finish_unload(&self, name: &str, versions: Vec<(i64, Arc<Model>)>, op: OpGuard) {
+    fn finish_unload(&self, id: &ModelId, versions: Vec<(i64, Arc<Model>)>, op: OpGuard) {
         for (v, m) in versions {
             m.finalize();
-            self.repo.update(name, |e| {
+            self.repo.update(id, |e| {
                 if let Some(slot) = e.versions.get_mut(&v) {
                     if slot.model.as_ref().is_some_and(|cur| Arc::ptr_eq(cur, &m)) {
                         slot.state = ModelState::Unavailable;
@@ -917,7 +1043,7 @@ impl Server {
                     }
                 }
             });
-            crate::log_info!("successfully unloaded '{name}' version {v}");
+            crate::log_info!("successfully unloaded '{id}' version {v}");
         }
         drop(op);
     }
@@ -932,6 +1058,37 @@ fn is_live(e: &ModelEntry) -> bool {
     e.versions
         .values()
         .any(|s| !(s.state == ModelState::Unavailable && s.reason == REASON_UNLOADED))
+}
+
+/// Whether the lifecycle still tracks a model for by-name lookups (upstream keeps it in its
+/// dependency graph): loaded, loading or failed, and not being or been unloaded (except an
+/// ensemble unloaded because of a composing model).
+pub(super) fn in_graph(e: &ModelEntry) -> bool {
+    if e.kept {
+        return true;
+    }
+    if e.versions.is_empty() {
+        return !e.unloaded;
+    }
+    e.versions.values().any(|s| {
+        s.state != ModelState::Unloading
+            && !(s.state == ModelState::Unavailable && s.reason == REASON_UNLOADED)
+    })
+}
+
+/// The composing models of an ensemble whose configuration was completed by its load (step
+/// namespaces set), once each, in step order.
+fn ensemble_step_ids(cfg: &pb::ModelConfig) -> Vec<ModelId> {
+    let mut out: Vec<ModelId> = Vec::new();
+    if let Some(SchedulingChoice::EnsembleScheduling(e)) = &cfg.scheduling_choice {
+        for s in &e.step {
+            let id = ModelId::new(s.model_namespace.clone(), s.model_name.clone());
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+    out
 }
 
 /// The composing model names of an ensemble configuration, once each, in step order.

@@ -35,10 +35,11 @@ impl Server {
         let versions: Vec<String> = if version != -1 {
             vec![version.to_string()]
         } else {
-            self.repo
-                .snapshot()
+            let table = self.repo.snapshot();
+            let id = self.resolve(&table, name)?;
+            table
                 .models
-                .get(name)
+                .get(&id)
                 .map(|e| {
                     e.versions
                         .iter()

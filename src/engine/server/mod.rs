@@ -21,7 +21,7 @@ use super::cache::ResponseCache;
 use super::error::{Error, Result};
 use super::model::{Model, ModelState, REASON_UNLOADED};
 use super::repoagent::AgentManager;
-use super::repository::{ConfigOptions, Repository};
+use super::repository::{ConfigOptions, ModelId, Repository};
 use super::types::ModelControlMode;
 
 /// The version reported in server metadata (the Triton release whose API this mirrors).
@@ -71,6 +71,8 @@ impl ServerState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotReady {
     pub model: String,
+    /// The model's namespace (its repository with model namespacing on, else empty).
+    pub namespace: String,
     pub version: Option<i64>,
     /// The instance whose backend readiness check failed, if that is the reason.
     pub instance: Option<String>,
@@ -222,6 +224,7 @@ impl Server {
             _ => {
                 return Ok(vec![NotReady {
                     model: String::new(),
+                    namespace: String::new(),
                     version: None,
                     instance: None,
                     reason: "server is not ready".into(),
@@ -233,11 +236,14 @@ impl Server {
         }
         let mut out = Vec::new();
         let table = self.repo.snapshot();
-        for (name, entry) in &table.models {
+        for (id, entry) in &table.models {
+            let name = &id.name;
+            let namespace = &id.namespace;
             if entry.versions.is_empty() {
                 if !entry.unloaded {
                     out.push(NotReady {
                         model: name.clone(),
+                        namespace: namespace.clone(),
                         version: None,
                         instance: None,
                         reason: entry.reason.clone(),
@@ -256,6 +262,7 @@ impl Server {
                             for (instance, e) in m.instances_not_ready(first_only) {
                                 out.push(NotReady {
                                     model: name.clone(),
+                                    namespace: namespace.clone(),
                                     version: Some(*v),
                                     instance,
                                     reason: e.message().to_owned(),
@@ -264,6 +271,7 @@ impl Server {
                         }
                         None => out.push(NotReady {
                             model: name.clone(),
+                            namespace: namespace.clone(),
                             version: Some(*v),
                             instance: None,
                             reason: "model is not available".into(),
@@ -272,6 +280,7 @@ impl Server {
                     ModelState::Unavailable if slot.reason == REASON_UNLOADED => {}
                     other => out.push(NotReady {
                         model: name.clone(),
+                        namespace: namespace.clone(),
                         version: Some(*v),
                         instance: None,
                         reason: if slot.reason.is_empty() {
@@ -282,7 +291,7 @@ impl Server {
                     }),
                 }
                 for n in &out[before..] {
-                    crate::log_verbose!(1, "Model '{name}' version {v} is not ready: {}", n.reason);
+                    crate::log_verbose!(1, "Model '{id}' version {v} is not ready: {}", n.reason);
                 }
                 if first_only && !out.is_empty() {
                     return Ok(out);
@@ -300,11 +309,11 @@ impl Server {
         let list: Vec<serde_json::Value> = items
             .iter()
             .map(|n| {
-                let mut o = serde_json::json!({ "model": n.model, "reason": n.reason });
+                let id = ModelId::new(n.namespace.clone(), n.model.clone());
+                let mut o = serde_json::json!({ "model": id.to_string(), "reason": n.reason });
                 if let Some(v) = n.version {
                     o["version"] = v.to_string().into();
-                    if let Some(slot) = table.models.get(&n.model).and_then(|e| e.versions.get(&v))
-                    {
+                    if let Some(slot) = table.models.get(&id).and_then(|e| e.versions.get(&v)) {
                         o["state"] = slot.state.name().into();
                     }
                 } else if !n.model.is_empty() {
@@ -320,13 +329,17 @@ impl Server {
     }
 
     /// Model readiness: the version (-1: the highest READY one) is READY and its instances pass
-    /// the backend's readiness check. An unknown model or version is not ready (no error).
+    /// the backend's readiness check. An unknown (or, with namespacing, ambiguous) model or
+    /// version is not ready (no error).
     pub fn model_is_ready(&self, name: &str, version: i64) -> Result<bool> {
         if self.state() != ServerState::Ready {
             return Err(Error::unavailable("Server not ready"));
         }
         let table = self.repo.snapshot();
-        let Some(entry) = table.models.get(name) else {
+        let Ok(id) = self.resolve(&table, name) else {
+            return Ok(false);
+        };
+        let Some(entry) = table.models.get(&id) else {
             return Ok(false);
         };
         let Some((v, slot)) = entry.pick(version) else {
@@ -351,14 +364,18 @@ impl Server {
         }
     }
 
-    /// The loaded model for a name and version (-1: the highest READY version).
+    /// The loaded model for a name and version (-1: the highest READY version). With model
+    /// namespacing the name must be that of one tracked model (upstream's ambiguity error
+    /// otherwise), and errors name the model as `<namespace>::<name>`, as upstream.
     pub fn get_model(&self, name: &str, version: i64) -> Result<Arc<Model>> {
         match self.state() {
             ServerState::Ready | ServerState::Exiting => {}
             _ => return Err(Error::unavailable("Server not ready")),
         }
         let table = self.repo.snapshot();
-        let entry = table.models.get(name).ok_or_else(|| {
+        let id = self.resolve(&table, name)?;
+        let name = &id.to_string();
+        let entry = table.models.get(&id).ok_or_else(|| {
             Error::not_found(format!("Request for unknown model: '{name}' is not found"))
         })?;
         let picked = entry.pick(version);
@@ -392,14 +409,16 @@ impl Server {
     /// The repository index: every model directory, with each tracked version's state.
     pub fn model_index(&self, ready_only: bool) -> Result<serde_json::Value> {
         self.require_ready()?;
-        let on_disk = self.repo.scan();
+        // By (namespace, name): with namespacing, the same name in two repositories is listed
+        // twice, ordered by repository path, and no entry says which is which (as upstream).
+        let on_disk = self.repo.scan(self.namespacing());
         let table = self.repo.snapshot();
         // Only what is in the repositories now, as upstream.
-        let names: std::collections::BTreeSet<&String> = on_disk.keys().collect();
         let mut out = Vec::new();
-        for name in names {
+        for (id, dirs) in &on_disk {
+            let name = &id.name;
             // Listed even in a READY-only index, as upstream does.
-            if on_disk.get(name).is_some_and(|d| d.len() > 1) {
+            if dirs.len() > 1 {
                 out.push(serde_json::json!({
                     "name": name,
                     "state": ModelState::Unavailable.name(),
@@ -407,7 +426,7 @@ impl Server {
                 }));
                 continue;
             }
-            let entry = table.models.get(name);
+            let entry = table.models.get(id);
             match entry {
                 // Tracked with no version (none under its version policy): not listed.
                 Some(e) if e.versions.is_empty() => {}
@@ -454,11 +473,11 @@ impl Server {
             return Ok(());
         }
         self.set_state(ServerState::Exiting);
-        let names: Vec<String> = self.repo.snapshot().models.keys().cloned().collect();
+        let ids: Vec<ModelId> = self.repo.snapshot().models.keys().cloned().collect();
         // Unload every model in parallel; all of them share one deadline.
-        for name in names {
-            if let Err(e) = self.unload_model_inner(&name, true) {
-                crate::log_error!("failed to unload model '{name}': {}", e.message());
+        for id in ids {
+            if let Err(e) = self.unload_model_inner(&id, true) {
+                crate::log_error!("failed to unload model '{id}': {}", e.message());
             }
         }
         let done = self.repo.pending.wait_idle(self.exit_timeout());
@@ -490,5 +509,7 @@ impl std::fmt::Debug for Server {
 mod tests;
 #[cfg(test)]
 mod tests_infer;
+#[cfg(test)]
+mod tests_namespacing;
 #[cfg(test)]
 mod tests_plugins;

@@ -17,7 +17,7 @@ use crate::engine::infer::{
 };
 use crate::engine::model::ModelState;
 use crate::engine::repoagent::{Action, AgentLoader, AgentModelList, ArtifactType, NoAgents};
-use crate::engine::repository::VersionSlot;
+use crate::engine::repository::{ModelId, VersionSlot};
 
 /// How a server opens plugins other than backends: repository agents and cache
 /// implementations, plus access to output memory for the response cache.
@@ -65,12 +65,13 @@ impl Server {
     /// marks the versions to load UNAVAILABLE with the agent's error as the reason.
     pub(super) fn agents_load(
         &self,
-        name: &str,
+        id: &ModelId,
         dir: PathBuf,
         cfg: &pb::ModelConfig,
         versions: Vec<i64>,
         explicit: bool,
     ) -> std::result::Result<AgentOutcome, LoadFailure> {
+        let name = &id.name;
         if AgentModelList::configured(cfg).is_empty() {
             return Ok(AgentOutcome {
                 dir,
@@ -111,7 +112,7 @@ impl Server {
             );
             let reason = e.as_status_string();
             let mut message = String::new();
-            self.repo.update(name, |entry| {
+            self.repo.update(id, |entry| {
                 entry.explicit |= explicit;
                 entry.unloaded = false;
                 if versions.is_empty() {

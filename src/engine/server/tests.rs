@@ -166,7 +166,7 @@ impl Fixture {
         }
     }
 
-    fn start(&self, opts: Options) -> Result<Arc<Server>> {
+    pub(super) fn start(&self, opts: Options) -> Result<Arc<Server>> {
         Server::new(
             opts,
             Arc::new(MockLoader {

@@ -448,7 +448,7 @@ fn unload_waits_for_requests_in_flight() {
     assert!(wait_until(|| exec.held.lock().unwrap().len() == 1));
     s.unload_model("m").unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    let state = |s: &Server| s.repository().snapshot().models["m"].versions[&1].state;
+    let state = |s: &Server| s.repository().snapshot().get("m").unwrap().versions[&1].state;
     assert_eq!(state(&s), ModelState::Unloading);
     // Readiness answers while the unload waits.
     assert_eq!(s.model_is_ready("m", 1), Ok(false));
@@ -472,7 +472,7 @@ fn a_backend_that_never_releases_delays_unload_only_until_the_exit_timeout() {
     let t = std::time::Instant::now();
     s.unload_model("m").unwrap();
     assert!(wait_until(|| {
-        s.repository().snapshot().models["m"].versions[&1].state == ModelState::Unavailable
+        s.repository().snapshot().get("m").unwrap().versions[&1].state == ModelState::Unavailable
     }));
     let waited = t.elapsed();
     assert!(waited >= Duration::from_millis(900), "{waited:?}");

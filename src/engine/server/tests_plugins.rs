@@ -648,7 +648,7 @@ fn a_failing_agent_fails_the_load_cleanly() {
             "model_fini"
         ]
     );
-    let entry = s.repository().snapshot().models["m"].clone();
+    let entry = s.repository().snapshot().get("m").unwrap().clone();
     let slot = &entry.versions[&1];
     assert_eq!(slot.state, ModelState::Unavailable);
     assert!(slot.reason.contains("agent refuses"), "{}", slot.reason);
