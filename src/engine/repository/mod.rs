@@ -129,7 +129,9 @@ impl std::fmt::Display for ModelId {
 /// An immutable snapshot of every tracked model.
 #[derive(Debug, Clone, Default)]
 pub struct ModelTable {
-    pub models: BTreeMap<ModelId, Arc<ModelEntry>>,
+    /// A persistent ordered map: cloning it for the next snapshot shares structure, so one
+    /// change costs O(log n) instead of copying every entry.
+    pub models: imbl::OrdMap<ModelId, Arc<ModelEntry>>,
 }
 
 impl ModelTable {
