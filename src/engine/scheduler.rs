@@ -142,6 +142,10 @@ impl State {
 pub struct Scheduler {
     policy: Policy,
     sequences: Option<Arc<Sequences>>,
+    /// Instances that take requests; their threads start with the first request.
+    active: Vec<Arc<Instance>>,
+    model: Weak<Model>,
+    started: std::sync::Once,
     state: Mutex<State>,
     cv: Condvar,
     workers: Mutex<Vec<JoinHandle<()>>>,
@@ -166,6 +170,13 @@ impl Scheduler {
         let sched = Arc::new(Scheduler {
             policy,
             sequences,
+            active: instances
+                .iter()
+                .filter(|i| !i.is_passive())
+                .cloned()
+                .collect(),
+            model: Arc::downgrade(model),
+            started: std::sync::Once::new(),
             state: Mutex::new(State {
                 levels: (0..levels).map(|_| VecDeque::new()).collect(),
                 per_instance: (0..active).map(|_| VecDeque::new()).collect(),
@@ -179,31 +190,37 @@ impl Scheduler {
             idle_cv: Condvar::new(),
             idle_lock: Mutex::new(()),
         });
-        let mut workers = lock(&sched.workers);
-        for (index, inst) in instances.iter().filter(|i| !i.is_passive()).enumerate() {
-            let s = sched.clone();
-            let inst = inst.clone();
-            let model = Arc::downgrade(model);
-            sched.running.fetch_add(1, Ordering::AcqRel);
-            let spawned = std::thread::Builder::new()
-                .name(format!("triton-{}", inst.name()))
-                .spawn(move || s.worker(model, inst, index));
-            match spawned {
-                Ok(h) => workers.push(h),
-                Err(e) => {
-                    sched.running.fetch_sub(1, Ordering::AcqRel);
-                    crate::log_error!("failed to start a model instance thread: {e}");
+        sched
+    }
+
+    /// Start one thread per active instance, once (on the first request: a server with many
+    /// models that are never used does not pay for their threads at startup and stop).
+    fn ensure_started(self: &Arc<Self>) {
+        self.started.call_once(|| {
+            let mut workers = lock(&self.workers);
+            for (index, inst) in self.active.iter().enumerate() {
+                let s = self.clone();
+                let inst = inst.clone();
+                let model = self.model.clone();
+                self.running.fetch_add(1, Ordering::AcqRel);
+                let spawned = std::thread::Builder::new()
+                    .name(format!("triton-{}", inst.name()))
+                    .spawn(move || s.worker(model, inst, index));
+                match spawned {
+                    Ok(h) => workers.push(h),
+                    Err(e) => {
+                        self.running.fetch_sub(1, Ordering::AcqRel);
+                        crate::log_error!("failed to start a model instance thread: {e}");
+                    }
                 }
             }
-        }
-        drop(workers);
-        sched
+        });
     }
 
     /// Queue a request. Fails (the caller keeps the request) when the model stopped accepting
     /// work or the queue is full.
     pub fn enqueue(
-        &self,
+        self: &Arc<Self>,
         request: Box<InferenceRequest>,
     ) -> std::result::Result<(), (Error, Box<InferenceRequest>)> {
         let p = &self.policy;
@@ -221,7 +238,7 @@ impl Scheduler {
         } else {
             request.timeout_us
         };
-        if self.running.load(Ordering::Acquire) == 0 {
+        if self.active.is_empty() {
             return Err((
                 Error::unavailable(format!(
                     "model '{}' has no active instance to execute requests",
@@ -235,6 +252,7 @@ impl Scheduler {
         let queue_start_ns = monotonic_ns();
         request.trace_activity(Activity::QueueStart, queue_start_ns);
         request.trace_inputs(Activity::TensorQueueInput);
+        self.ensure_started();
         let mut st = lock(&self.state);
         if !st.accepting {
             return Err((

@@ -1014,18 +1014,14 @@ impl Server {
         };
         self.repo.pending.begin();
         let owned_id = id.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("unload-{}", id.name))
-            .spawn(move || {
-                server.finish_unload(&owned_id, to_finalize, op);
-                server.repo.pending.end();
-            });
-        if let Err(e) = spawned {
-            self.repo.pending.end();
-            return Err(Error::internal(format!(
-                "failed to start the unload of '{id}': {e}"
-            )));
-        }
+        let job_server = server.clone();
+        self.unloads.submit(
+            &server,
+            Box::new(move || {
+                job_server.finish_unload(&owned_id, to_finalize, op);
+                job_server.repo.pending.end();
+            }),
+        );
         Ok(())
     }
 

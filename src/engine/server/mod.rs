@@ -94,6 +94,59 @@ pub struct Server {
     cache: Option<Arc<ResponseCache>>,
     /// Execution-count rate limiting across every model's instances.
     rate_limiter: crate::engine::ratelimit::RateLimiter,
+    /// Background unloads, finished by a few threads rather than one each.
+    unloads: UnloadPool,
+}
+
+/// A job finishing one model's unload.
+type UnloadJob = Box<dyn FnOnce() + Send>;
+
+/// Runs background unloads on at most [`UnloadPool::THREADS`] threads, started on demand and
+/// gone when the queue is empty. Stopping a server with many models so costs a few threads,
+/// not one per model.
+#[derive(Default)]
+struct UnloadPool {
+    queue: std::sync::Mutex<(std::collections::VecDeque<UnloadJob>, usize)>,
+}
+
+impl UnloadPool {
+    const THREADS: usize = 4;
+
+    fn submit(&self, server: &Arc<Server>, job: UnloadJob) {
+        let mut q = crate::engine::backend::lock(&self.queue);
+        q.0.push_back(job);
+        if q.1 >= Self::THREADS {
+            return;
+        }
+        q.1 += 1;
+        drop(q);
+        let s = server.clone();
+        let spawned = std::thread::Builder::new()
+            .name("triton-unload".into())
+            .spawn(move || loop {
+                let job = {
+                    let mut q = crate::engine::backend::lock(&s.unloads.queue);
+                    match q.0.pop_front() {
+                        Some(j) => j,
+                        None => {
+                            q.1 -= 1;
+                            return;
+                        }
+                    }
+                };
+                job();
+            });
+        if let Err(e) = spawned {
+            crate::log_error!("failed to start an unload thread ({e}); unloading inline");
+            let mut q = crate::engine::backend::lock(&self.queue);
+            q.1 -= 1;
+            let jobs: Vec<UnloadJob> = q.0.drain(..).collect();
+            drop(q);
+            for j in jobs {
+                j();
+            }
+        }
+    }
 }
 
 impl Server {
@@ -151,6 +204,7 @@ impl Server {
                 rate_limit,
                 &rate_limit_resources,
             ),
+            unloads: UnloadPool::default(),
         });
         let result = server.load_startup_models();
         server.set_state(ServerState::Ready);
