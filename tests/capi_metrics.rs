@@ -28,14 +28,12 @@ use tritonserver::capi::types::{
     TRITONSERVER_DataType, TRITONSERVER_InferenceTraceActivity, TRITONSERVER_InferenceTraceLevel,
     TRITONSERVER_MemoryType, TRITONSERVER_MetricFormat, TRITONSERVER_MetricKind,
 };
-use tritonserver::engine::backend::{
-    Backend, BackendAttributes, BackendLibrary, ExecuteResult, LibraryLoader,
-};
+use tritonserver::engine::backend::{BackendLibrary, ExecuteResult, LibraryLoader};
 use tritonserver::engine::infer::{
     AllocatedBuffer, DataBuffer, InferenceRequest, InferenceResponse, ReleaseCallback,
     ResponseAllocator, ResponseCallback,
 };
-use tritonserver::engine::model::{Instance, Model};
+use tritonserver::engine::model::Instance;
 use tritonserver::engine::parameters::Parameter;
 use tritonserver::engine::server::{Options, Server};
 use tritonserver::engine::types::{DataType, MemoryType, ModelControlMode};
@@ -465,30 +463,6 @@ struct MockLibrary {
 impl BackendLibrary for MockLibrary {
     fn path(&self) -> &Path {
         &self.path
-    }
-    fn initialize(&self, _: &Backend) -> Result<()> {
-        Ok(())
-    }
-    fn finalize(&self, _: &Backend) -> Result<()> {
-        Ok(())
-    }
-    fn get_attributes(&self, _: &Backend, _: &BackendAttributes) -> Result<()> {
-        Ok(())
-    }
-    fn model_initialize(&self, _: &Model) -> Result<()> {
-        Ok(())
-    }
-    fn model_finalize(&self, _: &Model) -> Result<()> {
-        Ok(())
-    }
-    fn instance_initialize(&self, _: &Instance) -> Result<()> {
-        Ok(())
-    }
-    fn instance_finalize(&self, _: &Instance) -> Result<()> {
-        Ok(())
-    }
-    fn instance_ready(&self, _: &Instance) -> Result<()> {
-        Ok(())
     }
     fn execute(&self, instance: &Instance, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {
         let inst = instance as *const Instance as *mut Instance;

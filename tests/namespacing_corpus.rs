@@ -8,90 +8,20 @@
 //! backend library standing in for the python backend, and each answer is compared with the
 //! recorded one: HTTP status, error text, and the JSON bodies.
 
-use std::collections::HashMap;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tritonserver::engine::backend::{Backend, BackendAttributes, BackendLibrary, LibraryLoader};
-use tritonserver::engine::model::{Instance, Model, ModelState};
+use tritonserver::engine::model::ModelState;
 use tritonserver::engine::server::{Options, Server};
 use tritonserver::engine::types::ModelControlMode;
-use tritonserver::engine::{Code, Error, Result};
-
-/// Stands in for the python backend: accepts any model, hands the configuration back when
-/// auto-complete is on.
-struct PythonLike {
-    path: PathBuf,
-}
-
-impl BackendLibrary for PythonLike {
-    fn path(&self) -> &Path {
-        &self.path
-    }
-    fn initialize(&self, _: &Backend) -> Result<()> {
-        Ok(())
-    }
-    fn finalize(&self, _: &Backend) -> Result<()> {
-        Ok(())
-    }
-    fn get_attributes(&self, _: &Backend, _: &BackendAttributes) -> Result<()> {
-        Ok(())
-    }
-    fn model_initialize(&self, m: &Model) -> Result<()> {
-        if m.auto_complete() {
-            m.set_config_from_backend(&m.config_json()?)?;
-        }
-        Ok(())
-    }
-    fn model_finalize(&self, _: &Model) -> Result<()> {
-        Ok(())
-    }
-    fn instance_initialize(&self, _: &Instance) -> Result<()> {
-        Ok(())
-    }
-    fn instance_finalize(&self, _: &Instance) -> Result<()> {
-        Ok(())
-    }
-    fn instance_ready(&self, _: &Instance) -> Result<()> {
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-struct AnyLibrary {
-    opened: Mutex<HashMap<PathBuf, Arc<dyn BackendLibrary>>>,
-}
-
-impl LibraryLoader for AnyLibrary {
-    fn open(&self, path: &Path) -> Result<Arc<dyn BackendLibrary>> {
-        Ok(self
-            .opened
-            .lock()
-            .unwrap()
-            .entry(path.to_path_buf())
-            .or_insert_with(|| {
-                Arc::new(PythonLike {
-                    path: path.to_path_buf(),
-                })
-            })
-            .clone())
-    }
-}
+use tritonserver::engine::Error;
 
 fn ns_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models/namespacing")
-}
-
-/// The HTTP status the real frontend answers for an error code.
-fn http_status(code: Code) -> u64 {
-    match code {
-        Code::Internal => 500,
-        Code::NotFound => 404,
-        Code::Unavailable => 503,
-        _ => 400,
-    }
 }
 
 /// Replace the repository paths as the recording script does.
@@ -292,3 +222,5 @@ fn namespacing_matches_real_triton_2_51() {
         problems.join("\n")
     );
 }
+
+use common::{http_status, AnyLibrary};

@@ -28,23 +28,39 @@ use super::types::{ExecutionPolicy, InstanceKind};
 pub trait BackendLibrary: Send + Sync {
     /// Where the library was found.
     fn path(&self) -> &Path;
-    /// `TRITONBACKEND_Initialize`.
-    fn initialize(&self, backend: &Backend) -> Result<()>;
+    /// `TRITONBACKEND_Initialize` (a library without it: nothing to do).
+    fn initialize(&self, _backend: &Backend) -> Result<()> {
+        Ok(())
+    }
     /// `TRITONBACKEND_Finalize`.
-    fn finalize(&self, backend: &Backend) -> Result<()>;
+    fn finalize(&self, _backend: &Backend) -> Result<()> {
+        Ok(())
+    }
     /// `TRITONBACKEND_GetBackendAttribute`.
-    fn get_attributes(&self, backend: &Backend, attributes: &BackendAttributes) -> Result<()>;
+    fn get_attributes(&self, _backend: &Backend, _attributes: &BackendAttributes) -> Result<()> {
+        Ok(())
+    }
     /// `TRITONBACKEND_ModelInitialize`.
-    fn model_initialize(&self, model: &Model) -> Result<()>;
+    fn model_initialize(&self, _model: &Model) -> Result<()> {
+        Ok(())
+    }
     /// `TRITONBACKEND_ModelFinalize`.
-    fn model_finalize(&self, model: &Model) -> Result<()>;
+    fn model_finalize(&self, _model: &Model) -> Result<()> {
+        Ok(())
+    }
     /// `TRITONBACKEND_ModelInstanceInitialize`.
-    fn instance_initialize(&self, instance: &Instance) -> Result<()>;
+    fn instance_initialize(&self, _instance: &Instance) -> Result<()> {
+        Ok(())
+    }
     /// `TRITONBACKEND_ModelInstanceFinalize`.
-    fn instance_finalize(&self, instance: &Instance) -> Result<()>;
+    fn instance_finalize(&self, _instance: &Instance) -> Result<()> {
+        Ok(())
+    }
     /// `TRITONBACKEND_ModelInstanceReady`: `Ok` when the instance can serve. A library without
     /// the entry point is always ready.
-    fn instance_ready(&self, instance: &Instance) -> Result<()>;
+    fn instance_ready(&self, _instance: &Instance) -> Result<()> {
+        Ok(())
+    }
     /// `TRITONBACKEND_ModelInstanceExecute`: the backend takes the requests and releases each
     /// one when done. On an error the backend took none of them: they come back with it.
     fn execute(&self, instance: &Instance, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Options, Server};
-use crate::engine::backend::{Backend, BackendAttributes, BackendLibrary, LibraryLoader};
+use crate::engine::backend::{Backend, BackendLibrary, LibraryLoader};
 use crate::engine::model::{Instance, Model};
 use crate::engine::types::ModelControlMode;
 use crate::engine::{Code, Error, Result};
@@ -47,9 +47,6 @@ impl BackendLibrary for MockLibrary {
     fn finalize(&self, b: &Backend) -> Result<()> {
         self.state.backend_finis.fetch_add(1, Ordering::SeqCst);
         self.record(format!("fini {}", b.name()));
-        Ok(())
-    }
-    fn get_attributes(&self, _: &Backend, _: &BackendAttributes) -> Result<()> {
         Ok(())
     }
     fn model_initialize(&self, m: &Model) -> Result<()> {
@@ -422,15 +419,6 @@ fn readiness_never_waits_behind_a_load() {
         fn path(&self) -> &Path {
             &self.path
         }
-        fn initialize(&self, _: &Backend) -> Result<()> {
-            Ok(())
-        }
-        fn finalize(&self, _: &Backend) -> Result<()> {
-            Ok(())
-        }
-        fn get_attributes(&self, _: &Backend, _: &BackendAttributes) -> Result<()> {
-            Ok(())
-        }
         fn model_initialize(&self, m: &Model) -> Result<()> {
             if m.name() == "slow" {
                 let (lock, cv) = &*self.gate;
@@ -439,18 +427,6 @@ fn readiness_never_waits_behind_a_load() {
                     open = cv.wait(open).unwrap();
                 }
             }
-            Ok(())
-        }
-        fn model_finalize(&self, _: &Model) -> Result<()> {
-            Ok(())
-        }
-        fn instance_initialize(&self, _: &Instance) -> Result<()> {
-            Ok(())
-        }
-        fn instance_finalize(&self, _: &Instance) -> Result<()> {
-            Ok(())
-        }
-        fn instance_ready(&self, _: &Instance) -> Result<()> {
             Ok(())
         }
     }

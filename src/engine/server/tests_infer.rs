@@ -10,14 +10,12 @@ use std::time::Duration;
 
 use super::tests::{wait_until, Fixture};
 use super::Server;
-use crate::engine::backend::{
-    Backend, BackendAttributes, BackendLibrary, ExecuteResult, LibraryLoader,
-};
+use crate::engine::backend::{BackendLibrary, ExecuteResult, LibraryLoader};
 use crate::engine::infer::{
     AllocatedBuffer, DataBuffer, InferenceRequest, InferenceResponse, ReleaseCallback,
     ResponseAllocator, ResponseCallback, RELEASE_ALL, RESPONSE_FINAL,
 };
-use crate::engine::model::{Instance, Model, ModelState};
+use crate::engine::model::{Instance, ModelState};
 use crate::engine::types::{DataType, MemoryType, ModelControlMode};
 use crate::engine::{Code, Error, Result};
 
@@ -61,30 +59,6 @@ struct Lib {
 impl BackendLibrary for Lib {
     fn path(&self) -> &Path {
         &self.path
-    }
-    fn initialize(&self, _: &Backend) -> Result<()> {
-        Ok(())
-    }
-    fn finalize(&self, _: &Backend) -> Result<()> {
-        Ok(())
-    }
-    fn get_attributes(&self, _: &Backend, _: &BackendAttributes) -> Result<()> {
-        Ok(())
-    }
-    fn model_initialize(&self, _: &Model) -> Result<()> {
-        Ok(())
-    }
-    fn model_finalize(&self, _: &Model) -> Result<()> {
-        Ok(())
-    }
-    fn instance_initialize(&self, _: &Instance) -> Result<()> {
-        Ok(())
-    }
-    fn instance_finalize(&self, _: &Instance) -> Result<()> {
-        Ok(())
-    }
-    fn instance_ready(&self, _: &Instance) -> Result<()> {
-        Ok(())
     }
     fn execute(&self, _: &Instance, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {
         if self.mode == Mode::Slow {

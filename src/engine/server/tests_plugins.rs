@@ -9,15 +9,13 @@ use std::sync::{Arc, Mutex};
 
 use super::tests::{wait_until, Fixture};
 use super::{Plugins, Server};
-use crate::engine::backend::{
-    Backend, BackendAttributes, BackendLibrary, ExecuteResult, LibraryLoader,
-};
+use crate::engine::backend::{BackendLibrary, ExecuteResult, LibraryLoader};
 use crate::engine::cache::{CacheLibrary, CacheLoader, OutputMemory};
 use crate::engine::infer::{
     AllocatedBuffer, DataBuffer, InferenceRequest, InferenceResponse, ReleaseCallback,
     ResponseAllocator, ResponseCallback, RELEASE_ALL, RESPONSE_FINAL,
 };
-use crate::engine::model::{Instance, Model, ModelState};
+use crate::engine::model::{Instance, ModelState};
 use crate::engine::repoagent::{
     Action, Agent, AgentLibrary, AgentLoader, AgentModel, ArtifactType,
 };
@@ -69,30 +67,6 @@ struct Lib {
 impl BackendLibrary for Lib {
     fn path(&self) -> &Path {
         &self.path
-    }
-    fn initialize(&self, _: &Backend) -> Result<()> {
-        Ok(())
-    }
-    fn finalize(&self, _: &Backend) -> Result<()> {
-        Ok(())
-    }
-    fn get_attributes(&self, _: &Backend, _: &BackendAttributes) -> Result<()> {
-        Ok(())
-    }
-    fn model_initialize(&self, _: &Model) -> Result<()> {
-        Ok(())
-    }
-    fn model_finalize(&self, _: &Model) -> Result<()> {
-        Ok(())
-    }
-    fn instance_initialize(&self, _: &Instance) -> Result<()> {
-        Ok(())
-    }
-    fn instance_finalize(&self, _: &Instance) -> Result<()> {
-        Ok(())
-    }
-    fn instance_ready(&self, _: &Instance) -> Result<()> {
-        Ok(())
     }
     fn execute(&self, _: &Instance, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {
         for r in requests {
