@@ -141,6 +141,40 @@ pub fn write_unchecked(level: Level, file: &str, line: u32, msg: &str) {
     write_with(level, file, line, msg, escape_messages());
 }
 
+/// A text table in upstream's style: a rule, the header row, a rule, the rows, a rule. Every
+/// row has as many cells as the header.
+pub fn format_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .chain(std::iter::once(header[i].chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let rule: String = widths
+        .iter()
+        .map(|w| format!("+-{}-", "-".repeat(*w)))
+        .collect::<String>()
+        + "+";
+    let line = |cells: Vec<&str>| -> String {
+        let mut l = String::new();
+        for (c, w) in cells.iter().zip(&widths) {
+            l.push_str(&format!("| {c:w$} "));
+        }
+        l + "|\n"
+    };
+    let mut text = format!("\n{rule}\n");
+    text.push_str(&line(header.to_vec()));
+    text.push_str(&format!("{rule}\n"));
+    for r in rows {
+        text.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    text.push_str(&rule);
+    text
+}
+
 /// Write a multi-line table as it is (never escaped, as upstream logs its tables), if INFO is
 /// enabled.
 pub fn write_table(file: &str, line: u32, table: &str) {
@@ -312,6 +346,22 @@ mod tests {
         assert_eq!(
             iso,
             format!("2026-11-26T01:21:16Z E {pid} a.rs:1] \"x \\\"y\\\"\\nz\"\n")
+        );
+    }
+
+    #[test]
+    fn tables_line_up() {
+        let t = format_table(
+            &["Option", "Value"],
+            &[
+                vec!["server_id".into(), "triton".into()],
+                vec!["x".into(), "longer value".into()],
+            ],
+        );
+        assert_eq!(
+            t,
+            "\n+-----------+--------------+\n| Option    | Value        |\n+-----------+--------------+\n\
+             | server_id | triton       |\n| x         | longer value |\n+-----------+--------------+"
         );
     }
 

@@ -447,12 +447,12 @@ TRITONSERVER_Error *TRITONSERVER_ServerOptionsAddRateLimiterResource(TRITONSERVE
                                                                      size_t resource_count,
                                                                      int device);
 
-/// Pinned memory pool size in bytes (accepted and recorded).
+/// Pinned memory pool size in bytes (reported in the startup options table).
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_ServerOptionsSetPinnedMemoryPoolByteSize(TRITONSERVER_ServerOptions *options,
                                                                           uint64_t size);
 
-/// CUDA memory pool size of a GPU (accepted and recorded; this build has no GPU support).
+/// CUDA memory pool size of a GPU (reported; this build has no GPU support).
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_ServerOptionsSetCudaMemoryPoolByteSize(TRITONSERVER_ServerOptions *options,
                                                                         int gpu_device,

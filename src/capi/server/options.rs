@@ -185,7 +185,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsAddRateLimiterResource(
     )
 }
 
-/// Pinned memory pool size in bytes (accepted and recorded).
+/// Pinned memory pool size in bytes (reported in the startup options table).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetPinnedMemoryPoolByteSize(
     options: *mut TRITONSERVER_ServerOptions,
@@ -195,13 +195,13 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetPinnedMemoryPoolByteSize(
         "TRITONSERVER_ServerOptionsSetPinnedMemoryPoolByteSize",
         options,
         |o| {
-            note(o, "pinned_memory_pool_byte_size", size);
+            o.pinned_memory_pool_byte_size = size;
             Ok(())
         },
     )
 }
 
-/// CUDA memory pool size of a GPU (accepted and recorded; this build has no GPU support).
+/// CUDA memory pool size of a GPU (reported; this build has no GPU support).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetCudaMemoryPoolByteSize(
     options: *mut TRITONSERVER_ServerOptions,
@@ -212,11 +212,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetCudaMemoryPoolByteSize(
         "TRITONSERVER_ServerOptionsSetCudaMemoryPoolByteSize",
         options,
         |o| {
-            note(
-                o,
-                &format!("cuda_memory_pool_byte_size{{{gpu_device}}}"),
-                size,
-            );
+            o.cuda_memory_pool_byte_size.insert(gpu_device, size);
             Ok(())
         },
     )

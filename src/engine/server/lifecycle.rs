@@ -219,19 +219,15 @@ impl Server {
 
     fn log_model_table(&self) {
         let table = self.repo.snapshot();
-        let mut rows = vec![(
-            "Model".to_owned(),
-            "Version".to_owned(),
-            "Status".to_owned(),
-        )];
+        let mut rows: Vec<Vec<String>> = Vec::new();
         for (id, e) in &table.models {
             let name = id.to_string();
             if e.versions.is_empty() && !e.reason.is_empty() {
-                rows.push((
+                rows.push(vec![
                     name.clone(),
                     "-".into(),
                     format!("UNAVAILABLE: {}", e.reason),
-                ));
+                ]);
             }
             for (v, slot) in &e.versions {
                 let status = if slot.reason.is_empty() {
@@ -239,26 +235,75 @@ impl Server {
                 } else {
                     format!("{}: {}", slot.state.name(), slot.reason)
                 };
-                rows.push((name.clone(), v.to_string(), status));
+                rows.push(vec![name.clone(), v.to_string(), status]);
             }
         }
-        let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-        let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
-        let w2 = rows.iter().map(|r| r.2.len()).max().unwrap_or(0);
-        let rule = format!(
-            "+-{}-+-{}-+-{}-+",
-            "-".repeat(w0),
-            "-".repeat(w1),
-            "-".repeat(w2)
-        );
-        let mut text = format!("\n{rule}\n");
-        for (i, (a, b, c)) in rows.iter().enumerate() {
-            text.push_str(&format!("| {a:w0$} | {b:w1$} | {c:w2$} |\n"));
-            if i == 0 {
-                text.push_str(&format!("{rule}\n"));
-            }
+        let text = crate::engine::log::format_table(&["Model", "Version", "Status"], &rows);
+        crate::engine::log::write_table(file!(), line!(), &text);
+    }
+
+    /// The table of server options upstream logs once the server is up.
+    pub(super) fn log_options_table(&self) {
+        let o = &self.options;
+        let mut rows: Vec<Vec<String>> = vec![
+            vec!["server_id".into(), o.server_id.clone()],
+            vec!["server_version".into(), super::TRITON_VERSION.into()],
+            vec!["server_extensions".into(), super::EXTENSIONS.join(" ")],
+        ];
+        for (i, p) in o.repository_paths.iter().enumerate() {
+            rows.push(vec![format!("model_repository_path[{i}]"), p.clone()]);
         }
-        text.push_str(&rule);
+        let mode = match o.control_mode {
+            ModelControlMode::None => "MODE_NONE",
+            ModelControlMode::Poll => "MODE_POLL",
+            ModelControlMode::Explicit => "MODE_EXPLICIT",
+        };
+        rows.push(vec!["model_control_mode".into(), mode.into()]);
+        for (i, m) in o.startup_models.iter().enumerate() {
+            rows.push(vec![format!("startup_models_{i}"), m.clone()]);
+        }
+        let flag = |b: bool| u8::from(b).to_string();
+        rows.push(vec![
+            "strict_model_config".into(),
+            flag(o.strict_model_config),
+        ]);
+        rows.push(vec![
+            "model_config_name".into(),
+            o.model_config_name.clone(),
+        ]);
+        let rate = if o.rate_limit_exec_count {
+            "EXEC_COUNT"
+        } else {
+            "OFF"
+        };
+        rows.push(vec!["rate_limit".into(), rate.into()]);
+        for (i, (name, count, device)) in o.rate_limit_resources.iter().enumerate() {
+            rows.push(vec![
+                format!("rate_limit_resource[{i}]"),
+                format!("{{name: {name}, count: {count}, device: {device}}}"),
+            ]);
+        }
+        rows.push(vec![
+            "pinned_memory_pool_byte_size".into(),
+            o.pinned_memory_pool_byte_size.to_string(),
+        ]);
+        for (gpu, size) in &o.cuda_memory_pool_byte_size {
+            rows.push(vec![
+                format!("cuda_memory_pool_byte_size{{{gpu}}}"),
+                size.to_string(),
+            ]);
+        }
+        rows.push(vec![
+            "min_supported_compute_capability".into(),
+            format!("{:.1}", o.min_compute_capability),
+        ]);
+        rows.push(vec!["strict_readiness".into(), flag(o.strict_readiness)]);
+        rows.push(vec![
+            "exit_timeout".into(),
+            self.exit_timeout().as_secs().to_string(),
+        ]);
+        rows.push(vec!["cache_enabled".into(), flag(self.cache_enabled())]);
+        let text = crate::engine::log::format_table(&["Option", "Value"], &rows);
         crate::engine::log::write_table(file!(), line!(), &text);
     }
 

@@ -207,6 +207,7 @@ impl Server {
             unloads: UnloadPool::default(),
         });
         let result = server.load_startup_models();
+        server.log_options_table();
         server.set_state(ServerState::Ready);
         if let Err(e) = result {
             if server.options.exit_on_error {
@@ -220,6 +221,10 @@ impl Server {
 
     pub fn options(&self) -> &Options {
         &self.options
+    }
+    /// Whether a response cache is configured.
+    pub fn cache_enabled(&self) -> bool {
+        self.cache.is_some()
     }
     pub fn rate_limiter(&self) -> &crate::engine::ratelimit::RateLimiter {
         &self.rate_limiter

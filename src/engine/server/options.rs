@@ -25,6 +25,10 @@ pub struct Options {
     pub model_load_thread_count: u32,
     pub model_load_retry_count: u32,
     pub model_namespacing: bool,
+    /// Pinned host memory pool size (reported; CPU memory serves pinned requests here).
+    pub pinned_memory_pool_byte_size: u64,
+    /// CUDA memory pool size per GPU (reported; no GPU support in this build).
+    pub cuda_memory_pool_byte_size: BTreeMap<i32, u64>,
     /// Rate limiting by execution count (`--rate-limit=execution_count`).
     pub rate_limit_exec_count: bool,
     /// Rate limiter resources: (name, count, device; -1 = every device).
@@ -60,6 +64,8 @@ impl Default for Options {
             model_load_thread_count: 4,
             model_load_retry_count: 0,
             model_namespacing: false,
+            pinned_memory_pool_byte_size: 256 * 1024 * 1024,
+            cuda_memory_pool_byte_size: BTreeMap::new(),
             rate_limit_exec_count: false,
             rate_limit_resources: Vec::new(),
             min_compute_capability: 0.0,
