@@ -846,6 +846,49 @@ fn classify(
     Ok((shape, out))
 }
 
+/// Total bytes of every output of the responses (what rendering has to convert or copy).
+pub fn output_bytes(responses: &[Response]) -> usize {
+    let mut total = 0usize;
+    for r in responses {
+        let mut oc = 0u32;
+        // SAFETY: live response owned by `r`; local out-params.
+        if check(unsafe { ffi::TRITONSERVER_InferenceResponseOutputCount(r.0, &mut oc) }).is_err() {
+            continue;
+        }
+        for i in 0..oc {
+            let mut on: *const c_char = ptr::null();
+            let mut dt = 0u32;
+            let mut shape_p: *const i64 = ptr::null();
+            let mut dims = 0u64;
+            let mut base: *const c_void = ptr::null();
+            let mut size = 0usize;
+            let mut mt = 0u32;
+            let mut mtid = 0i64;
+            let mut up: *mut c_void = ptr::null_mut();
+            // SAFETY: live response, index below its output count, local out-params.
+            let ok = check(unsafe {
+                ffi::TRITONSERVER_InferenceResponseOutput(
+                    r.0,
+                    i,
+                    &mut on,
+                    &mut dt,
+                    &mut shape_p,
+                    &mut dims,
+                    &mut base,
+                    &mut size,
+                    &mut mt,
+                    &mut mtid,
+                    &mut up,
+                )
+            });
+            if ok.is_ok() {
+                total = total.saturating_add(size);
+            }
+        }
+    }
+    total
+}
+
 /// Renders the (single) response of a non-decoupled model.
 pub fn render(parsed: &Parsed, responses: Vec<Response>) -> Result<Rendered, CoreError> {
     let n = responses.len();
