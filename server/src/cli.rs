@@ -155,12 +155,12 @@ pub struct Args {
     )]
     pub http_port: u16,
 
-    /// Threads running the HTTP event loop. 1 (the default): a single-threaded event loop, which
-    /// costs the least CPU per request (no work stealing between threads); slow C API calls
-    /// (model loads, large JSON tensors) run on a separate blocking pool either way. More: a
-    /// work-stealing pool of that many threads.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..), value_name = "N", help_heading = "Network")]
-    pub http_thread_count: u16,
+    /// HTTP event-loop threads (default: the number of CPUs). Each is a single-threaded loop
+    /// that accepts connections from the shared socket and serves them, as upstream's HTTP
+    /// thread pool; slow C API calls (model loads, large JSON tensors) run on a separate
+    /// blocking pool.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..), value_name = "N", help_heading = "Network")]
+    pub http_thread_count: Option<u16>,
 
     /// Largest accepted HTTP request body, in bytes.
     #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES", help_heading = "Network")]
