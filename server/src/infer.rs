@@ -3,7 +3,6 @@
 //! outputs with `binary_data` and `classification`, submitted through
 //! `TRITONSERVER_ServerInferAsync`.
 
-use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ops::Range;
 use std::ptr;
@@ -103,7 +102,7 @@ fn json_to_bytes(name: &str, dt: u32, data: &Value, expected: u64) -> Result<Vec
             elems.len()
         )));
     }
-    let dtn = datatype_name(dt);
+    let dtn = datatype_str(dt);
     let mismatch = |i: usize, want: &str| {
         bad(format!(
             "Unable to parse 'data': element {i} of input '{name}' is not {want} (datatype {dtn})"
@@ -749,45 +748,6 @@ fn to_f64(dt: u32, c: &[u8]) -> Option<f64> {
     })
 }
 
-fn to_json_data(name: &str, dt: u32, data: &[u8]) -> Result<Value, CoreError> {
-    if dt == ffi::TYPE_BYTES {
-        return Ok(Value::Array(
-            bytes_elements(data)?
-                .into_iter()
-                .map(|b| Value::String(String::from_utf8_lossy(b).into_owned()))
-                .collect(),
-        ));
-    }
-    let size = element_size(dt);
-    if size == 0 || dt == ffi::TYPE_FP16 || dt == ffi::TYPE_BF16 {
-        return Err(bad(format!(
-            "sending {} data via JSON is not supported: request output '{name}' with \
-             'binary_data': true",
-            datatype_name(dt)
-        )));
-    }
-    let mut out = Vec::with_capacity(data.len() / size);
-    for c in data.chunks_exact(size) {
-        let v = match dt {
-            ffi::TYPE_BOOL => Value::Bool(c[0] != 0),
-            ffi::TYPE_UINT8 => json!(c[0]),
-            ffi::TYPE_INT8 => json!(c[0] as i8),
-            ffi::TYPE_UINT16 => json!(u16::from_le_bytes([c[0], c[1]])),
-            ffi::TYPE_INT16 => json!(i16::from_le_bytes([c[0], c[1]])),
-            ffi::TYPE_UINT32 => json!(u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-            ffi::TYPE_INT32 => json!(i32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-            ffi::TYPE_UINT64 => json!(u64::from_le_bytes(c.try_into().unwrap_or_default())),
-            ffi::TYPE_INT64 => json!(i64::from_le_bytes(c.try_into().unwrap_or_default())),
-            _ => {
-                let f = to_f64(dt, c).unwrap_or(f64::NAN);
-                serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
-            }
-        };
-        out.push(v);
-    }
-    Ok(Value::Array(out))
-}
-
 /// Top-k classification of one output (upstream's classification extension): a BYTES tensor of
 /// "value:index[:label]" strings, [k] or [batch, k].
 fn classify(
@@ -889,7 +849,84 @@ pub fn output_bytes(responses: &[Response]) -> usize {
     total
 }
 
+/// Appends `v` as serde_json writes it (escaping, number formatting): the same bytes as the
+/// `serde_json::Value` tree this replaced, without building the tree.
+macro_rules! put {
+    ($out:expr, $v:expr) => {
+        // Writing to a Vec cannot fail; a value without a JSON form (none here) writes nothing.
+        drop(serde_json::to_writer(&mut *$out, $v))
+    };
+}
+
+/// A finite float as a JSON number, anything else as `null` (as `Value::from_f64`).
+fn put_f64(out: &mut Vec<u8>, f: f64) {
+    if f.is_finite() {
+        put!(out, &f);
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// Appends the JSON `data` array of an output tensor.
+fn write_json_data(out: &mut Vec<u8>, name: &str, dt: u32, data: &[u8]) -> Result<(), CoreError> {
+    if dt == ffi::TYPE_BYTES {
+        out.push(b'[');
+        for (i, b) in bytes_elements(data)?.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            put!(out, &*String::from_utf8_lossy(b));
+        }
+        out.push(b']');
+        return Ok(());
+    }
+    let size = element_size(dt);
+    if size == 0 || dt == ffi::TYPE_FP16 || dt == ffi::TYPE_BF16 {
+        return Err(bad(format!(
+            "sending {} data via JSON is not supported: request output '{name}' with \
+             'binary_data': true",
+            datatype_name(dt)
+        )));
+    }
+    out.reserve(data.len() / size * 12 + 2);
+    out.push(b'[');
+    for (i, c) in data.chunks_exact(size).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match dt {
+            ffi::TYPE_BOOL => out.extend_from_slice(if c[0] != 0 { b"true" } else { b"false" }),
+            ffi::TYPE_UINT8 => put!(out, &c[0]),
+            ffi::TYPE_INT8 => put!(out, &(c[0] as i8)),
+            ffi::TYPE_UINT16 => put!(out, &u16::from_le_bytes([c[0], c[1]])),
+            ffi::TYPE_INT16 => put!(out, &i16::from_le_bytes([c[0], c[1]])),
+            ffi::TYPE_UINT32 => put!(out, &u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            ffi::TYPE_INT32 => put!(out, &i32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            ffi::TYPE_UINT64 => put!(out, &u64::from_le_bytes(c.try_into().unwrap_or_default())),
+            ffi::TYPE_INT64 => put!(out, &i64::from_le_bytes(c.try_into().unwrap_or_default())),
+            _ => put_f64(out, to_f64(dt, c).unwrap_or(f64::NAN)),
+        }
+    }
+    out.push(b']');
+    Ok(())
+}
+
+/// The name of a data type, borrowed from the core's static strings.
+fn datatype_str(dt: u32) -> std::borrow::Cow<'static, str> {
+    // SAFETY: returns NULL or a static NUL-terminated string for any value.
+    let p = unsafe { ffi::TRITONSERVER_DataTypeString(dt) };
+    if p.is_null() {
+        return "<invalid>".into();
+    }
+    // SAFETY: static NUL-terminated string owned by the core.
+    let c: &'static CStr = unsafe { CStr::from_ptr(p) };
+    c.to_string_lossy()
+}
+
 /// Renders the (single) response of a non-decoupled model.
+///
+/// Writes the JSON directly (same bytes, same key order as the `serde_json::Value` object it
+/// replaced: `model_name`, `model_version`, `id`, `parameters`, `outputs`).
 pub fn render(parsed: &Parsed, responses: Vec<Response>) -> Result<Rendered, CoreError> {
     let n = responses.len();
     let Some(r) = responses.into_iter().next() else {
@@ -904,7 +941,7 @@ pub fn render(parsed: &Parsed, responses: Vec<Response>) -> Result<Rendered, Cor
     let resp = r.0;
     // SAFETY: live response; returns NULL or an error we own.
     check(unsafe { ffi::TRITONSERVER_InferenceResponseError(resp) })?;
-    let mut obj = Map::new();
+    let mut body: Vec<u8> = Vec::with_capacity(256);
     let mut name_p: *const c_char = ptr::null();
     let mut version = 0i64;
     // SAFETY: (this function) `resp` stays alive (owned by `r`) until the end; every pointer the
@@ -915,19 +952,22 @@ pub fn render(parsed: &Parsed, responses: Vec<Response>) -> Result<Rendered, Cor
             &mut name_p,
             &mut version,
         ))?;
-        let model = if name_p.is_null() {
-            String::new()
+        body.extend_from_slice(b"{\"model_name\":");
+        if name_p.is_null() {
+            put!(&mut body, "");
         } else {
-            CStr::from_ptr(name_p).to_string_lossy().into_owned()
-        };
-        obj.insert("model_name".into(), Value::String(model));
-        obj.insert("model_version".into(), Value::String(version.to_string()));
+            put!(&mut body, &*CStr::from_ptr(name_p).to_string_lossy());
+        }
+        body.extend_from_slice(b",\"model_version\":\"");
+        put!(&mut body, &version);
+        body.push(b'"');
         let mut id_p: *const c_char = ptr::null();
         if check(ffi::TRITONSERVER_InferenceResponseId(resp, &mut id_p)).is_ok() && !id_p.is_null()
         {
-            let id = CStr::from_ptr(id_p).to_string_lossy().into_owned();
+            let id = CStr::from_ptr(id_p).to_string_lossy();
             if !id.is_empty() {
-                obj.insert("id".into(), Value::String(id));
+                body.extend_from_slice(b",\"id\":");
+                put!(&mut body, &*id);
             }
         }
         let mut pc = 0u32;
@@ -935,6 +975,7 @@ pub fn render(parsed: &Parsed, responses: Vec<Response>) -> Result<Rendered, Cor
             resp, &mut pc,
         ))?;
         if pc > 0 {
+            // Rare: kept as a map (a repeated name keeps its first place and its last value).
             let mut params = Map::new();
             for i in 0..pc {
                 let mut pn: *const c_char = ptr::null();
@@ -959,18 +1000,14 @@ pub fn render(parsed: &Parsed, responses: Vec<Response>) -> Result<Rendered, Cor
                 };
                 params.insert(CStr::from_ptr(pn).to_string_lossy().into_owned(), v);
             }
-            obj.insert("parameters".into(), Value::Object(params));
+            body.extend_from_slice(b",\"parameters\":");
+            put!(&mut body, &params);
         }
-        let requested: HashMap<&str, &RequestedOutput> = parsed
-            .outputs
-            .iter()
-            .map(|(n, o)| (n.as_str(), o))
-            .collect();
         let mut oc = 0u32;
         check(ffi::TRITONSERVER_InferenceResponseOutputCount(
             resp, &mut oc,
         ))?;
-        let mut outputs = Vec::new();
+        body.extend_from_slice(b",\"outputs\":[");
         let mut binary: Vec<u8> = Vec::new();
         for i in 0..oc {
             let mut on: *const c_char = ptr::null();
@@ -995,46 +1032,52 @@ pub fn render(parsed: &Parsed, responses: Vec<Response>) -> Result<Rendered, Cor
                 &mut mtid,
                 &mut up,
             ))?;
-            let name = CStr::from_ptr(on).to_string_lossy().into_owned();
-            let mut shape: Vec<i64> = if shape_p.is_null() || dims == 0 {
-                Vec::new()
+            let name = CStr::from_ptr(on).to_string_lossy();
+            let mut shape: &[i64] = if shape_p.is_null() || dims == 0 {
+                &[]
             } else {
-                std::slice::from_raw_parts(shape_p, dims as usize).to_vec()
+                std::slice::from_raw_parts(shape_p, dims as usize)
             };
             let mut data: &[u8] = if base.is_null() || size == 0 {
                 &[]
             } else {
                 std::slice::from_raw_parts(base as *const u8, size)
             };
-            let ro = requested.get(name.as_str());
+            let ro = parsed
+                .outputs
+                .iter()
+                .find(|(n, _)| n.as_str() == name.as_ref())
+                .map(|(_, o)| o);
             let want_binary = ro.and_then(|o| o.binary).unwrap_or(parsed.binary_default);
             let class_count = ro.map_or(0, |o| o.classification);
             let classified;
             if class_count > 0 {
-                let (s, d) = classify(resp, i, dt, &shape, data, class_count)?;
-                shape = s;
-                classified = d;
-                data = &classified;
+                classified = classify(resp, i, dt, shape, data, class_count)?;
+                shape = &classified.0;
+                data = &classified.1;
                 dt = ffi::TYPE_BYTES;
             }
-            let mut o = Map::new();
-            o.insert("name".into(), Value::String(name.clone()));
-            o.insert("datatype".into(), Value::String(datatype_name(dt)));
-            o.insert("shape".into(), json!(shape));
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(b"{\"name\":");
+            put!(&mut body, &*name);
+            body.extend_from_slice(b",\"datatype\":");
+            put!(&mut body, &*datatype_str(dt));
+            body.extend_from_slice(b",\"shape\":");
+            put!(&mut body, shape);
             if want_binary {
-                o.insert(
-                    "parameters".into(),
-                    json!({ "binary_data_size": data.len() }),
-                );
+                body.extend_from_slice(b",\"parameters\":{\"binary_data_size\":");
+                put!(&mut body, &data.len());
+                body.push(b'}');
                 binary.extend_from_slice(data);
             } else {
-                o.insert("data".into(), to_json_data(&name, dt, data)?);
+                body.extend_from_slice(b",\"data\":");
+                write_json_data(&mut body, &name, dt, data)?;
             }
-            outputs.push(Value::Object(o));
+            body.push(b'}');
         }
-        obj.insert("outputs".into(), Value::Array(outputs));
-        let mut body = serde_json::to_vec(&Value::Object(obj))
-            .map_err(|e| CoreError::internal(format!("cannot serialize the response: {e}")))?;
+        body.extend_from_slice(b"]}");
         let header_len = if binary.is_empty() && !parsed_wants_binary(parsed) {
             None
         } else {
