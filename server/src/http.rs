@@ -64,7 +64,10 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| error(500, &format!("internal task failed: {e}")))
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+fn percent_decode(s: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if !s.contains('%') {
+        return Some(std::borrow::Cow::Borrowed(s));
+    }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -78,7 +81,7 @@ fn percent_decode(s: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(std::borrow::Cow::Owned)
 }
 
 /// Upstream's `GetModelVersionFromString`: empty → -1 (latest ready).
@@ -167,8 +170,8 @@ fn body_json(body: &Bytes) -> Result<Option<Value>, Response> {
 }
 
 async fn dispatch(State(st): St, req: Request) -> Response {
-    let path = req.uri().path().to_string();
-    let segs: Option<Vec<String>> = path
+    let path = req.uri().path().to_owned();
+    let segs: Option<Vec<std::borrow::Cow<'_, str>>> = path
         .strip_prefix('/')
         .unwrap_or(&path)
         .split('/')
@@ -177,7 +180,7 @@ async fn dispatch(State(st): St, req: Request) -> Response {
     let Some(segs) = segs else {
         return error(400, "malformed percent-encoding in the request path");
     };
-    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let segs: Vec<&str> = segs.iter().map(|s| s.as_ref()).collect();
     let method = req.method().clone();
     let need =
         |m: Method| -> Option<Response> { (method != m).then(|| error(405, "Method Not Allowed")) };

@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use clap::Parser;
 
 use crate::cli::{Args, ControlMode};
@@ -128,6 +129,11 @@ fn create_server(args: &Args) -> Result<*mut ffi::TRITONSERVER_Server, CoreError
     // SAFETY: the options are ours and no longer needed (ServerNew copies them).
     let _ = check(unsafe { ffi::TRITONSERVER_ServerOptionsDelete(opts) });
     r
+}
+
+/// Responses go out as soon as they are written (TCP_NODELAY), as upstream's HTTP server.
+fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
 }
 
 async fn bind(addr: &str, port: u16, what: &str) -> Result<tokio::net::TcpListener, String> {
@@ -278,7 +284,8 @@ async fn serve(args: Args, core: Arc<Core>, allocator: infer::Allocator) -> Exit
                     .and_then(|rt| {
                         rt.block_on(async move {
                             let l = tokio::net::TcpListener::from_std(listener)
-                                .map_err(|e| e.to_string())?;
+                                .map_err(|e| e.to_string())?
+                                .tap_io(no_delay);
                             axum::serve(l, router)
                                 .with_graceful_shutdown(stop)
                                 .await
@@ -301,7 +308,7 @@ async fn serve(args: Args, core: Arc<Core>, allocator: infer::Allocator) -> Exit
         });
     }
     tasks.spawn(
-        axum::serve(http_listener, http::router(state.clone()))
+        axum::serve(http_listener.tap_io(no_delay), http::router(state.clone()))
             .with_graceful_shutdown(stopped(stop_rx.clone()))
             .into_future(),
     );
