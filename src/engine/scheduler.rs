@@ -126,6 +126,9 @@ struct State {
     with_deadline: usize,
     accepting: bool,
     stopping: bool,
+    /// Workers asleep on the condition variable: a notify is a syscall even with nobody
+    /// waiting, so enqueue skips it when this is zero.
+    waiting: usize,
 }
 
 impl State {
@@ -183,6 +186,7 @@ impl Scheduler {
                 with_deadline: 0,
                 accepting: true,
                 stopping: false,
+                waiting: 0,
             }),
             cv: Condvar::new(),
             workers: Mutex::new(Vec::new()),
@@ -274,8 +278,11 @@ impl Scheduler {
             if let Some(q) = st.per_instance.get_mut(worker) {
                 q.push_back(request);
             }
+            let wake = st.waiting > 0;
             drop(st);
-            self.cv.notify_all();
+            if wake {
+                self.cv.notify_all();
+            }
             return Ok(());
         }
         let idx = index.min(st.levels.len() - 1);
@@ -294,8 +301,11 @@ impl Scheduler {
             deadline,
             enqueued: now,
         });
+        let wake = st.waiting > 0;
         drop(st);
-        self.cv.notify_one();
+        if wake {
+            self.cv.notify_one();
+        }
         Ok(())
     }
 
@@ -319,7 +329,7 @@ impl Scheduler {
                 if st.stopping {
                     return None;
                 }
-                st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+                st = self.sleep(st, None);
             }
         }
         loop {
@@ -340,7 +350,7 @@ impl Scheduler {
                 if st.stopping {
                     return None;
                 }
-                st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+                st = self.sleep(st, None);
                 continue;
             }
             if !self.policy.dynamic {
@@ -396,12 +406,28 @@ impl Scheduler {
                 return Some(out);
             }
             let wait = deadline.saturating_duration_since(Instant::now());
-            st = self
-                .cv
-                .wait_timeout(st, wait)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            st = self.sleep(st, Some(wait));
         }
+    }
+
+    /// Wait on the queue's condition variable (at most `timeout`), counted in `waiting`.
+    fn sleep<'a>(
+        &self,
+        mut st: std::sync::MutexGuard<'a, State>,
+        timeout: Option<Duration>,
+    ) -> std::sync::MutexGuard<'a, State> {
+        st.waiting += 1;
+        let mut st = match timeout {
+            None => self.cv.wait(st).unwrap_or_else(|p| p.into_inner()),
+            Some(t) => {
+                self.cv
+                    .wait_timeout(st, t)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+        };
+        st.waiting -= 1;
+        st
     }
 
     fn worker(self: Arc<Self>, model: Weak<Model>, instance: Arc<Instance>, index: usize) {
