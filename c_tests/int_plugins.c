@@ -180,10 +180,30 @@ main(void)
   infer_cached(s, alloc, 1.5f);
   infer_cached(s, alloc, 1.5f);
   infer_cached(s, alloc, 7.0f);
-  TRITONSERVER_Message* msg = NULL;
-  REQUIRE_OK(TRITONSERVER_ServerModelStatistics(s, "cached", 1, &msg));
-  char* json = tc_message_json(msg);
-  CHECK_OK(TRITONSERVER_MessageDelete(msg));
+  /* Backends report batch statistics (execution_count) after they release the request, so
+   * the last executed request's count can lag its response: read until both executions show
+   * (or 5 s pass), then once more after a pause so that a late third one would show too. */
+  char* json = NULL;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    TRITONSERVER_Message* msg = NULL;
+    REQUIRE_OK(TRITONSERVER_ServerModelStatistics(s, "cached", 1, &msg));
+    free(json);
+    json = tc_message_json(msg);
+    CHECK_OK(TRITONSERVER_MessageDelete(msg));
+    if (json == NULL ||
+        json_number_after(json, "\"model_stats\"", "\"execution_count\"") >= 2) {
+      break;
+    }
+    tc_sleep_ms(50);
+  }
+  tc_sleep_ms(100);
+  {
+    TRITONSERVER_Message* msg = NULL;
+    REQUIRE_OK(TRITONSERVER_ServerModelStatistics(s, "cached", 1, &msg));
+    free(json);
+    json = tc_message_json(msg);
+    CHECK_OK(TRITONSERVER_MessageDelete(msg));
+  }
   if (json != NULL) {
     long long hits = json_number_after(json, "\"cache_hit\"", "\"count\"");
     long long misses = json_number_after(json, "\"cache_miss\"", "\"count\"");

@@ -1097,6 +1097,74 @@ fn classify(
     Ok((shape, out))
 }
 
+/// One output of a live response, borrowed from it.
+struct OutputView<'a> {
+    name: std::borrow::Cow<'a, str>,
+    dt: u32,
+    shape: &'a [i64],
+    data: &'a [u8],
+}
+
+/// Output `i` of `resp`.
+///
+/// # Safety
+/// `resp` is a live response that outlives the returned view, and `i` is below its output count.
+unsafe fn response_output<'a>(
+    resp: *mut TRITONSERVER_InferenceResponse,
+    i: u32,
+) -> Result<OutputView<'a>, CoreError> {
+    let mut on: *const c_char = ptr::null();
+    let mut dt = 0u32;
+    let mut shape_p: *const i64 = ptr::null();
+    let mut dims = 0u64;
+    let mut base: *const c_void = ptr::null();
+    let mut size = 0usize;
+    let mut mt = 0u32;
+    let mut mtid = 0i64;
+    let mut up: *mut c_void = ptr::null_mut();
+    // SAFETY: the caller guarantees a live response and a valid index; out-params are local.
+    check(unsafe {
+        ffi::TRITONSERVER_InferenceResponseOutput(
+            resp,
+            i,
+            &mut on,
+            &mut dt,
+            &mut shape_p,
+            &mut dims,
+            &mut base,
+            &mut size,
+            &mut mt,
+            &mut mtid,
+            &mut up,
+        )
+    })?;
+    // SAFETY: on success the core's name, shape and buffer live as long as the response.
+    let (name, shape, data) = unsafe {
+        let name = if on.is_null() {
+            std::borrow::Cow::Borrowed("")
+        } else {
+            CStr::from_ptr(on).to_string_lossy()
+        };
+        let shape: &[i64] = if shape_p.is_null() || dims == 0 {
+            &[]
+        } else {
+            std::slice::from_raw_parts(shape_p, dims as usize)
+        };
+        let data: &[u8] = if base.is_null() || size == 0 {
+            &[]
+        } else {
+            std::slice::from_raw_parts(base as *const u8, size)
+        };
+        (name, shape, data)
+    };
+    Ok(OutputView {
+        name,
+        dt,
+        shape,
+        data,
+    })
+}
+
 /// Total bytes of every output of the responses (what rendering has to convert or copy).
 pub fn output_bytes(responses: &[Response]) -> usize {
     let mut total = 0usize;
@@ -1107,33 +1175,9 @@ pub fn output_bytes(responses: &[Response]) -> usize {
             continue;
         }
         for i in 0..oc {
-            let mut on: *const c_char = ptr::null();
-            let mut dt = 0u32;
-            let mut shape_p: *const i64 = ptr::null();
-            let mut dims = 0u64;
-            let mut base: *const c_void = ptr::null();
-            let mut size = 0usize;
-            let mut mt = 0u32;
-            let mut mtid = 0i64;
-            let mut up: *mut c_void = ptr::null_mut();
-            // SAFETY: live response, index below its output count, local out-params.
-            let ok = check(unsafe {
-                ffi::TRITONSERVER_InferenceResponseOutput(
-                    r.0,
-                    i,
-                    &mut on,
-                    &mut dt,
-                    &mut shape_p,
-                    &mut dims,
-                    &mut base,
-                    &mut size,
-                    &mut mt,
-                    &mut mtid,
-                    &mut up,
-                )
-            });
-            if ok.is_ok() {
-                total = total.saturating_add(size);
+            // SAFETY: live response owned by `r`, index below its output count.
+            if let Ok(out) = unsafe { response_output(r.0, i) } {
+                total = total.saturating_add(out.data.len());
             }
         }
     }
@@ -1301,39 +1345,12 @@ pub fn render(parsed: &Parsed, responses: Vec<Response>) -> Result<Rendered, Cor
         body.extend_from_slice(b",\"outputs\":[");
         let mut binary: Vec<u8> = Vec::new();
         for i in 0..oc {
-            let mut on: *const c_char = ptr::null();
-            let mut dt = 0u32;
-            let mut shape_p: *const i64 = ptr::null();
-            let mut dims = 0u64;
-            let mut base: *const c_void = ptr::null();
-            let mut size = 0usize;
-            let mut mt = 0u32;
-            let mut mtid = 0i64;
-            let mut up: *mut c_void = ptr::null_mut();
-            check(ffi::TRITONSERVER_InferenceResponseOutput(
-                resp,
-                i,
-                &mut on,
-                &mut dt,
-                &mut shape_p,
-                &mut dims,
-                &mut base,
-                &mut size,
-                &mut mt,
-                &mut mtid,
-                &mut up,
-            ))?;
-            let name = CStr::from_ptr(on).to_string_lossy();
-            let mut shape: &[i64] = if shape_p.is_null() || dims == 0 {
-                &[]
-            } else {
-                std::slice::from_raw_parts(shape_p, dims as usize)
-            };
-            let mut data: &[u8] = if base.is_null() || size == 0 {
-                &[]
-            } else {
-                std::slice::from_raw_parts(base as *const u8, size)
-            };
+            let OutputView {
+                name,
+                mut dt,
+                mut shape,
+                mut data,
+            } = response_output(resp, i)?;
             let ro = parsed
                 .outputs
                 .iter()
