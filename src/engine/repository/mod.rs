@@ -90,7 +90,7 @@ impl ModelEntry {
 /// name. With model namespacing on, the namespace is the path of the repository the model comes
 /// from, so the same name in two repositories is two models; otherwise it is empty. Ordered by
 /// namespace, then name, as upstream's index lists models.
-#[derive(Debug, Clone, Default, Hash)]
+#[derive(Debug, Clone, Default)]
 pub struct ModelId {
     pub namespace: String,
     pub name: String,
@@ -127,6 +127,14 @@ impl PartialEq for ModelId {
 }
 
 impl Eq for ModelId {}
+
+/// Hashes the two strings `eq` compares, so equal identifiers hash alike.
+impl std::hash::Hash for ModelId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.namespace.hash(state);
+        self.name.hash(state);
+    }
+}
 
 impl ModelId {
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
