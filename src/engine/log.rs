@@ -282,37 +282,34 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// Log at `level` (a `Level` variant name) with `format!` arguments, formatting only when that
+/// level is on; the level macros below are this with their level filled in.
+#[macro_export]
+macro_rules! log_at {
+    ($level:ident, $($arg:tt)*) => {
+        if $crate::engine::log::is_enabled($crate::engine::log::Level::$level) {
+            $crate::engine::log::write_unchecked(
+                $crate::engine::log::Level::$level, file!(), line!(), &format!($($arg)*));
+        }
+    };
+}
+
 /// Log at INFO level with `format!` arguments.
 #[macro_export]
 macro_rules! log_info {
-    ($($arg:tt)*) => {
-        if $crate::engine::log::is_enabled($crate::engine::log::Level::Info) {
-            $crate::engine::log::write_unchecked(
-                $crate::engine::log::Level::Info, file!(), line!(), &format!($($arg)*));
-        }
-    };
+    ($($arg:tt)*) => { $crate::log_at!(Info, $($arg)*) };
 }
 
 /// Log at WARNING level with `format!` arguments.
 #[macro_export]
 macro_rules! log_warn {
-    ($($arg:tt)*) => {
-        if $crate::engine::log::is_enabled($crate::engine::log::Level::Warn) {
-            $crate::engine::log::write_unchecked(
-                $crate::engine::log::Level::Warn, file!(), line!(), &format!($($arg)*));
-        }
-    };
+    ($($arg:tt)*) => { $crate::log_at!(Warn, $($arg)*) };
 }
 
 /// Log at ERROR level with `format!` arguments.
 #[macro_export]
 macro_rules! log_error {
-    ($($arg:tt)*) => {
-        if $crate::engine::log::is_enabled($crate::engine::log::Level::Error) {
-            $crate::engine::log::write_unchecked(
-                $crate::engine::log::Level::Error, file!(), line!(), &format!($($arg)*));
-        }
-    };
+    ($($arg:tt)*) => { $crate::log_at!(Error, $($arg)*) };
 }
 
 /// Log a verbose message of the given verbosity with `format!` arguments.

@@ -48,6 +48,15 @@ impl VersionSlot {
             agents: None,
         }
     }
+
+    /// UNAVAILABLE for `reason`, holding no model, files or agents any more.
+    pub fn mark_unavailable(&mut self, reason: impl Into<String>) {
+        self.state = ModelState::Unavailable;
+        self.reason = reason.into();
+        self.model = None;
+        self.files = None;
+        self.agents = None;
+    }
 }
 
 /// Everything tracked for one model name.
@@ -72,6 +81,21 @@ pub struct ModelEntry {
 }
 
 impl ModelEntry {
+    /// Version `v` failed to load for `reason`: it becomes UNAVAILABLE (created if missing) and
+    /// `message` gains upstream's "version N is at UNAVAILABLE state: ...;" part. A READY
+    /// version is a failed reload and keeps serving, untouched.
+    pub fn fail_version(&mut self, v: i64, reason: String, message: &mut String) {
+        let slot = self
+            .versions
+            .entry(v)
+            .or_insert_with(|| VersionSlot::new(ModelState::Unavailable, "", None));
+        if slot.state == ModelState::Ready {
+            return;
+        }
+        message.push_str(&format!("version {v} is at UNAVAILABLE state: {reason};"));
+        slot.mark_unavailable(reason);
+    }
+
     /// The version a request for `version` means: the given one, or for -1 the highest READY one.
     pub fn pick(&self, version: i64) -> Option<(i64, &VersionSlot)> {
         if version == -1 {

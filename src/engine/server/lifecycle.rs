@@ -730,10 +730,7 @@ impl Server {
                         if let Some(old) = slot.model.take() {
                             retired.push(old);
                         }
-                        slot.state = ModelState::Unavailable;
-                        slot.reason = REASON_UNLOADED.into();
-                        slot.files = None;
-                        slot.agents = None;
+                        slot.mark_unavailable(REASON_UNLOADED);
                     }
                 }
                 e.source = Some(source.clone());
@@ -766,23 +763,7 @@ impl Server {
                 }
             }
             for (v, err) in &failures {
-                let slot = e
-                    .versions
-                    .entry(*v)
-                    .or_insert_with(|| VersionSlot::new(ModelState::Unavailable, "", None));
-                if slot.state == ModelState::Ready {
-                    // A reload that failed: the serving version stays.
-                    continue;
-                }
-                slot.state = ModelState::Unavailable;
-                slot.reason = err.as_status_string();
-                slot.model = None;
-                slot.files = None;
-                slot.agents = None;
-                message.push_str(&format!(
-                    "version {v} is at UNAVAILABLE state: {};",
-                    slot.reason
-                ));
+                e.fail_version(*v, err.as_status_string(), &mut message);
             }
         });
         if message.is_empty() {
@@ -1033,13 +1014,7 @@ impl Server {
                         to_finalize.push((*v, m));
                         agent_lists.extend(slot.agents.clone());
                     }
-                    _ => {
-                        slot.state = ModelState::Unavailable;
-                        slot.reason = REASON_UNLOADED.into();
-                        slot.model = None;
-                        slot.files = None;
-                        slot.agents = None;
-                    }
+                    _ => slot.mark_unavailable(REASON_UNLOADED),
                 }
             }
             e.source = None;

@@ -15,9 +15,8 @@ use crate::engine::error::{Error, Result};
 use crate::engine::infer::{
     monotonic_ns, HostMemory, InferenceRequest, RELEASE_ALL, RESPONSE_FINAL,
 };
-use crate::engine::model::ModelState;
 use crate::engine::repoagent::{Action, AgentLoader, AgentModelList, ArtifactType, NoAgents};
-use crate::engine::repository::{ModelId, VersionSlot};
+use crate::engine::repository::ModelId;
 
 /// How a server opens plugins other than backends: repository agents and cache
 /// implementations, plus access to output memory for the response cache.
@@ -119,17 +118,7 @@ impl Server {
                     entry.reason = reason.clone();
                 }
                 for v in &versions {
-                    let slot = entry
-                        .versions
-                        .entry(*v)
-                        .or_insert_with(|| VersionSlot::new(ModelState::Unavailable, "", None));
-                    if slot.state == ModelState::Ready {
-                        continue;
-                    }
-                    slot.state = ModelState::Unavailable;
-                    slot.reason = reason.clone();
-                    slot.model = None;
-                    message.push_str(&format!("version {v} is at UNAVAILABLE state: {reason};"));
+                    entry.fail_version(*v, reason.clone(), &mut message);
                 }
             });
             if message.is_empty() {
