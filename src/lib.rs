@@ -8,6 +8,8 @@
 //!   [`engine::backend`].
 //! * [`capi`]: the ABI shell. Every `extern "C"` function of `tritonserver.h` and `tritonbackend.h`
 //!   lives there, together with the `libloading`-based loader that opens backend libraries.
+//! * [`sys`]: the one operating-system call the engine needs that `std` and `nix` do not wrap
+//!   (a thread's scheduling policy).
 
 #![allow(
     clippy::vec_box,
@@ -16,3 +18,4 @@
 
 pub mod capi;
 pub mod engine;
+pub mod sys;
