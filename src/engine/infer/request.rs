@@ -131,14 +131,39 @@ impl OwnedTensor {
     }
 }
 
+/// A request's id, shared with its response factory and responses: cloning it is a reference
+/// count, and the empty id (most requests) allocates nothing.
+#[derive(Clone, Default, Debug, PartialEq, Eq)]
+pub struct RequestId(Option<Arc<CStr>>);
+
+impl RequestId {
+    pub fn new(id: &str) -> RequestId {
+        if id.is_empty() {
+            RequestId(None)
+        } else {
+            RequestId(Some(Arc::from(c_string(id).as_c_str())))
+        }
+    }
+    pub fn as_c(&self) -> &CStr {
+        self.0.as_deref().unwrap_or(c"")
+    }
+    pub fn as_str(&self) -> &str {
+        self.as_c().to_str().unwrap_or_default()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.as_c().is_empty()
+    }
+}
+
 /// "[request id: <id>] " for messages, formatted only when displayed.
-pub struct LogPrefix(Option<CString>);
+pub struct LogPrefix(RequestId);
 
 impl std::fmt::Display for LogPrefix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            Some(id) => write!(f, "[request id: {}] ", id.to_string_lossy()),
-            None => f.write_str("[request id: <id_unknown>] "),
+        if self.0.is_empty() {
+            f.write_str("[request id: <id_unknown>] ")
+        } else {
+            write!(f, "[request id: {}] ", self.0.as_c().to_string_lossy())
         }
     }
 }
@@ -154,7 +179,7 @@ pub enum CorrelationId {
 pub struct InferenceRequest {
     model: Arc<Model>,
     requested_version: i64,
-    id: CString,
+    id: RequestId,
     pub flags: u32,
     pub correlation_id: CorrelationId,
     pub priority: u64,
@@ -203,7 +228,7 @@ impl InferenceRequest {
         InferenceRequest {
             model,
             requested_version,
-            id: CString::default(),
+            id: RequestId::default(),
             flags: 0,
             correlation_id: CorrelationId::U64(0),
             priority: 0,
@@ -277,23 +302,23 @@ impl InferenceRequest {
         self.requested_version
     }
     pub fn id(&self) -> &str {
-        self.id.to_str().unwrap_or_default()
+        self.id.as_str()
     }
     pub fn id_c(&self) -> &CStr {
-        &self.id
+        self.id.as_c()
     }
     pub fn set_id(&mut self, id: &str) {
-        self.id = c_string(id);
+        self.id = RequestId::new(id);
         self.rebind_factory();
     }
     /// The message prefix, formatted only when an error message is built.
     pub fn log_prefix_lazy(&self) -> LogPrefix {
-        LogPrefix((!self.id.as_bytes().is_empty()).then(|| self.id.clone()))
+        LogPrefix(self.id.clone())
     }
 
     /// "[request id: <id>] " (`<id_unknown>` without an id), as upstream prefixes its messages.
     pub fn log_prefix(&self) -> String {
-        if self.id.as_bytes().is_empty() {
+        if self.id.is_empty() {
             "[request id: <id_unknown>] ".to_owned()
         } else {
             format!("[request id: {}] ", self.id())
@@ -310,7 +335,7 @@ impl InferenceRequest {
         self.inputs.iter().find(|i| i.name() == name)
     }
     fn input_mut(&mut self, name: &str) -> Result<&mut InputTensor> {
-        let prefix = self.log_prefix();
+        let prefix = self.log_prefix_lazy();
         self.inputs
             .iter_mut()
             .find(|i| i.name() == name)

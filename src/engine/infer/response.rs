@@ -5,6 +5,7 @@ use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use super::request::RequestId;
 use crate::engine::backend::c_string;
 use crate::engine::error::{Error, Result};
 use crate::engine::model::Model;
@@ -59,7 +60,7 @@ pub trait ResponseCallback: Send + Sync {
 /// backend creates, so it outlives the request for decoupled models.
 pub struct ResponseFactory {
     model: Arc<Model>,
-    request_id: CString,
+    request_id: RequestId,
     allocator: Arc<dyn ResponseAllocator>,
     callback: Arc<dyn ResponseCallback>,
     cancelled: Arc<AtomicBool>,
@@ -68,7 +69,7 @@ pub struct ResponseFactory {
 impl ResponseFactory {
     pub(crate) fn new(
         model: Arc<Model>,
-        request_id: CString,
+        request_id: RequestId,
         allocator: Arc<dyn ResponseAllocator>,
         callback: Arc<dyn ResponseCallback>,
         cancelled: Arc<AtomicBool>,
@@ -82,7 +83,7 @@ impl ResponseFactory {
         }
     }
 
-    pub(crate) fn with_request_id(&self, id: CString) -> ResponseFactory {
+    pub(crate) fn with_request_id(&self, id: RequestId) -> ResponseFactory {
         ResponseFactory {
             request_id: id,
             ..self.clone_parts()
@@ -180,8 +181,30 @@ impl Drop for BackendFactory {
 
 /// An output tensor of a response (`TRITONBACKEND_Output`). Boxed inside the response, so
 /// its address stays put while the backend adds more outputs.
+/// An output's name: shared with the model's list of output names when it is one of them (no
+/// allocation per response), owned otherwise.
+enum OutputName {
+    Model(Arc<[CString]>, usize),
+    Own(CString),
+}
+
+impl OutputName {
+    fn of_model(names: Arc<[CString]>, name: &str) -> OutputName {
+        match names.iter().position(|n| n.to_bytes() == name.as_bytes()) {
+            Some(i) => OutputName::Model(names, i),
+            None => OutputName::Own(c_string(name)),
+        }
+    }
+    fn as_c(&self) -> &CStr {
+        match self {
+            OutputName::Model(names, i) => names.get(*i).map_or(c"", CString::as_c_str),
+            OutputName::Own(n) => n,
+        }
+    }
+}
+
 pub struct OutputTensor {
-    name: CString,
+    name: OutputName,
     pub datatype: DataType,
     pub shape: Vec<i64>,
     pub buffer: Option<AllocatedBuffer>,
@@ -192,10 +215,10 @@ pub struct OutputTensor {
 
 impl OutputTensor {
     pub fn name(&self) -> &str {
-        self.name.to_str().unwrap_or_default()
+        self.name.as_c().to_str().unwrap_or_default()
     }
     pub fn name_c(&self) -> &CStr {
-        &self.name
+        self.name.as_c()
     }
 
     /// Allocate the data buffer through the frontend's allocator (once).
@@ -213,7 +236,7 @@ impl OutputTensor {
         }
         let buf = self
             .allocator
-            .alloc(&self.name, byte_size, memory_type, memory_type_id)?;
+            .alloc(self.name.as_c(), byte_size, memory_type, memory_type_id)?;
         self.attributes = BufferAttributes {
             memory_type: buf.memory_type,
             memory_type_id: buf.memory_type_id,
@@ -247,7 +270,7 @@ impl Drop for OutputTensor {
 impl std::fmt::Debug for OutputTensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OutputTensor")
-            .field("name", &self.name)
+            .field("name", &self.name.as_c())
             .field("datatype", &self.datatype)
             .field("shape", &self.shape)
             .field("buffer", &self.buffer)
@@ -268,7 +291,7 @@ impl InferenceResponse {
         &self.factory.model
     }
     pub fn request_id_c(&self) -> &CStr {
-        &self.factory.request_id
+        self.factory.request_id.as_c()
     }
     pub fn error(&self) -> Option<&Error> {
         self.error.as_ref()
@@ -325,7 +348,7 @@ impl InferenceResponse {
             }
         }
         self.outputs.push(Box::new(OutputTensor {
-            name: c_string(name),
+            name: OutputName::of_model(model.output_names(), name),
             datatype,
             shape,
             buffer: None,
@@ -344,7 +367,7 @@ impl InferenceResponse {
         shape: &[i64],
     ) -> usize {
         self.outputs.push(Box::new(OutputTensor {
-            name: c_string(name),
+            name: OutputName::Own(c_string(name)),
             datatype,
             shape: shape.to_vec(),
             buffer: None,

@@ -262,11 +262,11 @@ pub fn normalize_request_with(req: &mut InferenceRequest, memory: &dyn HostMemor
                 want_type.name()
             )));
         }
-        let shape: Vec<i64> = if batching {
-            input.original_shape[1..].to_vec()
-        } else {
-            input.original_shape.clone()
-        };
+        // Written into the tensor's own vectors (no allocation once they have the capacity).
+        let mut shape = std::mem::take(&mut input.shape);
+        shape.clear();
+        let skip = usize::from(batching).min(input.original_shape.len());
+        shape.extend_from_slice(&input.original_shape[skip..]);
         let matches = cfg.dims.len() == shape.len()
             && cfg.dims.iter().zip(&shape).all(|(c, s)| *c == -1 || c == s);
         if let Some(pos) = shape.iter().position(|d| *d == -1) {
@@ -292,7 +292,6 @@ pub fn normalize_request_with(req: &mut InferenceRequest, memory: &dyn HostMemor
                 dims_string(&input.original_shape)
             )));
         }
-        let mut shape = shape;
         if let Some(reshape) = &cfg.reshape {
             let mut variable = cfg
                 .dims
@@ -314,13 +313,13 @@ pub fn normalize_request_with(req: &mut InferenceRequest, memory: &dyn HostMemor
                 })
                 .collect();
         }
-        input.shape_with_batch_dim = if batching {
-            std::iter::once(batch_size as i64)
-                .chain(shape.iter().copied())
-                .collect()
-        } else {
-            shape.clone()
-        };
+        let mut with_batch = std::mem::take(&mut input.shape_with_batch_dim);
+        with_batch.clear();
+        if batching {
+            with_batch.push(batch_size as i64);
+        }
+        with_batch.extend_from_slice(&shape);
+        input.shape_with_batch_dim = with_batch;
         input.shape = shape;
         if input.datatype == DataType::Bytes {
             validate_bytes(input, memory, &prefix, name)?;

@@ -433,7 +433,8 @@ impl Server {
         }
         let table = self.repo.snapshot();
         let id = self.resolve(&table, name)?;
-        let name = &id.to_string();
+        // Displays as `<namespace>::<name>`; formatted only into an error message.
+        let name = &id;
         let entry = table.models.get(&id).ok_or_else(|| {
             Error::not_found(format!("Request for unknown model: '{name}' is not found"))
         })?;
