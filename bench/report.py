@@ -162,7 +162,7 @@ def main():
         if not os.path.isdir(d):
             continue
         per = {}
-        for which in ("ours", "upstream"):
+        for which in ("ours", "upstream", "ours-caller"):
             data = defaultdict(list)
             wd = os.path.join(d, which)
             if os.path.isdir(wd):
@@ -206,6 +206,21 @@ def main():
         md.append("")
         md.append(table(ROWS, sets[s]["ours"], sets[s]["upstream"], s == "pinned"))
         md.append("")
+        caller = sets[s].get("ours-caller")
+        if caller:
+            md.append(f"### {title}: ours with caller-thread execution (opt-in)")
+            md.append("")
+            md.append(
+                "Our core with `TRITON_CORE_CALLER_EXECUTES=1`: a request that finds its queue "
+                "empty and an instance idle executes on the thread that called `InferAsync` "
+                "(no hand-off to the instance thread and back); off by default because "
+                "`InferAsync` then returns only after the backend's execute. Same upstream "
+                "figures as above."
+            )
+            md.append("")
+            rows = [r for r in ROWS if (r[0], r[1]) in caller]
+            md.append(table(rows, caller, sets[s]["upstream"], s == "pinned"))
+            md.append("")
 
     md.append("## HTTP (our server binary vs the real tritonserver, wrk on loopback)")
     md.append("")

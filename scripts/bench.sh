@@ -116,14 +116,20 @@ for set in $sets; do
     for scenario in $scenarios; do
       # Alternate which core goes first, so that drift in the machine's load is shared.
       if [ $((rep % 2)) = 1 ]; then order="ours upstream"; else order="upstream ours"; fi
+      # Our opt-in caller-thread execution, on the inference figures of the pinned set.
+      case "$set:$scenario" in
+        pinned:infer_fp32 | pinned:infer_1mb | pinned:tput) order="$order ours-caller" ;;
+      esac
       for which in $order; do
-        [ "$which" = ours ] && core="$our_core" || core="$up_core"
+        [ "$which" = upstream ] && core="$up_core" || core="$our_core"
+        env_=()
+        [ "$which" = ours-caller ] && env_=(env TRITON_CORE_CALLER_EXECUTES=1)
         dir="$results/$set/$which"
         mkdir -p "$dir"
         o="$dir/$scenario.$rep.out"
         e="$dir/$scenario.$rep.err"
         log "$set rep $rep $scenario $which"
-        if ! timeout 600 "${prefix[@]}" "$tcbench" --core "$core" --backend-dir "$backends" \
+        if ! timeout 600 "${env_[@]}" "${prefix[@]}" "$tcbench" --core "$core" --backend-dir "$backends" \
             --work "$work" --scenario "$scenario" "${quick_flag[@]}" >"$o" 2>"$e"; then
           log "FAILED: $set rep $rep $scenario $which (see $e):"
           tail -n 5 "$e" >&2 || true

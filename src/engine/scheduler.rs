@@ -215,6 +215,12 @@ fn batch_policy_wanted() -> bool {
     *B.get_or_init(|| std::env::var("TRITON_CORE_SCHED_BATCH").map_or(true, |v| v.trim() != "0"))
 }
 
+/// Whether a request may execute on its caller's thread (`TRITON_CORE_CALLER_EXECUTES=1`).
+fn caller_executes() -> bool {
+    static C: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *C.get_or_init(|| std::env::var("TRITON_CORE_CALLER_EXECUTES").is_ok_and(|v| v.trim() == "1"))
+}
+
 /// CPU time this thread has used so far (None where the clock is not available).
 fn thread_cpu_time() -> Option<Duration> {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
@@ -277,6 +283,12 @@ pub struct Scheduler {
     state: Mutex<State>,
     cv: Condvar,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// One per active instance, held while that instance executes (by its worker thread, or
+    /// by a caller executing on its own thread): an instance never executes twice at once, and
+    /// shutdown waits for a caller's execution like a worker's.
+    executing: Vec<Mutex<()>>,
+    /// Caller-thread execution is on (from `TRITON_CORE_CALLER_EXECUTES`).
+    caller_executes: std::sync::atomic::AtomicBool,
     running: AtomicUsize,
     idle_cv: Condvar,
     idle_lock: Mutex<()>,
@@ -315,6 +327,8 @@ impl Scheduler {
             }),
             cv: Condvar::new(),
             workers: Mutex::new(Vec::new()),
+            executing: (0..active).map(|_| Mutex::new(())).collect(),
+            caller_executes: std::sync::atomic::AtomicBool::new(caller_executes()),
             running: AtomicUsize::new(0),
             idle_cv: Condvar::new(),
             idle_lock: Mutex::new(()),
@@ -410,6 +424,13 @@ impl Scheduler {
             }
             return Ok(());
         }
+        let request = match self.try_execute_here(st, request, queue_start_ns) {
+            Ok(()) => return Ok(()),
+            Err((back, request)) => {
+                st = back;
+                request
+            }
+        };
         let idx = index.min(st.levels.len() - 1);
         if qp.max_queue_size > 0 && st.levels[idx].len() as u64 >= qp.max_queue_size {
             return Err((Error::unavailable("Exceeds maximum queue size"), request));
@@ -432,6 +453,55 @@ impl Scheduler {
             self.cv.notify_one();
         }
         Ok(())
+    }
+
+    /// Caller-thread execution (`TRITON_CORE_CALLER_EXECUTES=1`, off by default): a request
+    /// that finds its queue empty and an instance idle runs on the calling thread instead of
+    /// being handed to the instance's thread, which saves both thread hand-offs of a round trip.
+    /// `InferAsync` then returns after the backend's execute, so it suits callers that wait for
+    /// the response anyway; never with dynamic or sequence batching, or rate-limited instances.
+    /// Gives the state guard and the request back when the request has to be queued.
+    #[allow(clippy::type_complexity)]
+    fn try_execute_here<'a>(
+        &'a self,
+        st: std::sync::MutexGuard<'a, State>,
+        request: Box<InferenceRequest>,
+        queue_start_ns: u64,
+    ) -> std::result::Result<(), (std::sync::MutexGuard<'a, State>, Box<InferenceRequest>)> {
+        if !self.caller_executes.load(Ordering::Relaxed)
+            || self.policy.dynamic
+            || self.sequences.is_some()
+            || st.len() != 0
+            || st.stopping
+        {
+            return Err((st, request));
+        }
+        let idle = self
+            .active
+            .iter()
+            .zip(&self.executing)
+            .filter(|(inst, _)| inst.needs().is_empty())
+            .find_map(|(inst, m)| m.try_lock().ok().map(|g| (inst, g)));
+        let Some((instance, guard)) = idle else {
+            return Err((st, request));
+        };
+        drop(st);
+        let Some(model) = self.model.upgrade() else {
+            drop(guard);
+            return Err((lock(&self.state), request));
+        };
+        request
+            .queue_start_ns
+            .store(queue_start_ns, Ordering::Release);
+        model.execute(instance, vec![request]);
+        drop(guard);
+        Ok(())
+    }
+
+    /// Turn caller-thread execution on or off for this scheduler (tests).
+    #[cfg(test)]
+    pub(crate) fn set_caller_executes(&self, on: bool) {
+        self.caller_executes.store(on, Ordering::Relaxed);
     }
 
     /// Requests waiting in the queue.
@@ -593,6 +663,7 @@ impl Scheduler {
                 }
                 continue;
             };
+            let _executing = self.executing.get(index).map(lock);
             m.execute(&instance, batch);
         }
         if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -630,6 +701,21 @@ impl Scheduler {
         drop(g);
         for h in lock(&self.workers).drain(..) {
             let _ = h.join();
+        }
+        // Callers still executing on their own threads (caller-thread execution).
+        for m in &self.executing {
+            loop {
+                match m.try_lock() {
+                    Ok(_) => break,
+                    Err(std::sync::TryLockError::Poisoned(_)) => break,
+                    Err(std::sync::TryLockError::WouldBlock) if Instant::now() >= deadline => {
+                        return false
+                    }
+                    Err(std::sync::TryLockError::WouldBlock) => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
+                }
+            }
         }
         true
     }

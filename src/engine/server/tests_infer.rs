@@ -34,6 +34,8 @@ enum Mode {
     Sequence,
     /// Respond after 20 ms, counting how many executions overlap.
     Slow,
+    /// Release and respond at once, then keep executing for 20 ms (counted in `inside`).
+    SlowTail,
 }
 
 /// (correlation id, START, END, CORRID, state input) of one sequence request.
@@ -48,6 +50,8 @@ struct Exec {
     batches: Mutex<Vec<usize>>,
     held: Mutex<Vec<Box<InferenceRequest>>>,
     gate: Mutex<()>,
+    /// The thread of each Slow execution.
+    threads: Mutex<Vec<std::thread::ThreadId>>,
 }
 
 struct Lib {
@@ -62,6 +66,11 @@ impl BackendLibrary for Lib {
     }
     fn execute(&self, _: &Instance, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {
         if self.mode == Mode::Slow {
+            self.exec
+                .threads
+                .lock()
+                .unwrap()
+                .push(std::thread::current().id());
             let n = self.exec.inside.fetch_add(1, Ordering::SeqCst) + 1;
             self.exec.max_inside.fetch_max(n, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(20));
@@ -71,6 +80,17 @@ impl BackendLibrary for Lib {
                 r.release(RELEASE_ALL);
                 factory.create().send(RESPONSE_FINAL);
             }
+            return Ok(());
+        }
+        if self.mode == Mode::SlowTail {
+            self.exec.inside.fetch_add(1, Ordering::SeqCst);
+            for r in requests {
+                let factory = r.response_factory().unwrap().clone();
+                r.release(RELEASE_ALL);
+                factory.create().send(RESPONSE_FINAL);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            self.exec.inside.fetch_sub(1, Ordering::SeqCst);
             return Ok(());
         }
         let _g = self.exec.gate.lock().unwrap();
@@ -129,7 +149,7 @@ impl BackendLibrary for Lib {
                 }
                 Ok(())
             }
-            Mode::Slow => unreachable!("handled before the gate"),
+            Mode::Slow | Mode::SlowTail => unreachable!("handled before the gate"),
             Mode::Decoupled => {
                 for r in requests {
                     let factory = r.response_factory().unwrap().clone();
@@ -578,4 +598,64 @@ fn the_rate_limiter_serializes_instances_sharing_a_resource() {
         free > 1,
         "three instances without rate limiting overlap: {free}"
     );
+}
+
+#[test]
+fn caller_thread_execution_runs_inline_and_never_twice_at_once() {
+    let f = Fixture::new("infer-caller-exec");
+    let (s, exec) = server(&f, Mode::Slow, "");
+    s.get_model("m", 1)
+        .unwrap()
+        .scheduler()
+        .unwrap()
+        .set_caller_executes(true);
+    let fe = Arc::new(Frontend::default());
+    // Idle instance, empty queue: executed (and released) before infer returns, on this thread.
+    s.infer(request(&s, &fe, None)).map_err(|(e, _)| e).unwrap();
+    assert_eq!(fe.releases.load(Ordering::SeqCst), 1);
+    assert_eq!(fe.responses.lock().unwrap().len(), 1);
+    assert_eq!(
+        exec.threads.lock().unwrap().as_slice(),
+        &[std::thread::current().id()]
+    );
+    // Callers racing for the one instance: the losers queue for the instance thread; the
+    // instance still executes one batch at a time.
+    std::thread::scope(|sc| {
+        for _ in 0..4 {
+            sc.spawn(|| {
+                for _ in 0..3 {
+                    s.infer(request(&s, &fe, None)).map_err(|(e, _)| e).unwrap();
+                }
+            });
+        }
+    });
+    assert!(wait_until(|| fe.releases.load(Ordering::SeqCst) == 13));
+    assert!(wait_until(|| fe.responses.lock().unwrap().len() == 13));
+    assert_eq!(exec.max_inside.load(Ordering::SeqCst), 1);
+    let m = s.get_model("m", 1).unwrap();
+    assert!(wait_until(|| m.inflight() == 0));
+}
+
+#[test]
+fn unload_waits_for_an_execution_on_a_callers_thread() {
+    let f = Fixture::new("infer-caller-exec-unload");
+    let (s, exec) = server(&f, Mode::SlowTail, "");
+    s.get_model("m", 1)
+        .unwrap()
+        .scheduler()
+        .unwrap()
+        .set_caller_executes(true);
+    let fe = Arc::new(Frontend::default());
+    let state = |s: &Server| s.repository().snapshot().get("m").unwrap().versions[&1].state;
+    std::thread::scope(|sc| {
+        let caller = sc.spawn(|| s.infer(request(&s, &fe, None)).map_err(|(e, _)| e));
+        // Released and answered, but the backend's execute is still running on the caller.
+        assert!(wait_until(|| exec.inside.load(Ordering::SeqCst) == 1));
+        assert_eq!(fe.releases.load(Ordering::SeqCst), 1);
+        s.unload_model("m").unwrap();
+        // The model is finalized only after that execute returned.
+        assert!(wait_until(|| state(&s) == ModelState::Unavailable));
+        assert_eq!(exec.inside.load(Ordering::SeqCst), 0);
+        caller.join().unwrap().unwrap();
+    });
 }
