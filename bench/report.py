@@ -222,6 +222,32 @@ def main():
             md.append(table(rows, caller, sets[s]["upstream"], s == "pinned"))
             md.append("")
 
+    fd = os.path.join(results, "floors")
+    if os.path.isdir(fd):
+        floors = defaultdict(list)
+        for name in sorted(os.listdir(fd)):
+            if name.endswith(".out"):
+                parse(os.path.join(fd, name), floors)
+        up = sets.get("pinned", {}).get("upstream", {})
+        md.append("## Floors of this machine (pinned, `bench/driver/floors.c`)")
+        md.append("")
+        for fig, ref, label in (
+            ("floor_pingpong", "infer_fp32",
+             "two threads handing a token over and back through futexes (no work): the least a "
+             "request that goes to an instance thread and returns can cost"),
+            ("floor_memcpy_1mib", "infer_1mb",
+             "one 1 MiB memcpy between warm buffers: the copy the identity backend makes"),
+        ):
+            v = med(floors.get((fig, "p50_us"), []))
+            if v is None:
+                continue
+            line = f"- {label}: {fmt(v, 'us')} µs"
+            r = med(up.get((ref, "p50_us"), []))
+            if r:
+                line += f" = {v / r:.2f}x of upstream's round-trip median ({fmt(r, 'us')} µs)"
+            md.append(line)
+        md.append("")
+
     md.append("## HTTP (our server binary vs the real tritonserver, wrk on loopback)")
     md.append("")
     hd = os.path.join(results, "http")

@@ -140,6 +140,13 @@ for set in $sets; do
   done
 done
 
+# What the machine itself costs (pinned): a futex hand-off over and back, a 1 MiB memcpy.
+mkdir -p "$results/floors"
+for rep in $(seq 1 "$reps"); do
+  taskset -c "$cpu" "$repo/target/bench/build/floors" >"$results/floors/floors.$rep.out" \
+    2>/dev/null || log "floors run $rep failed"
+done
+
 if [ "${BENCH_HTTP:-1}" != 0 ]; then
   step "HTTP section"
   BENCH_QUICK="$quick" bench/http.sh "$results/http" "$up_core" "$backends" || {
