@@ -225,6 +225,8 @@ impl std::fmt::Debug for InferenceRequest {
 impl InferenceRequest {
     /// A request for `model` (`requested_version` as the caller asked: -1 for the latest).
     pub fn new(model: Arc<Model>, requested_version: i64) -> InferenceRequest {
+        // All outputs until normalization says otherwise (shared with the model: no allocation).
+        let effective_outputs = model.output_names();
         InferenceRequest {
             model,
             requested_version,
@@ -236,7 +238,7 @@ impl InferenceRequest {
             inputs: Vec::new(),
             raw_input: false,
             requested_outputs: BTreeSet::new(),
-            effective_outputs: Arc::from(Vec::new()),
+            effective_outputs,
             parameters: Vec::new(),
             release: None,
             factory: None,
