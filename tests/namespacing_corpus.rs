@@ -133,17 +133,7 @@ fn step(server: &Server, line: &str) -> Value {
 }
 
 /// Steps (`<session>:<index>`) where our core knowingly differs, with the reason.
-///
-/// Upstream loads again an ensemble that was unloaded because a model it uses was unloaded,
-/// once that model is loaded again (its dependency graph re-checks the ensemble): after
-/// `unload shared` and `load shared`, `ens_b` is READY again. Our lifecycle leaves it unloaded,
-/// with namespacing or without; it is not a namespacing matter.
-const KNOWN: [(&str, &str); 4] = [
-    (
-        "explicit:36",
-        "ens_b not loaded again with its composing model",
-    ),
-    ("explicit:37", "the index shows that ens_b"),
+const KNOWN: [(&str, &str); 2] = [
     (
         "explicit:19",
         "2.51 fails statistics of every model with namespacing on (a defect); ours lists them",

@@ -76,8 +76,18 @@ pub struct ModelEntry {
     /// reloads.
     pub overridden: bool,
     /// Unloaded only because a model it uses (as an ensemble) was unloaded: upstream keeps it in
-    /// its dependency graph, so with namespacing a by-name lookup still finds it.
-    pub kept: bool,
+    /// its dependency graph, so with namespacing a by-name lookup still finds it, and it loads
+    /// again once every model it uses is loaded again.
+    pub kept: Option<Kept>,
+}
+
+/// What an ensemble unloaded because of a composing model needs to load again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    /// The models its steps use.
+    pub uses: Vec<ModelId>,
+    /// It had been loaded by a request naming it (see [`ModelEntry::explicit`]).
+    pub explicit: bool,
 }
 
 impl ModelEntry {

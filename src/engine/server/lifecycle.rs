@@ -24,7 +24,7 @@ use crate::engine::model::{Model, ModelState, REASON_UNLOADED};
 use crate::engine::parameters::Parameter;
 use crate::engine::repository::overrides::LoadOverrides;
 use crate::engine::repository::{
-    config, validate_model_name, version_dirs, ModelEntry, ModelId, ModelTable, OpGuard,
+    config, validate_model_name, version_dirs, Kept, ModelEntry, ModelId, ModelTable, OpGuard,
     OverrideDir, VersionSlot,
 };
 use crate::engine::types::{InstanceKind, ModelControlMode};
@@ -444,7 +444,11 @@ impl Server {
         let mut load_errors = String::new();
         let mut poll_error = None;
         for id in self.ids_to_load(name, overrides) {
-            if let Err(f) = self.load_tracked(&id, overrides, true, &mut Vec::new()) {
+            let loaded = self.load_tracked(&id, overrides, true, &mut Vec::new());
+            if loaded.is_ok() {
+                self.reload_kept_ensembles(id.clone());
+            }
+            if let Err(f) = loaded {
                 let poll = matches!(f, LoadFailure::Poll(_));
                 let e = f.into_error(name, &id);
                 crate::log_error!("{}", e.message().trim_end());
@@ -465,11 +469,49 @@ impl Server {
     /// Load one model found by a repository scan (startup, polling).
     fn load_id_request(&self, id: &ModelId) -> Result<()> {
         self.load_tracked(id, &LoadOverrides::default(), true, &mut Vec::new())
+            .map(|()| self.reload_kept_ensembles(id.clone()))
             .map_err(|f| {
                 let e = f.into_error(&id.name, id);
                 crate::log_error!("{}", e.message().trim_end());
                 e
             })
+    }
+
+    /// After `loaded` loaded: load again the ensembles that were unloaded because a model they
+    /// use was unloaded, once every model they use has a READY version (as upstream's
+    /// dependency graph re-checks the models downstream of a loaded one), and then those that
+    /// use them. A failure is logged and leaves that ensemble UNAVAILABLE with its reason.
+    fn reload_kept_ensembles(&self, loaded: ModelId) {
+        let mut work = vec![loaded];
+        while let Some(dep) = work.pop() {
+            let table = self.repo.snapshot();
+            let has_ready = |id: &ModelId| {
+                table
+                    .models
+                    .get(id)
+                    .is_some_and(|e| e.versions.values().any(|s| s.state == ModelState::Ready))
+            };
+            let due: Vec<(ModelId, bool)> = table
+                .models
+                .iter()
+                .filter_map(|(id, e)| {
+                    let k = e.kept.as_ref()?;
+                    (k.uses.contains(&dep) && k.uses.iter().all(has_ready))
+                        .then(|| (id.clone(), k.explicit))
+                })
+                .collect();
+            for (id, explicit) in due {
+                self.repo.update(&id, |e| e.kept = None);
+                crate::log_info!("loading '{id}' again: the models it uses are available");
+                match self.load_tracked(&id, &LoadOverrides::default(), explicit, &mut Vec::new()) {
+                    Ok(()) => work.push(id),
+                    Err(f) => {
+                        let e = f.into_error(&id.name, &id);
+                        crate::log_error!("{}", e.message().trim_end());
+                    }
+                }
+            }
+        }
     }
 
     /// Whether model namespacing is on.
@@ -906,13 +948,18 @@ impl Server {
         self.unload_model_inner(id, true)?;
         // Ensembles using the model can no longer run: unload them too.
         for (other, entry) in &before.models {
-            let uses = entry
+            let steps = entry
                 .source
                 .as_ref()
-                .is_some_and(|s| ensemble_step_ids(&s.config).contains(id));
-            if other != id && uses && is_live(entry) {
+                .map(|s| ensemble_step_ids(&s.config))
+                .unwrap_or_default();
+            if other != id && steps.contains(id) && is_live(entry) {
                 self.unload_id_with_dependents(other, false)?;
-                self.repo.update(other, |e| e.kept = true);
+                let kept = Kept {
+                    uses: steps,
+                    explicit: entry.explicit,
+                };
+                self.repo.update(other, |e| e.kept = Some(kept));
             }
         }
         if dependents {
@@ -1020,7 +1067,7 @@ impl Server {
             e.source = None;
             e.explicit = false;
             e.overridden = false;
-            e.kept = false;
+            e.kept = None;
         });
         drop(entry);
         Self::agents_unload(&agent_lists);
@@ -1080,7 +1127,7 @@ fn is_live(e: &ModelEntry) -> bool {
 /// dependency graph): loaded, loading or failed, and not being or been unloaded (except an
 /// ensemble unloaded because of a composing model).
 pub(super) fn in_graph(e: &ModelEntry) -> bool {
-    if e.kept {
+    if e.kept.is_some() {
         return true;
     }
     if e.versions.is_empty() {

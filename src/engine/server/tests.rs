@@ -784,10 +784,34 @@ fn ensembles_load_composing_models_and_unload_dependents() {
         Ok(true),
         "explicitly loaded: stays"
     );
-    // Unloading a composing model unloads the ensembles using it.
+    // Unloading a composing model unloads the ensembles using it (nested ones too)...
     s.load_model("ens").unwrap();
+    ensemble(&f, "outer", &["ens"]);
+    s.load_model("outer").unwrap();
+    ensemble(&f, "byreq", &["x"]);
+    s.load_model("byreq").unwrap();
     s.unload_model("x").unwrap();
+    for m in ["ens", "outer", "byreq"] {
+        assert!(wait_until(|| s.model_is_ready(m, 1) == Ok(false)), "{m}");
+    }
+    // ...and loading it again loads them again, as upstream, except one unloaded by request
+    // since.
+    s.unload_model("byreq").unwrap();
+    s.load_model("x").unwrap();
+    for m in ["x", "ens", "outer"] {
+        assert_eq!(s.model_is_ready(m, 1), Ok(true), "{m}");
+    }
+    assert_eq!(s.model_is_ready("byreq", 1), Ok(false));
+    // An ensemble whose other composing model is still unloaded waits for it.
+    s.unload_model("y").unwrap();
     assert!(wait_until(|| s.model_is_ready("ens", 1) == Ok(false)));
+    s.unload_model("x").unwrap();
+    assert!(wait_until(|| s.model_is_ready("x", 1) == Ok(false)));
+    s.load_model("x").unwrap();
+    assert_eq!(s.model_is_ready("ens", 1), Ok(false), "y is still unloaded");
+    s.load_model("y").unwrap();
+    assert_eq!(s.model_is_ready("ens", 1), Ok(true));
+    assert_eq!(s.model_is_ready("outer", 1), Ok(true));
     // Broken ensembles.
     ensemble(&f, "e_missing", &["nope"]);
     let e = s.load_model("e_missing").unwrap_err();
