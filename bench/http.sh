@@ -16,7 +16,7 @@
 #                             wheel's pytriton/tritonserver/bin/tritonserver)
 #   BENCH_HTTP_PORT           first of the 4 ports used (default 18100)
 #
-# Writes <out-dir>/{ours,upstream}.out ("HTTP <figure> <stat> <value>"), info.txt, and the
+# Writes <out-dir>/{ours,upstream}.<rep>.out ("HTTP <figure> <stat> <value>"), info.txt, and the
 # raw wrk outputs and server logs.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -30,6 +30,8 @@ real_bin="${TC_REAL_TRITONSERVER_BIN:-$cache/pytriton-0.7.0/pytriton/tritonserve
 port0="${BENCH_HTTP_PORT:-18100}"
 [ "${BENCH_QUICK:-0}" = 1 ] && secs_default=3 || secs_default=10
 secs="${BENCH_HTTP_SECONDS:-$secs_default}"
+[ "${BENCH_QUICK:-0}" = 1 ] && reps_default=1 || reps_default=3
+http_reps="${BENCH_HTTP_REPS:-$reps_default}"
 work="$repo/target/bench/work"
 models="$work/repos/infer"
 
@@ -86,7 +88,7 @@ to_us() {
 run_wrk() {
   local fig="$1" conns="$2" path="$3" lua="${4:-}" threads=2 raw
   [ "$conns" = 1 ] && threads=1
-  raw="$out/$which.$fig.wrk.txt"
+  raw="$out/$which.$fig.$rep.wrk.txt"
   local args=(-t"$threads" -c"$conns" -d"${secs}s" --latency --timeout 5s)
   [ -n "$lua" ] && args+=(-s "$lua")
   wrk "${args[@]}" "http://127.0.0.1:$port$path" > "$raw" 2>&1 || true
@@ -105,7 +107,7 @@ run_wrk() {
 }
 
 bench_server() {
-  local res="$out/$which.out"
+  local res="$out/$which.$rep.out"
   : > "$res"
   local ok=0
   for _ in $(seq 1 600); do
@@ -124,7 +126,7 @@ bench_server() {
     log "$which: expected exactly one libtritonserver mapped, got: $cores"
     return 1
   fi
-  echo "- $which: \`$1\` on core \`$cores\`" >> "$out/info.txt"
+  [ "$rep" != 1 ] || echo "- $which: \`$1\` on core \`$cores\`" >> "$out/info.txt"
   # Check one inference end to end before loading the server.
   curl -sf -X POST -H 'Content-Type: application/json' \
     -d '{"inputs":[{"name":"INPUT0","datatype":"FP32","shape":[16],"data":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}]}' \
@@ -134,7 +136,7 @@ bench_server() {
   lua="$repo/bench/http/infer.lua"
   run_wrk health_idle 1 /v2/health/ready >> "$res"
   # Inference load in the background, readiness probed alongside.
-  local bg="$out/$which.bg.wrk.txt"
+  local bg="$out/$which.bg.$rep.wrk.txt"
   wrk -t1 -c16 -d"$((secs + 2))s" --timeout 5s -s "$lua" \
     "http://127.0.0.1:$port/v2/models/fp32/infer" > "$bg" 2>&1 &
   local bgpid=$!
@@ -147,30 +149,41 @@ bench_server() {
 }
 
 : > "$out/info.txt"
-echo "Servers run one after the other, unpinned, on 127.0.0.1; wrk from Debian, ${secs} s per figure; model repository \`target/bench/work/repos/infer\` with the bench identity backend." >> "$out/info.txt"
+echo "Servers run one after the other, unpinned, on 127.0.0.1, each ${http_reps} time(s) in fresh processes (alternating which goes first; medians below); wrk from Debian, ${secs} s per figure; model repository \`target/bench/work/repos/infer\` with the bench identity backend." >> "$out/info.txt"
 echo "" >> "$out/info.txt"
 status=0
 
-which=ours
-port=$port0
-log "ours: $ours_bin"
-"$ours_bin" --model-repository "$models" --backend-directory "$backends" \
-  --http-address 127.0.0.1 --http-port "$port" --metrics-port "$((port0 + 1))" \
-  --strict-model-config true > "$out/ours.server.log" 2>&1 &
-server_pid=$!
-bench_server "$ours_bin" || status=1
-stop_server
+run_ours() {
+  which=ours
+  port=$port0
+  log "ours (repetition $rep): $ours_bin"
+  "$ours_bin" --model-repository "$models" --backend-directory "$backends" \
+    --http-address 127.0.0.1 --http-port "$port" --metrics-port "$((port0 + 1))" \
+    --strict-model-config true > "$out/ours.server.log" 2>&1 &
+  server_pid=$!
+  bench_server "$ours_bin" || status=1
+  stop_server
+}
 
-which=upstream
-port=$((port0 + 2))
-log "upstream: $real_bin"
-LD_LIBRARY_PATH="$up_link:$up_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-"${real_cmd[@]}" --model-repository "$models" --backend-directory "$backends" \
-  --http-address 127.0.0.1 --http-port "$port" --metrics-port "$((port0 + 3))" \
-  --allow-grpc false --allow-gpu-metrics false --pinned-memory-pool-byte-size 0 \
-  --disable-auto-complete-config --log-info false --log-warning false \
-  > "$out/upstream.server.log" 2>&1 &
-server_pid=$!
-bench_server "$real_bin" || status=1
-stop_server
+run_upstream() {
+  which=upstream
+  port=$((port0 + 2))
+  log "upstream (repetition $rep): $real_bin"
+  LD_LIBRARY_PATH="$up_link:$up_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  "${real_cmd[@]}" --model-repository "$models" --backend-directory "$backends" \
+    --http-address 127.0.0.1 --http-port "$port" --metrics-port "$((port0 + 3))" \
+    --allow-grpc false --allow-gpu-metrics false --pinned-memory-pool-byte-size 0 \
+    --disable-auto-complete-config --log-info false --log-warning false \
+    > "$out/upstream.server.log" 2>&1 &
+  server_pid=$!
+  bench_server "$real_bin" || status=1
+  stop_server
+}
+
+# Each server in fresh processes BENCH_HTTP_REPS times (full 3, quick 1), alternating which
+# goes first: single wrk runs on this VM swing by tens of percent and their p99 by 10x.
+rm -f "$out"/ours.*.out "$out"/upstream.*.out
+for rep in $(seq 1 "$http_reps"); do
+  if [ $((rep % 2)) = 1 ]; then run_ours; run_upstream; else run_upstream; run_ours; fi
+done
 exit $status

@@ -4,7 +4,7 @@
     report.py <results-dir> <out.md>
 
 <results-dir>/<set>/<ours|upstream>/<scenario>.<rep>.out hold "RESULT <figure> <stat> <value>"
-lines; <results-dir>/http/{ours,upstream}.out hold the same for the HTTP section (or
+lines; <results-dir>/http/{ours,upstream}.<rep>.out hold the same for the HTTP section (or
 http/skipped.txt says why it did not run); <results-dir>/meta.txt holds key=value lines.
 Each figure is the median over the repetitions (fresh processes); the spread column is the
 largest deviation of one repetition from that median, ours / upstream.
@@ -257,10 +257,11 @@ def main():
             md.append("Not run: " + f.read().strip())
     elif os.path.isdir(hd):
         od, ud = defaultdict(list), defaultdict(list)
-        if os.path.exists(os.path.join(hd, "ours.out")):
-            parse(os.path.join(hd, "ours.out"), od)
-        if os.path.exists(os.path.join(hd, "upstream.out")):
-            parse(os.path.join(hd, "upstream.out"), ud)
+        for name in sorted(os.listdir(hd)):
+            if name.endswith(".out") and name.startswith("ours."):
+                parse(os.path.join(hd, name), od)
+            elif name.endswith(".out") and name.startswith("upstream."):
+                parse(os.path.join(hd, name), ud)
         info = os.path.join(hd, "info.txt")
         if os.path.exists(info):
             with open(info) as f:
