@@ -7,10 +7,12 @@
 //! policies of the configuration.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use triton_idle_spin::IdleSpin;
 
 use triton_model_config::pb;
 use triton_model_config::pb::model_config::SchedulingChoice;
@@ -156,53 +158,12 @@ fn spin_window() -> (Duration, usize) {
             .ok()
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(DEFAULT_SPIN_US);
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if cpus < 2 {
-            (Duration::ZERO, cpus)
-        } else {
-            (Duration::from_micros(us), cpus)
-        }
+        (Duration::from_micros(us), triton_idle_spin::usable_cpus())
     })
 }
 
 /// Off unless asked for: spinning trades CPU time for latency, which the host decides.
 const DEFAULT_SPIN_US: u64 = 0;
-
-/// Whether the machine has a CPU to spare right now: no more runnable threads (this one
-/// included) than CPUs, read from `/proc/loadavg` at most once a millisecond. A spinning
-/// thread keeps its CPU from taking over threads waiting on another CPU's queue, so a busy
-/// machine gets no spinning at all. Unknown (no procfs) counts as busy.
-fn cpu_to_spare(cpus: usize) -> bool {
-    use std::os::unix::fs::FileExt;
-    use std::sync::atomic::AtomicBool;
-    static FILE: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
-    static CHECKED_NS: AtomicU64 = AtomicU64::new(0);
-    static SPARE: AtomicBool = AtomicBool::new(false);
-    let now = monotonic_ns();
-    let last = CHECKED_NS.load(Ordering::Relaxed);
-    if last != 0 && now.saturating_sub(last) < 1_000_000 {
-        return SPARE.load(Ordering::Relaxed);
-    }
-    CHECKED_NS.store(now, Ordering::Relaxed);
-    let Some(file) = FILE.get_or_init(|| std::fs::File::open("/proc/loadavg").ok()) else {
-        return false;
-    };
-    let mut buf = [0u8; 128];
-    let n = file.read_at(&mut buf, 0).unwrap_or(0);
-    let spare = std::str::from_utf8(&buf[..n])
-        .ok()
-        .and_then(runnable_threads)
-        .is_some_and(|running| running <= cpus);
-    SPARE.store(spare, Ordering::Relaxed);
-    spare
-}
-
-/// The runnable-thread count of a `/proc/loadavg` line ("0.52 0.58 0.59 3/467 12345": the
-/// fourth field is runnable/total).
-fn runnable_threads(loadavg: &str) -> Option<usize> {
-    let field = loadavg.split_ascii_whitespace().nth(3)?;
-    field.split_once('/')?.0.parse().ok()
-}
 
 /// Whether instance threads run under `SCHED_BATCH` (`TRITON_CORE_SCHED_BATCH`, default on; `0`
 /// keeps the default policy). A batch thread's wake-up does not preempt the thread that woke
@@ -219,57 +180,6 @@ fn batch_policy_wanted() -> bool {
 fn caller_executes() -> bool {
     static C: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *C.get_or_init(|| std::env::var("TRITON_CORE_CALLER_EXECUTES").is_ok_and(|v| v.trim() == "1"))
-}
-
-/// CPU time this thread has used so far (None where the clock is not available).
-fn thread_cpu_time() -> Option<Duration> {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
-        .ok()
-        .map(Duration::from)
-}
-
-/// An idle worker's short spin before it sleeps: waking a sleeping thread costs a futex call
-/// and, on an idle CPU, the wake-up latency of that CPU (tens of µs in a VM), which dominates
-/// a lightly loaded server's latency. The spin yields the CPU on every round and ends at the
-/// first sign that other threads want this CPU (the wall clock ran ahead of this thread's
-/// CPU time), so it only uses CPU time nobody else asked for.
-struct IdleSpin {
-    wall0: Instant,
-    cpu0: Duration,
-    window: Duration,
-    cpus: usize,
-}
-
-impl IdleSpin {
-    fn start() -> Option<IdleSpin> {
-        let (window, cpus) = spin_window();
-        if window.is_zero() || !(cfg!(test) || cpu_to_spare(cpus)) {
-            return None;
-        }
-        Some(IdleSpin {
-            wall0: Instant::now(),
-            cpu0: thread_cpu_time()?,
-            window,
-            cpus,
-        })
-    }
-
-    /// Whether to keep spinning (yields the CPU first).
-    fn again(&self) -> bool {
-        std::thread::yield_now();
-        let wall = self.wall0.elapsed();
-        if wall >= self.window {
-            return false;
-        }
-        let Some(cpu) = thread_cpu_time() else {
-            return false;
-        };
-        let ran = cpu.saturating_sub(self.cpu0);
-        // Off the CPU for more than an eighth of the spin (plus clock slack): someone else
-        // needed it.
-        wall.saturating_sub(ran) <= wall / 8 + Duration::from_micros(2)
-            && (cfg!(test) || cpu_to_spare(self.cpus))
-    }
 }
 
 /// The queue and workers of one model version.
@@ -546,7 +456,10 @@ impl Scheduler {
                 if st.stopping {
                     return None;
                 }
-                let idle = spin.get_or_insert_with(IdleSpin::start);
+                let idle = spin.get_or_insert_with(|| {
+                    let (window, cpus) = spin_window();
+                    IdleSpin::start(window, cpus, !cfg!(test))
+                });
                 if let Some(sp) = idle {
                     drop(st);
                     if !sp.again() {
@@ -739,35 +652,4 @@ fn take_expired(st: &mut State) -> Vec<Box<InferenceRequest>> {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loadavg_runnable_field() {
-        assert_eq!(runnable_threads("0.52 0.58 0.59 3/467 12345\n"), Some(3));
-        assert_eq!(runnable_threads("1.00 1.00 1.00 12/1024 1"), Some(12));
-        assert_eq!(runnable_threads("0.52 0.58 0.59"), None);
-        assert_eq!(runnable_threads("0.52 0.58 0.59 x/467 1"), None);
-        assert_eq!(runnable_threads("0.52 0.58 0.59 3 1"), None);
-    }
-
-    #[test]
-    fn an_idle_spin_ends_within_its_window() {
-        let spin = IdleSpin::start().expect("spinning is on in tests");
-        let t0 = Instant::now();
-        let mut rounds = 0u64;
-        while spin.again() {
-            rounds += 1;
-        }
-        // Ends at the window (200 µs) or earlier on contention, never runs on.
-        assert!(
-            t0.elapsed() < Duration::from_millis(100),
-            "{:?}",
-            t0.elapsed()
-        );
-        assert!(rounds < 1_000_000);
-    }
 }
