@@ -600,16 +600,21 @@ fn the_rate_limiter_serializes_instances_sharing_a_resource() {
     );
 }
 
-#[test]
-fn caller_thread_execution_runs_inline_and_never_twice_at_once() {
-    let f = Fixture::new("infer-caller-exec");
-    let (s, exec) = server(&f, Mode::Slow, "");
+/// A server whose model "m" executes requests on the caller's thread when it can.
+fn caller_executes_server(f: &Fixture, mode: Mode) -> (Arc<Server>, Arc<Exec>, Arc<Frontend>) {
+    let (s, exec) = server(f, mode, "");
     s.get_model("m", 1)
         .unwrap()
         .scheduler()
         .unwrap()
         .set_caller_executes(true);
-    let fe = Arc::new(Frontend::default());
+    (s, exec, Arc::new(Frontend::default()))
+}
+
+#[test]
+fn caller_thread_execution_runs_inline_and_never_twice_at_once() {
+    let f = Fixture::new("infer-caller-exec");
+    let (s, exec, fe) = caller_executes_server(&f, Mode::Slow);
     // Idle instance, empty queue: executed (and released) before infer returns, on this thread.
     s.infer(request(&s, &fe, None)).map_err(|(e, _)| e).unwrap();
     assert_eq!(fe.releases.load(Ordering::SeqCst), 1);
@@ -639,13 +644,7 @@ fn caller_thread_execution_runs_inline_and_never_twice_at_once() {
 #[test]
 fn unload_waits_for_an_execution_on_a_callers_thread() {
     let f = Fixture::new("infer-caller-exec-unload");
-    let (s, exec) = server(&f, Mode::SlowTail, "");
-    s.get_model("m", 1)
-        .unwrap()
-        .scheduler()
-        .unwrap()
-        .set_caller_executes(true);
-    let fe = Arc::new(Frontend::default());
+    let (s, exec, fe) = caller_executes_server(&f, Mode::SlowTail);
     let state = |s: &Server| s.repository().snapshot().get("m").unwrap().versions[&1].state;
     std::thread::scope(|sc| {
         let caller = sc.spawn(|| s.infer(request(&s, &fe, None)).map_err(|(e, _)| e));
