@@ -102,6 +102,14 @@ results="$repo/target/bench/results/$stamp"
 mkdir -p "$results"
 log "raw results in $results"
 
+# One untimed pass over the 1000-model repository per core first: the first process to read
+# it after a while pays for cold file-system caches (2x its startup), and without this pass
+# that is whichever core happens to go first.
+for core in "$our_core" "$up_core"; do
+  taskset -c "$cpu" "$tcbench" --core "$core" --backend-dir "$backends" --work "$work" \
+    --scenario models1000 --quick >/dev/null 2>&1 || log "warm-up pass failed for $core"
+done
+
 step "in-process figures: sets [$sets], $reps repetition(s), quick=$quick"
 quick_flag=()
 [ "$quick" = 1 ] && quick_flag=(--quick)
