@@ -5,6 +5,7 @@
 //! resolved with `dlsym` at startup (`ffi::Optional`); endpoints that need a missing one answer
 //! 501 naming it.
 
+mod accept;
 mod cli;
 mod core;
 mod ffi;
@@ -18,7 +19,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use clap::Parser;
 
 use crate::cli::{Args, ControlMode};
@@ -132,10 +132,6 @@ fn create_server(args: &Args) -> Result<*mut ffi::TRITONSERVER_Server, CoreError
 }
 
 /// Responses go out as soon as they are written (TCP_NODELAY), as upstream's HTTP server.
-fn no_delay(tcp: &mut tokio::net::TcpStream) {
-    let _ = tcp.set_nodelay(true);
-}
-
 async fn bind(addr: &str, port: u16, what: &str) -> Result<tokio::net::TcpListener, String> {
     let sa: SocketAddr = format!("{addr}:{port}")
         .parse()
@@ -259,22 +255,27 @@ async fn serve(args: Args, core: Arc<Core>, allocator: infer::Allocator) -> Exit
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    // --http-thread-count independent single-threaded event loops, as upstream's evhtp thread
-    // pool: each accepts connections from the same listening socket and serves them to the end.
-    // No work stealing (on 2 CPUs tokio's work-stealing pool spent a fifth more CPU per request
-    // on cross-thread wake-ups than one loop), and a connection's requests never change thread.
+    // --http-thread-count single-threaded event loops, as upstream's HTTP thread pool: this
+    // loop accepts and hands the connections to the loops in turn (itself included); each loop
+    // serves its connections to the end. No work stealing (on 2 CPUs tokio's work-stealing pool
+    // spent a fifth more CPU per request on cross-thread wake-ups than one loop), and a
+    // connection's requests never change thread.
     let loops = args.http_thread_count.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(64) as u16)
     });
+    let local = match http_listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            log_error!("error: the HTTP socket has no address: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut handoffs = Vec::with_capacity(usize::from(loops));
+    let (tx0, rx0) = tokio::sync::mpsc::unbounded_channel();
+    handoffs.push(tx0);
     for i in 1..loops {
-        let listener = match std::os::fd::AsFd::as_fd(&http_listener).try_clone_to_owned() {
-            Ok(fd) => std::net::TcpListener::from(fd),
-            Err(e) => {
-                log_error!("error: sharing the HTTP socket with event loop {i}: {e}");
-                let _ = stop_tx.send(true);
-                return ExitCode::from(1);
-            }
-        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        handoffs.push(tx);
         let router = http::router(state.clone());
         let stop = stopped(stop_rx.clone());
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<String>();
@@ -287,10 +288,7 @@ async fn serve(args: Args, core: Arc<Core>, allocator: infer::Allocator) -> Exit
                     .map_err(|e| e.to_string())
                     .and_then(|rt| {
                         rt.block_on(async move {
-                            let l = tokio::net::TcpListener::from_std(listener)
-                                .map_err(|e| e.to_string())?
-                                .tap_io(no_delay);
-                            axum::serve(l, router)
+                            axum::serve(accept::LoopListener::new(rx, local), router)
                                 .with_graceful_shutdown(stop)
                                 .await
                                 .map_err(|e| e.to_string())
@@ -312,10 +310,20 @@ async fn serve(args: Args, core: Arc<Core>, allocator: infer::Allocator) -> Exit
         });
     }
     tasks.spawn(
-        axum::serve(http_listener.tap_io(no_delay), http::router(state.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
+        axum::serve(
+            accept::LoopListener::new(rx0, local),
+            http::router(state.clone()),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()))
+        .into_future(),
     );
+    // The acceptor stops with the first stop signal: no new connections during the drain.
+    let acceptor = tokio::spawn(accept::run(http_listener, handoffs));
+    let acceptor_stop = stopped(stop_rx.clone());
+    tokio::spawn(async move {
+        acceptor_stop.await;
+        acceptor.abort();
+    });
     log_info!("Started HTTPService at {addr}");
     if let Some(l) = metrics_listener {
         let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
