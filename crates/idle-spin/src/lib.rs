@@ -105,9 +105,11 @@ impl IdleSpin {
     }
 }
 
-/// The CPUs this process may run on (affinity and cgroup quota), at least 1.
+/// The CPUs this process may run on (affinity and cgroup quota, as at the first call), at
+/// least 1. Cached: `available_parallelism` reads cgroup files on every call.
 pub fn usable_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 #[cfg(test)]
