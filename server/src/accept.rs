@@ -81,13 +81,13 @@ pub async fn run(listener: TcpListener, loops: Vec<mpsc::UnboundedSender<Handoff
                 continue;
             }
         };
-        let mut handoff = Some((std, addr));
+        let mut handoff = (std, addr);
         for _ in 0..loops.len() {
             let tx = &loops[next % loops.len()];
             next = next.wrapping_add(1);
-            match tx.send(handoff.take().expect("one connection")) {
+            match tx.send(handoff) {
                 Ok(()) => break,
-                Err(mpsc::error::SendError(back)) => handoff = Some(back),
+                Err(mpsc::error::SendError(back)) => handoff = back,
             }
         }
     }

@@ -131,7 +131,6 @@ fn create_server(args: &Args) -> Result<*mut ffi::TRITONSERVER_Server, CoreError
     r
 }
 
-/// Responses go out as soon as they are written (TCP_NODELAY), as upstream's HTTP server.
 async fn bind(addr: &str, port: u16, what: &str) -> Result<tokio::net::TcpListener, String> {
     let sa: SocketAddr = format!("{addr}:{port}")
         .parse()
@@ -251,10 +250,6 @@ async fn serve(args: Args, core: Arc<Core>, allocator: infer::Allocator) -> Exit
         let _ = rx.wait_for(|v| *v).await;
     };
     let mut tasks = tokio::task::JoinSet::new();
-    let addr = http_listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
     // --http-thread-count single-threaded event loops, as upstream's HTTP thread pool: this
     // loop accepts and hands the connections to the loops in turn (itself included); each loop
     // serves its connections to the end. No work stealing (on 2 CPUs tokio's work-stealing pool
@@ -324,7 +319,7 @@ async fn serve(args: Args, core: Arc<Core>, allocator: infer::Allocator) -> Exit
         acceptor_stop.await;
         acceptor.abort();
     });
-    log_info!("Started HTTPService at {addr}");
+    log_info!("Started HTTPService at {local}");
     if let Some(l) = metrics_listener {
         let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
         tasks.spawn(

@@ -8,12 +8,11 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use triton_idle_spin::IdleSpin;
 
+use triton_idle_spin::IdleSpin;
 use triton_model_config::pb;
 use triton_model_config::pb::model_config::SchedulingChoice;
 
@@ -173,13 +172,23 @@ const DEFAULT_SPIN_US: u64 = 0;
 /// also needs: it waits for the caller to block instead of preempting it.
 fn batch_policy_wanted() -> bool {
     static B: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *B.get_or_init(|| std::env::var("TRITON_CORE_SCHED_BATCH").map_or(true, |v| v.trim() != "0"))
+    *B.get_or_init(|| env_switch("TRITON_CORE_SCHED_BATCH", true))
 }
 
 /// Whether a request may execute on its caller's thread (`TRITON_CORE_CALLER_EXECUTES=1`).
 fn caller_executes() -> bool {
     static C: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *C.get_or_init(|| std::env::var("TRITON_CORE_CALLER_EXECUTES").is_ok_and(|v| v.trim() == "1"))
+    *C.get_or_init(|| env_switch("TRITON_CORE_CALLER_EXECUTES", false))
+}
+
+/// An on/off environment variable: `1` on, `0` off (surrounding blanks ignored), anything else
+/// or unset: `default`.
+fn env_switch(name: &str, default: bool) -> bool {
+    match std::env::var(name).as_deref().map(str::trim) {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => default,
+    }
 }
 
 /// The queue and workers of one model version.

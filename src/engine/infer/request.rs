@@ -320,11 +320,7 @@ impl InferenceRequest {
 
     /// "[request id: <id>] " (`<id_unknown>` without an id), as upstream prefixes its messages.
     pub fn log_prefix(&self) -> String {
-        if self.id.is_empty() {
-            "[request id: <id_unknown>] ".to_owned()
-        } else {
-            format!("[request id: {}] ", self.id())
-        }
+        self.log_prefix_lazy().to_string()
     }
 
     pub fn inputs(&self) -> &[InputTensor] {

@@ -179,8 +179,6 @@ impl Drop for BackendFactory {
     }
 }
 
-/// An output tensor of a response (`TRITONBACKEND_Output`). Boxed inside the response, so
-/// its address stays put while the backend adds more outputs.
 /// An output's name: shared with the model's list of output names when it is one of them (no
 /// allocation per response), owned otherwise.
 enum OutputName {
@@ -203,6 +201,8 @@ impl OutputName {
     }
 }
 
+/// An output tensor of a response (`TRITONBACKEND_Output`). Boxed inside the response, so
+/// its address stays put while the backend adds more outputs.
 pub struct OutputTensor {
     name: OutputName,
     pub datatype: DataType,

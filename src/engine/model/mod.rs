@@ -325,14 +325,14 @@ impl Model {
         }
     }
 
-    /// Stop taking requests, let queued and running ones finish, and stop the instance
-    /// threads, waiting until `deadline`. False when requests were still in flight then.
     /// The scheduler, once the model is ready (tests).
     #[cfg(test)]
     pub(crate) fn scheduler(&self) -> Option<&Arc<crate::engine::scheduler::Scheduler>> {
         self.scheduler.get()
     }
 
+    /// Stop taking requests, let queued and running ones finish, and stop the instance
+    /// threads, waiting until `deadline`. False when requests were still in flight then.
     pub(crate) fn drain(&self, deadline: Instant) -> bool {
         let Some(scheduler) = self.scheduler.get() else {
             return true;

@@ -444,18 +444,17 @@ impl Server {
         let mut load_errors = String::new();
         let mut poll_error = None;
         for id in self.ids_to_load(name, overrides) {
-            let loaded = self.load_tracked(&id, overrides, true, &mut Vec::new());
-            if loaded.is_ok() {
-                self.reload_kept_ensembles(id.clone());
-            }
-            if let Err(f) = loaded {
-                let poll = matches!(f, LoadFailure::Poll(_));
-                let e = f.into_error(name, &id);
-                crate::log_error!("{}", e.message().trim_end());
-                if poll {
-                    poll_error.get_or_insert(e);
-                } else {
-                    load_errors.push_str(e.message());
+            match self.load_tracked(&id, overrides, true, &mut Vec::new()) {
+                Ok(()) => self.reload_kept_ensembles(&id),
+                Err(f) => {
+                    let poll = matches!(f, LoadFailure::Poll(_));
+                    let e = f.into_error(name, &id);
+                    crate::log_error!("{}", e.message().trim_end());
+                    if poll {
+                        poll_error.get_or_insert(e);
+                    } else {
+                        load_errors.push_str(e.message());
+                    }
                 }
             }
         }
@@ -468,8 +467,14 @@ impl Server {
 
     /// Load one model found by a repository scan (startup, polling).
     fn load_id_request(&self, id: &ModelId) -> Result<()> {
-        self.load_tracked(id, &LoadOverrides::default(), true, &mut Vec::new())
-            .map(|()| self.reload_kept_ensembles(id.clone()))
+        self.load_logged(id, true)?;
+        self.reload_kept_ensembles(id);
+        Ok(())
+    }
+
+    /// Load (or reload) one model with no overrides; a failure is logged and returned.
+    fn load_logged(&self, id: &ModelId, explicit: bool) -> Result<()> {
+        self.load_tracked(id, &LoadOverrides::default(), explicit, &mut Vec::new())
             .map_err(|f| {
                 let e = f.into_error(&id.name, id);
                 crate::log_error!("{}", e.message().trim_end());
@@ -481,8 +486,8 @@ impl Server {
     /// use was unloaded, once every model they use has a READY version (as upstream's
     /// dependency graph re-checks the models downstream of a loaded one), and then those that
     /// use them. A failure is logged and leaves that ensemble UNAVAILABLE with its reason.
-    fn reload_kept_ensembles(&self, loaded: ModelId) {
-        let mut work = vec![loaded];
+    fn reload_kept_ensembles(&self, loaded: &ModelId) {
+        let mut work = vec![loaded.clone()];
         while let Some(dep) = work.pop() {
             let table = self.repo.snapshot();
             let has_ready = |id: &ModelId| {
@@ -503,12 +508,8 @@ impl Server {
             for (id, explicit) in due {
                 self.repo.update(&id, |e| e.kept = None);
                 crate::log_info!("loading '{id}' again: the models it uses are available");
-                match self.load_tracked(&id, &LoadOverrides::default(), explicit, &mut Vec::new()) {
-                    Ok(()) => work.push(id),
-                    Err(f) => {
-                        let e = f.into_error(&id.name, &id);
-                        crate::log_error!("{}", e.message().trim_end());
-                    }
+                if self.load_logged(&id, explicit).is_ok() {
+                    work.push(id);
                 }
             }
         }
