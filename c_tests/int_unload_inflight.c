@@ -16,9 +16,10 @@
  * Part 2 (identity "stuck" with the request parameter hold = true: the backend neither
  * responds nor releases): the unload still finishes within the server exit timeout
  * (2 s here, checked with 6 s of slack), readiness stays fast, the held request gets no
- * callback, and ServerDelete returns in bounded time. This is issue 4's requirement; the
- * real 2.51 core instead stays UNLOADING forever there and ServerDelete fails with
- * "Exit timeout expired" (expected difference). */
+ * callback, and ServerDelete returns in bounded time. The version is marked UNAVAILABLE
+ * ("unloaded") at the exit timeout but never finalized under the backend, which still holds
+ * the request, so ServerDelete reports "Exit timeout expired" as upstream's Stop does (the
+ * real 2.51 core stays UNLOADING forever and fails ServerDelete the same way). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,8 +339,14 @@ main(void)
   tc_note("readiness: %d calls, slowest %.2f ms", ready_calls, worst_ready_ms);
 
   double t0 = ic_now_s();
-  tc_server_delete(s);
+  TRITONSERVER_Error* derr = TRITONSERVER_ServerDelete(s);
   double del = ic_now_s() - t0;
+  CHECK(derr != NULL && TRITONSERVER_ErrorCode(derr) == TRITONSERVER_ERROR_INTERNAL &&
+            strstr(TRITONSERVER_ErrorMessage(derr), "Exit timeout expired") != NULL,
+        "ServerDelete with a request held forever: expected INTERNAL \"Exit timeout expired\"");
+  if (derr != NULL) {
+    TRITONSERVER_ErrorDelete(derr);
+  }
   tc_note("ServerDelete took %.2f s", del);
   CHECK(del < 10.0, "ServerDelete took %.1f s", del);
   long a = atomic_load(&ic_alloc_count), rel = atomic_load(&ic_release_count);

@@ -33,7 +33,7 @@ use tritonserver::engine::infer::{
     AllocatedBuffer, DataBuffer, InferenceRequest, InferenceResponse, ReleaseCallback,
     ResponseAllocator, ResponseCallback,
 };
-use tritonserver::engine::model::Instance;
+use tritonserver::engine::model::{Entered, Instance};
 use tritonserver::engine::parameters::Parameter;
 use tritonserver::engine::server::{Options, Server};
 use tritonserver::engine::types::{DataType, MemoryType, ModelControlMode};
@@ -464,8 +464,12 @@ impl BackendLibrary for MockLibrary {
     fn path(&self) -> &Path {
         &self.path
     }
-    fn execute(&self, instance: &Instance, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {
-        let inst = instance as *const Instance as *mut Instance;
+    fn execute(
+        &self,
+        instance: &Entered<'_>,
+        requests: Vec<Box<InferenceRequest>>,
+    ) -> ExecuteResult {
+        let inst = &**instance as *const Instance as *mut Instance;
         let fail = requests.iter().any(|r| r.id() == "fail");
         for r in requests {
             let p = Box::into_raw(r);

@@ -29,12 +29,10 @@ fn enter(name: &'static str) -> Restore {
 }
 
 fn panic_message(p: &(dyn Any + Send)) -> String {
-    let detail = p
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned());
-    format!("internal error in triton-core: {detail}")
+    format!(
+        "internal error in triton-core: {}",
+        crate::engine::sync::panic_text(p)
+    )
 }
 
 /// Run the body of exported function `name`: NULL on success, a new error object on failure or
@@ -53,8 +51,20 @@ pub fn ffi_try(name: &'static str, f: impl FnOnce() -> Result<()>) -> *mut TRITO
 
 /// Run the body of exported function `name` that returns a plain value; `default` if it panics.
 pub fn ffi_or<T>(name: &'static str, default: T, f: impl FnOnce() -> T) -> T {
+    ffi_or_else(name, |_| default, f)
+}
+
+/// [`ffi_or`] with a fallback built only when the body panicked (from the panic's message).
+pub fn ffi_or_else<T>(
+    name: &'static str,
+    fallback: impl FnOnce(String) -> T,
+    f: impl FnOnce() -> T,
+) -> T {
     let _restore = enter(name);
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(default)
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(p) => fallback(format!("{name}: {}", panic_message(p.as_ref()))),
+    }
 }
 
 #[cfg(test)]

@@ -96,14 +96,14 @@ pub fn configure(settings: Settings) -> super::Result<()> {
         ),
         _ => None,
     };
-    let mut guard = LOGGER.write().unwrap_or_else(|p| p.into_inner());
+    let mut guard = crate::engine::sync::write(&LOGGER);
     *guard = Some(Logger { settings, sink });
     Ok(())
 }
 
 /// The settings in force.
 pub fn settings() -> Settings {
-    let guard = LOGGER.read().unwrap_or_else(|p| p.into_inner());
+    let guard = crate::engine::sync::read(&LOGGER);
     guard
         .as_ref()
         .map(|l| l.settings.clone())
@@ -117,7 +117,7 @@ pub fn is_enabled(level: Level) -> bool {
 
 /// Whether a verbose message of the given verbosity (or a message of another level) is written.
 pub fn verbose_enabled_at(level: Level, verbosity: i32) -> bool {
-    let guard = LOGGER.read().unwrap_or_else(|p| p.into_inner());
+    let guard = crate::engine::sync::read(&LOGGER);
     let default = Settings::default();
     let s = guard.as_ref().map(|l| &l.settings).unwrap_or(&default);
     match level {
@@ -184,14 +184,14 @@ pub fn write_table(file: &str, line: u32, table: &str) {
 }
 
 fn write_with(level: Level, file: &str, line: u32, msg: &str, escape: bool) {
-    let guard = LOGGER.read().unwrap_or_else(|p| p.into_inner());
+    let guard = crate::engine::sync::read(&LOGGER);
     let format = guard
         .as_ref()
         .map(|l| l.settings.format)
         .unwrap_or(Format::Default);
     let file = file.rsplit('/').next().unwrap_or(file);
     let text = format_line_with(format, level, SystemTime::now(), file, line, msg, escape);
-    let _serial = WRITE.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = crate::engine::sync::lock(&WRITE);
     match guard.as_ref().and_then(|l| l.sink.as_ref()) {
         Some(mut f) => {
             let _ = f.write_all(text.as_bytes());

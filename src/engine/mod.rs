@@ -16,7 +16,9 @@ pub mod repository;
 pub mod scheduler;
 pub mod sequence;
 pub mod server;
+pub(crate) mod sync;
 pub mod trace;
 pub mod types;
+pub(crate) mod workers;
 
 pub use error::{Code, Error, Result};

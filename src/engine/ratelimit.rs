@@ -11,8 +11,8 @@ use std::sync::{Condvar, Mutex};
 
 use triton_model_config::pb;
 
-use crate::engine::backend::lock;
 use crate::engine::error::{Error, Result};
+use crate::engine::sync::lock;
 
 /// One resource pool: (name, device); global resources use device -1.
 type Key = (String, i32);
@@ -136,7 +136,7 @@ impl RateLimiter {
                 }
                 return;
             }
-            p = self.cv.wait(p).unwrap_or_else(|e| e.into_inner());
+            p = crate::engine::sync::wait(&self.cv, p);
         }
     }
 

@@ -16,11 +16,11 @@ use triton_idle_spin::IdleSpin;
 use triton_model_config::pb;
 use triton_model_config::pb::model_config::SchedulingChoice;
 
-use crate::engine::backend::lock;
 use crate::engine::error::Error;
 use crate::engine::infer::{monotonic_ns, FailureReason, InferenceRequest};
-use crate::engine::model::{Instance, Model};
+use crate::engine::model::{Instance, Model, RequestBatch};
 use crate::engine::sequence::Sequences;
+use crate::engine::sync::lock;
 use crate::engine::trace::Activity;
 
 /// How long a request may wait, and what happens when it waited too long.
@@ -545,13 +545,8 @@ impl Scheduler {
     ) -> std::sync::MutexGuard<'a, State> {
         st.waiting += 1;
         let mut st = match timeout {
-            None => self.cv.wait(st).unwrap_or_else(|p| p.into_inner()),
-            Some(t) => {
-                self.cv
-                    .wait_timeout(st, t)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0
-            }
+            None => crate::engine::sync::wait(&self.cv, st),
+            Some(t) => crate::engine::sync::wait_timeout(&self.cv, st, t),
         };
         st.waiting -= 1;
         st
@@ -565,28 +560,17 @@ impl Scheduler {
                 instance.name()
             );
         }
-        while let Some(mut batch) = self.next_batch(index) {
-            if let Some(seq) = &self.sequences {
-                let mut ready = Vec::with_capacity(batch.len());
-                for mut r in batch {
-                    match seq.prepare(&mut r) {
-                        Ok(()) => ready.push(r),
-                        Err(e) => r.fail(&e),
-                    }
-                }
-                batch = ready;
-                if batch.is_empty() {
-                    continue;
-                }
+        while let Some(batch) = self.next_batch(index) {
+            // A panic fails this batch's requests (RequestBatch), marks the model version
+            // UNAVAILABLE with the reason, and the thread goes on: unload and stop never wait
+            // for a thread that died.
+            let batch = RequestBatch::new(batch);
+            let panicked = crate::engine::workers::guarded("model instance thread", || {
+                self.run_batch(&model, &instance, index, batch)
+            });
+            if let (Some(text), Some(m)) = (panicked, model.upgrade()) {
+                m.report_fault(&text);
             }
-            let Some(m) = model.upgrade() else {
-                for r in batch {
-                    r.fail(&Error::unavailable("model is no longer available"));
-                }
-                continue;
-            };
-            let _executing = self.executing.get(index).map(lock);
-            m.execute(&instance, batch);
         }
         if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
             let _g = lock(&self.idle_lock);
@@ -594,14 +578,45 @@ impl Scheduler {
         }
     }
 
+    /// Prepare one batch (sequence controls and states) and execute it on `instance`.
+    fn run_batch(
+        &self,
+        model: &Weak<Model>,
+        instance: &Instance,
+        index: usize,
+        mut batch: RequestBatch,
+    ) {
+        if let Some(seq) = &self.sequences {
+            let mut ready = RequestBatch::new(Vec::new());
+            for mut r in batch.take() {
+                match seq.prepare(&mut r) {
+                    Ok(()) => ready.push(r),
+                    Err(e) => r.fail(&e),
+                }
+            }
+            batch = ready;
+            if batch.is_empty() {
+                return;
+            }
+        }
+        let Some(m) = model.upgrade() else {
+            batch.fail_all(&Error::unavailable("model is no longer available"));
+            return;
+        };
+        let _executing = self.executing.get(index).map(lock);
+        m.execute(instance, batch.take());
+    }
+
     /// Stop accepting new requests (queued ones still run).
     pub fn stop_accepting(&self) {
         lock(&self.state).accepting = false;
     }
 
-    /// Let the workers finish the queue and exit; wait for them until `deadline`. Returns false
-    /// when some worker is still busy (stuck in a backend) at the deadline; it is left running.
-    pub fn shutdown(&self, deadline: Instant) -> bool {
+    /// Let the workers finish the queue and exit, and wait for them and for executions on
+    /// callers' threads. Called when the model version is finalized: no request of it is left,
+    /// so this waits at most for an execution whose backend released its requests but has not
+    /// returned yet.
+    pub fn shutdown(&self) {
         {
             let mut st = lock(&self.state);
             st.accepting = false;
@@ -610,36 +625,17 @@ impl Scheduler {
         self.cv.notify_all();
         let mut g = lock(&self.idle_lock);
         while self.running.load(Ordering::Acquire) > 0 {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            g = self
-                .idle_cv
-                .wait_timeout(g, (deadline - now).min(Duration::from_millis(50)))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            g = crate::engine::sync::wait_timeout(&self.idle_cv, g, Duration::from_millis(50));
         }
         drop(g);
-        for h in lock(&self.workers).drain(..) {
+        let workers: Vec<JoinHandle<()>> = lock(&self.workers).drain(..).collect();
+        for h in workers {
             let _ = h.join();
         }
         // Callers still executing on their own threads (caller-thread execution).
         for m in &self.executing {
-            loop {
-                match m.try_lock() {
-                    Ok(_) => break,
-                    Err(std::sync::TryLockError::Poisoned(_)) => break,
-                    Err(std::sync::TryLockError::WouldBlock) if Instant::now() >= deadline => {
-                        return false
-                    }
-                    Err(std::sync::TryLockError::WouldBlock) => {
-                        std::thread::sleep(Duration::from_millis(1))
-                    }
-                }
-            }
+            drop(lock(m));
         }
-        true
     }
 }
 

@@ -18,11 +18,11 @@ use triton_model_config::pb;
 use triton_model_config::pb::model_sequence_batching::control::Kind;
 use triton_model_config::pb::model_sequence_batching::initial_state::StateData;
 
-use crate::engine::backend::{c_string, lock};
 use crate::engine::error::{Error, Result};
 use crate::engine::infer::{
     config_data_type, BufferAttributes, CorrelationId, InferenceRequest, OwnedTensor,
 };
+use crate::engine::sync::{c_string, lock};
 use crate::engine::types::{DataType, MemoryType};
 
 /// `TRITONSERVER_REQUEST_FLAG_SEQUENCE_START`.

@@ -20,7 +20,7 @@ use crate::engine::backend::{
     Backend, BackendAttributes, BackendLibrary, ExecuteResult, LibraryLoader,
 };
 use crate::engine::infer::InferenceRequest;
-use crate::engine::model::{Instance, Model};
+use crate::engine::model::{Entered, Finalizing, Initializing, Instance, Model};
 use crate::engine::{Error, Result};
 
 type BackendFn = unsafe extern "C" fn(*mut TRITONBACKEND_Backend) -> *mut TRITONSERVER_Error;
@@ -65,7 +65,7 @@ pub struct DlopenLoader;
 
 impl LibraryLoader for DlopenLoader {
     fn open(&self, path: &Path) -> Result<Arc<dyn BackendLibrary>> {
-        let mut libs = LIBRARIES.lock().unwrap_or_else(|p| p.into_inner());
+        let mut libs = crate::engine::sync::lock(&LIBRARIES);
         if let Some(lib) = libs.get(path) {
             return Ok(lib.clone());
         }
@@ -184,38 +184,49 @@ impl BackendLibrary for CLibrary {
         backend_error(unsafe { f(model_ptr(model)) })
     }
 
-    fn instance_initialize(&self, instance: &Instance) -> Result<()> {
+    fn instance_initialize(&self, instance: &Initializing<'_>) -> Result<()> {
         let Some(f) = self.instance_initialize else {
             return Ok(());
         };
-        // SAFETY: `f` is TRITONBACKEND_ModelInstanceInitialize on a live instance.
+        // SAFETY: `f` is TRITONBACKEND_ModelInstanceInitialize; the `Initializing` pass exists
+        // only for an instance the core has created and not yet opened to any other call, and
+        // the instance (in an Arc) outlives the call.
         backend_error(unsafe { f(instance_ptr(instance)) })
     }
 
-    fn instance_finalize(&self, instance: &Instance) -> Result<()> {
+    fn instance_finalize(&self, instance: &Finalizing<'_>) -> Result<()> {
         let Some(f) = self.instance_finalize else {
             return Ok(());
         };
-        // SAFETY: `f` is TRITONBACKEND_ModelInstanceFinalize on a live instance.
+        // SAFETY: `f` is TRITONBACKEND_ModelInstanceFinalize; the `Finalizing` pass exists only
+        // once the instance's gate is closed and no Execute or readiness call is inside it, and
+        // `Instance::finalize` makes it at most once per initialization.
         backend_error(unsafe { f(instance_ptr(instance)) })
     }
 
-    fn instance_ready(&self, instance: &Instance) -> Result<()> {
+    fn instance_ready(&self, instance: &Entered<'_>) -> Result<()> {
         let Some(f) = self.instance_ready else {
             return Ok(());
         };
-        // SAFETY: `f` is TRITONBACKEND_ModelInstanceReady, given the same live instance handle
-        // the backend initialized; the backend makes it safe to call concurrently with Execute.
+        // SAFETY: `f` is TRITONBACKEND_ModelInstanceReady; the `Entered` pass holds the
+        // instance's gate open for the whole call, so the backend's Initialize has returned OK
+        // and its Finalize cannot start until this call returns. Concurrent calls with Execute
+        // are part of the entry point's contract.
         backend_error(unsafe { f(instance_ptr(instance)) })
     }
 
-    fn execute(&self, instance: &Instance, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {
+    fn execute(
+        &self,
+        instance: &Entered<'_>,
+        requests: Vec<Box<InferenceRequest>>,
+    ) -> ExecuteResult {
         let mut ptrs: Vec<*mut TRITONBACKEND_Request> =
             requests.into_iter().map(Box::into_raw).collect();
         let count = u32::try_from(ptrs.len()).unwrap_or(u32::MAX);
-        // SAFETY: TRITONBACKEND_ModelInstanceExecute with the live instance and an array of
-        // `count` request pointers; ownership of each request passes to the backend, which
-        // gives it back with TRITONBACKEND_RequestRelease.
+        // SAFETY: TRITONBACKEND_ModelInstanceExecute with an instance whose gate the `Entered`
+        // pass holds open (initialized, not finalizing) and an array of `count` request
+        // pointers; ownership of each request passes to the backend, which gives it back with
+        // TRITONBACKEND_RequestRelease.
         let err = unsafe { (self.execute)(instance_ptr(instance), ptrs.as_mut_ptr(), count) };
         match backend_error(err) {
             Ok(()) => Ok(()),

@@ -126,10 +126,11 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelServer(
     ffi_try("TRITONBACKEND_ModelServer", || {
         let m = arg_ref(model, "model")?;
         let out = out_ptr(server, "server")?;
-        if m.server().strong_count() == 0 {
+        let handle = m.server_handle();
+        if handle.strong_count() == 0 {
             return Err(Error::unavailable("the server of this model is gone"));
         }
-        out.write(m.server().as_ptr().cast_mut());
+        out.write(handle.as_ptr().cast::<TRITONSERVER_Server>().cast_mut());
         Ok(())
     })
 }

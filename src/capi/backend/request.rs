@@ -296,7 +296,7 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestOutputBufferProperties(
         let name = if name.is_null() {
             None
         } else {
-            Some(crate::engine::backend::c_string(arg_cstr(name, "name")?))
+            Some(crate::engine::sync::c_string(arg_cstr(name, "name")?))
         };
         let size = opt_out(byte_size);
         let factory = r.response_factory()?;

@@ -37,9 +37,7 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseFactoryNew(
     ffi_try("TRITONBACKEND_ResponseFactoryNew", || {
         let out = out_ptr(factory, "factory")?;
         let r = arg_ref(request, "request")?;
-        out.write(into_raw(Box::new(BackendFactory::new(
-            r.response_factory()?.clone(),
-        ))));
+        out.write(into_raw(Box::new(BackendFactory::for_request(r)?)));
         Ok(())
     })
 }
@@ -148,7 +146,7 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseSetStringParameter(
         response,
         name,
         || {
-            Ok(ParameterValue::String(crate::engine::backend::c_string(
+            Ok(ParameterValue::String(crate::engine::sync::c_string(
                 arg_cstr(value, "value")?,
             )))
         },

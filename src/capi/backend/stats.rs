@@ -357,7 +357,7 @@ pub unsafe extern "C" fn TRITONBACKEND_StateBufferAttributes(
     ffi_try("TRITONBACKEND_StateBufferAttributes", || {
         let s = arg_ref(state, "state")?;
         let out = out_ptr(buffer_attributes, "buffer_attributes")?;
-        let guard = crate::engine::backend::lock(s.attributes());
+        let guard = crate::engine::sync::lock(s.attributes());
         out.write(std::ptr::from_ref(&*guard).cast_mut());
         Ok(())
     })

@@ -59,7 +59,7 @@ fn required<T: Copy>(lib: &Library, name: &str, path: &Path) -> Result<T> {
 }
 
 fn open_library(path: &Path) -> Result<Arc<Entrypoints>> {
-    let mut libs = LIBRARIES.lock().unwrap_or_else(|p| p.into_inner());
+    let mut libs = crate::engine::sync::lock(&LIBRARIES);
     if let Some(l) = libs.get(path) {
         return Ok(l.clone());
     }
@@ -147,12 +147,11 @@ impl CacheLibrary for CCache {
         let allocator = TRITONCACHE_Allocator::FromCache(Mutex::new(None));
         self.call(self.eps.lookup, key, &allocator, &entry)?;
         match allocator {
-            TRITONCACHE_Allocator::FromCache(m) => m
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-                .ok_or_else(|| {
+            TRITONCACHE_Allocator::FromCache(m) => {
+                crate::engine::sync::into_inner(m).ok_or_else(|| {
                     Error::internal("the cache did not copy the entry (TRITONCACHE_Copy)")
-                }),
+                })
+            }
             TRITONCACHE_Allocator::ToCache(_) => Err(Error::internal("unexpected allocator")),
         }
     }
@@ -195,7 +194,7 @@ pub(super) fn allocate(allocator: &TRITONCACHE_Allocator, entry: &CacheEntry) ->
                 copies
                     .push(unsafe { std::slice::from_raw_parts(addr as *const u8, size) }.to_vec());
             }
-            *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(copies);
+            *crate::engine::sync::lock(out) = Some(copies);
             Ok(())
         }
         TRITONCACHE_Allocator::ToCache(data) => {

@@ -46,7 +46,7 @@ pub struct DlopenAgentLoader;
 
 impl AgentLoader for DlopenAgentLoader {
     fn open(&self, path: &Path) -> Result<Arc<dyn AgentLibrary>> {
-        let mut libs = LIBRARIES.lock().unwrap_or_else(|p| p.into_inner());
+        let mut libs = crate::engine::sync::lock(&LIBRARIES);
         if let Some(lib) = libs.get(path) {
             return Ok(lib.clone());
         }

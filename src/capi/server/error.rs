@@ -6,7 +6,7 @@
 
 use std::ffi::{c_char, CStr, CString};
 
-use crate::capi::boundary::ffi_or;
+use crate::capi::boundary::{ffi_or, ffi_or_else};
 use crate::capi::handle::{arg_cstr, arg_ref, into_raw, take_box};
 use crate::capi::types::TRITONSERVER_Error_Code;
 use crate::engine::{Code, Error};
@@ -38,7 +38,7 @@ impl From<Error> for TRITONSERVER_Error {
     fn from(e: Error) -> Self {
         TRITONSERVER_Error {
             code: e.code(),
-            message: crate::engine::backend::c_string(e.message()),
+            message: crate::engine::sync::c_string(e.message()),
         }
     }
 }
@@ -52,7 +52,9 @@ pub unsafe extern "C" fn TRITONSERVER_ErrorNew(
     code: TRITONSERVER_Error_Code,
     msg: *const c_char,
 ) -> *mut TRITONSERVER_Error {
-    ffi_or("TRITONSERVER_ErrorNew", std::ptr::null_mut(), || {
+    // A panic must not come back as NULL, which the caller would read as success.
+    let internal = |msg: String| TRITONSERVER_Error::into_raw(Error::internal(msg));
+    ffi_or_else("TRITONSERVER_ErrorNew", internal, || {
         let message = if msg.is_null() {
             String::new()
         } else {

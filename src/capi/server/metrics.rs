@@ -12,9 +12,9 @@ use std::ffi::{c_char, CString};
 use std::sync::Weak;
 
 use crate::capi::boundary::ffi_try;
-use crate::capi::handle::{arg_mut, arg_ref, into_raw, out_ptr, take_box};
+use crate::capi::handle::{arg_mut, into_raw, out_ptr, take_box};
 use crate::capi::server::error::TRITONSERVER_Error;
-use crate::capi::server::server::TRITONSERVER_Server;
+use crate::capi::server::server::{server_ref, TRITONSERVER_Server};
 use crate::capi::types::{TRITONSERVER_MetricFormat, METRIC_PROMETHEUS};
 use crate::engine::metrics::exposition;
 use crate::engine::server::Server;
@@ -33,7 +33,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerMetrics(
     metrics: *mut *mut TRITONSERVER_Metrics,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerMetrics", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let out = out_ptr(metrics, "metrics")?;
         out.write(into_raw(Box::new(TRITONSERVER_Metrics {
             server: s.weak(),

@@ -13,7 +13,7 @@ use crate::capi::handle::{arg_cstr, arg_ref, arg_slice, into_raw, out_ptr};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::message::TRITONSERVER_Message;
 use crate::capi::server::parameter::TRITONSERVER_Parameter;
-use crate::capi::server::server::TRITONSERVER_Server;
+use crate::capi::server::server::{server_ref, TRITONSERVER_Server};
 use crate::engine::message::Message;
 use crate::engine::parameters::Parameter;
 use crate::engine::{Error, Result};
@@ -41,7 +41,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerModelMetadata(
     model_metadata: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerModelMetadata", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let name = arg_cstr(model_name, "model_name")?;
         let out = out_ptr(model_metadata, "model_metadata")?;
         let json = s.model_metadata(name, model_version)?;
@@ -60,7 +60,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerModelConfig(
     model_config: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerModelConfig", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let name = arg_cstr(model_name, "model_name")?;
         let out = out_ptr(model_config, "model_config")?;
         let json = s.model_config_json(name, model_version, config_version)?;
@@ -80,7 +80,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerModelBatchProperties(
     voidp: *mut *mut c_void,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerModelBatchProperties", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let name = arg_cstr(model_name, "model_name")?;
         let out = out_ptr(flags, "flags")?;
         let value = s.model_batch_flags(name, model_version)?;
@@ -103,7 +103,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerModelTransactionProperties(
     voidp: *mut *mut c_void,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerModelTransactionProperties", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let name = arg_cstr(model_name, "model_name")?;
         let out = out_ptr(txn_flags, "txn_flags")?;
         let value = s.model_transaction_flags(name, model_version)?;
@@ -131,7 +131,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerLoadModelWithParameters(
                 "load parameters are not provided while parameter count is non-zero",
             ));
         }
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let name = arg_cstr(model_name, "model_name")?;
         let count = usize::try_from(parameter_count)
             .map_err(|_| Error::invalid_arg("parameter count too large"))?;
@@ -151,7 +151,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerUnloadModelAndDependents(
     model_name: *const c_char,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerUnloadModelAndDependents", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let name = arg_cstr(model_name, "model_name")?;
         s.unload_model_and_dependents(name)
     })
@@ -167,7 +167,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerRegisterModelRepository(
     mapping_count: u32,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerRegisterModelRepository", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         if name_mapping.is_null() && mapping_count != 0 {
             return Err(Error::invalid_arg(
                 "model mappings are not provided while mapping count is non-zero",
@@ -204,7 +204,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerUnregisterModelRepository(
     repository_path: *const c_char,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerUnregisterModelRepository", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let path = arg_cstr(repository_path, "repository_path")?;
         s.unregister_model_repository(path)
     })
@@ -217,6 +217,6 @@ pub unsafe extern "C" fn TRITONSERVER_ServerPollModelRepository(
     server: *mut TRITONSERVER_Server,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerPollModelRepository", || {
-        arg_ref(server, "server")?.poll_repository()
+        server_ref(server)?.poll_repository()
     })
 }

@@ -21,7 +21,7 @@ use crate::capi::callback::{
 };
 use crate::capi::handle::{arg_cstr, arg_mut, arg_ref, arg_slice, into_raw, out_ptr, take_box};
 use crate::capi::server::error::TRITONSERVER_Error;
-use crate::capi::server::server::TRITONSERVER_Server;
+use crate::capi::server::server::{server_ref, TRITONSERVER_Server};
 use crate::capi::types::{TRITONSERVER_DataType, TRITONSERVER_MemoryType};
 use crate::engine::infer::{CorrelationId, DataBuffer, InferenceRequest};
 use crate::engine::parameters::ParameterValue;
@@ -69,7 +69,7 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestNew(
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_InferenceRequestNew", || {
         let out = out_ptr(inference_request, "inference_request")?;
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let name = arg_cstr(model_name, "model_name")?;
         let model = s.get_model(name, model_version)?;
         out.write(into_raw(Box::new(InferenceRequest::new(
@@ -231,7 +231,7 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetCorrelationIdString(
                     "string correlation ID cannot exceed 128 characters",
                 ));
             }
-            r.correlation_id = CorrelationId::Str(crate::engine::backend::c_string(s));
+            r.correlation_id = CorrelationId::Str(crate::engine::sync::c_string(s));
             Ok(())
         },
     )
@@ -617,7 +617,7 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetStringParameter(
         request,
         key,
         || {
-            Ok(ParameterValue::String(crate::engine::backend::c_string(
+            Ok(ParameterValue::String(crate::engine::sync::c_string(
                 arg_cstr(value, "value")?,
             )))
         },
@@ -692,7 +692,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerInferAsync(
     trace: *mut crate::capi::server::trace::TRITONSERVER_InferenceTrace,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerInferAsync", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let mut request = take_box(inference_request, "inference_request")?;
         if !trace.is_null() {
             attach_trace(&mut request, trace);

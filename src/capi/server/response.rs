@@ -17,7 +17,7 @@ use crate::capi::callback::{
 use crate::capi::handle::{arg_cstr, arg_mut, arg_ref, into_raw, null_arg, out_ptr, take_box};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::message::TRITONSERVER_Message;
-use crate::capi::server::server::TRITONSERVER_Server;
+use crate::capi::server::server::{server_ref, TRITONSERVER_Server};
 use crate::capi::types::{
     TRITONSERVER_DataType, TRITONSERVER_MemoryType, TRITONSERVER_ParameterType,
 };
@@ -125,13 +125,13 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceResponseDelete(
 pub unsafe extern "C" fn TRITONSERVER_InferenceResponseError(
     inference_response: *mut TRITONSERVER_InferenceResponse,
 ) -> *mut TRITONSERVER_Error {
-    match arg_ref(inference_response, "inference_response") {
-        Ok(r) => match r.error() {
-            Some(e) => TRITONSERVER_Error::into_raw(e.clone()),
-            None => std::ptr::null_mut(),
-        },
-        Err(e) => TRITONSERVER_Error::into_raw(e),
-    }
+    // The response's own error comes back as a new error object (NULL when it has none).
+    ffi_try("TRITONSERVER_InferenceResponseError", || {
+        match arg_ref(inference_response, "inference_response")?.error() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    })
 }
 
 /// The model (and version) that produced the response.
@@ -435,7 +435,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerModelStatistics(
     model_stats: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerModelStatistics", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let name = arg_cstr(model_name, "model_name")?;
         let out = out_ptr(model_stats, "model_stats")?;
         let json = s.model_statistics(name, model_version)?;

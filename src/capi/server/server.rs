@@ -21,9 +21,34 @@ use crate::capi::server::message::TRITONSERVER_Message;
 use crate::capi::server::options::TRITONSERVER_ServerOptions;
 use crate::engine::message::Message;
 use crate::engine::server::{Plugins, Server};
+use crate::engine::sync::CallGuard;
+use crate::engine::Result;
 
 /// A server.
 pub type TRITONSERVER_Server = Server;
+
+/// A server argument, counted as an API call in flight for as long as this lives: stopping
+/// the server waits for the calls that started before it, deleting it for all of them.
+pub struct ServerCall<'a> {
+    server: &'a Server,
+    _call: CallGuard<'a>,
+}
+
+impl std::ops::Deref for ServerCall<'_> {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        self.server
+    }
+}
+
+/// Check a server argument and count the call (see [`ServerCall`]).
+pub fn server_ref<'a>(server: *mut TRITONSERVER_Server) -> Result<ServerCall<'a>> {
+    let s: &'a Server = arg_ref(server, "server")?;
+    Ok(ServerCall {
+        server: s,
+        _call: s.enter_call(),
+    })
+}
 
 /// `TRITONSERVER_INDEX_FLAG_READY`.
 const INDEX_FLAG_READY: u32 = 1;
@@ -57,6 +82,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerDelete(
     ffi_try("TRITONSERVER_ServerDelete", || {
         let s = take_arc(server, "server")?;
         let result = s.stop();
+        // Calls still running on other threads (readiness probes of an HTTP frontend) end
+        // before the server's memory goes.
+        if !s.wait_for_calls() {
+            crate::log_error!("API calls still in flight when deleting the server");
+        }
         drop(s);
         result
     })
@@ -79,7 +109,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerSetExitTimeout(
     timeout: c_uint,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerSetExitTimeout", || {
-        arg_ref(server, "server")?.set_exit_timeout(timeout);
+        server_ref(server)?.set_exit_timeout(timeout);
         Ok(())
     })
 }
@@ -91,7 +121,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerIsLive(
     live: *mut bool,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerIsLive", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let live = out_ptr(live, "live")?;
         live.write(s.is_live()?);
         Ok(())
@@ -106,7 +136,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerIsReady(
     ready: *mut bool,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerIsReady", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let ready = out_ptr(ready, "ready")?;
         ready.write(s.is_ready()?);
         Ok(())
@@ -123,7 +153,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerModelIsReady(
     ready: *mut bool,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerModelIsReady", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let name = arg_cstr(model_name, "model_name")?;
         let ready = out_ptr(ready, "ready")?;
         ready.write(s.model_is_ready(name, model_version)?);
@@ -138,7 +168,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerMetadata(
     server_metadata: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerMetadata", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let out = out_ptr(server_metadata, "server_metadata")?;
         let json = s.metadata()?;
         out.write(into_raw(Box::new(Message::from_value(&json))));
@@ -155,7 +185,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerModelIndex(
     model_index: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerModelIndex", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let out = out_ptr(model_index, "model_index")?;
         let json = s.model_index(flags & INDEX_FLAG_READY != 0)?;
         out.write(into_raw(Box::new(Message::from_value(&json))));
@@ -170,7 +200,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerLoadModel(
     model_name: *const c_char,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerLoadModel", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let name = arg_cstr(model_name, "model_name")?;
         s.load_model(name)
     })
@@ -183,7 +213,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerUnloadModel(
     model_name: *const c_char,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerUnloadModel", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let name = arg_cstr(model_name, "model_name")?;
         s.unload_model(name)
     })
@@ -199,7 +229,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerReadinessReport(
     report: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerReadinessReport", || {
-        let s = arg_ref(server, "server")?;
+        let s = server_ref(server)?;
         let out = out_ptr(report, "report")?;
         let json = s.readiness_report()?;
         out.write(into_raw(Box::new(Message::from_value(&json))));

@@ -8,7 +8,6 @@
 mod config;
 mod resolve;
 
-use std::collections::HashMap;
 use std::ffi::{c_void, CString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
@@ -20,7 +19,8 @@ pub use resolve::{resolve_backend_library, ResolvedLibrary};
 use super::error::Result;
 use super::infer::InferenceRequest;
 use super::message::Message;
-use super::model::{Instance, Model};
+use super::model::{Entered, Finalizing, Initializing, Model};
+use super::sync::{c_string, lock, OnceMap};
 use super::types::{ExecutionPolicy, InstanceKind};
 
 /// The entry points of one backend library. Every method but `execute` is optional in the
@@ -48,22 +48,28 @@ pub trait BackendLibrary: Send + Sync {
     fn model_finalize(&self, _model: &Model) -> Result<()> {
         Ok(())
     }
-    /// `TRITONBACKEND_ModelInstanceInitialize`.
-    fn instance_initialize(&self, _instance: &Instance) -> Result<()> {
+    /// `TRITONBACKEND_ModelInstanceInitialize`, for an instance whose gate has not opened yet.
+    fn instance_initialize(&self, _instance: &Initializing<'_>) -> Result<()> {
         Ok(())
     }
-    /// `TRITONBACKEND_ModelInstanceFinalize`.
-    fn instance_finalize(&self, _instance: &Instance) -> Result<()> {
+    /// `TRITONBACKEND_ModelInstanceFinalize`, for an instance whose gate is closed with no call
+    /// inside.
+    fn instance_finalize(&self, _instance: &Finalizing<'_>) -> Result<()> {
         Ok(())
     }
-    /// `TRITONBACKEND_ModelInstanceReady`: `Ok` when the instance can serve. A library without
-    /// the entry point is always ready.
-    fn instance_ready(&self, _instance: &Instance) -> Result<()> {
+    /// `TRITONBACKEND_ModelInstanceReady`, inside the instance's gate: `Ok` when the instance
+    /// can serve. A library without the entry point is always ready.
+    fn instance_ready(&self, _instance: &Entered<'_>) -> Result<()> {
         Ok(())
     }
-    /// `TRITONBACKEND_ModelInstanceExecute`: the backend takes the requests and releases each
-    /// one when done. On an error the backend took none of them: they come back with it.
-    fn execute(&self, instance: &Instance, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {
+    /// `TRITONBACKEND_ModelInstanceExecute`, inside the instance's gate: the backend takes the
+    /// requests and releases each one when done. On an error the backend took none of them:
+    /// they come back with it.
+    fn execute(
+        &self,
+        instance: &Entered<'_>,
+        requests: Vec<Box<InferenceRequest>>,
+    ) -> ExecuteResult {
         let _ = instance;
         Err((
             crate::engine::Error::unsupported("this backend cannot execute requests"),
@@ -111,12 +117,6 @@ impl BackendAttributes {
     pub fn parallel_instance_loading(&self) -> bool {
         *lock(&self.parallel_instance_loading)
     }
-}
-
-/// Locks a mutex, ignoring poisoning: the data guarded in the engine stays consistent across a
-/// panic because every critical section is a plain assignment or push.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One initialized backend (`TRITONBACKEND_Backend`): a library plus its name, configuration and
@@ -211,10 +211,13 @@ impl std::fmt::Debug for Backend {
 
 /// Creates backends and shares them between models: one [`Backend`] per library path (per
 /// backend name for python-based backends), initialized once.
+///
+/// No lock is held while a library is opened or its `TRITONBACKEND_Initialize` runs (either
+/// may call back into the server; see [`OnceMap`]).
 pub struct BackendManager {
     loader: Arc<dyn LibraryLoader>,
     cmdline: BackendCmdlineConfig,
-    backends: Mutex<HashMap<PathBuf, Arc<Backend>>>,
+    backends: OnceMap<(PathBuf, String), Backend>,
 }
 
 impl BackendManager {
@@ -222,7 +225,7 @@ impl BackendManager {
         BackendManager {
             loader,
             cmdline,
-            backends: Mutex::new(HashMap::new()),
+            backends: OnceMap::default(),
         }
     }
 
@@ -232,13 +235,19 @@ impl BackendManager {
 
     /// The backend for a resolved library, created and initialized on first use.
     pub fn get_or_create(&self, backend_name: &str, lib: &ResolvedLibrary) -> Result<Arc<Backend>> {
-        let key = lib.share_key();
-        let mut backends = lock(&self.backends);
-        if let Some(b) = backends.get(&key) {
-            if b.name() == backend_name {
-                return Ok(b.clone());
-            }
-        }
+        self.backends.get_or_create(
+            (lib.share_key(), backend_name.to_owned()),
+            || self.create(backend_name, lib),
+            || {
+                crate::engine::Error::unavailable(format!(
+                    "backend '{backend_name}' is still being initialized"
+                ))
+            },
+        )
+    }
+
+    /// Open the library and initialize a new backend (no lock held).
+    fn create(&self, backend_name: &str, lib: &ResolvedLibrary) -> Result<Arc<Backend>> {
         let library = self.loader.open(&lib.library_path)?;
         let config_name = if lib.python_based {
             "python"
@@ -269,18 +278,12 @@ impl BackendManager {
             backend_name,
             lib.library_path.display()
         );
-        backends.insert(key, backend.clone());
         Ok(backend)
     }
 
-    /// Forget every backend; each is finalized once its last model is gone.
+    /// Forget every backend; each is finalized once its last model is gone (never under a
+    /// lock).
     pub fn clear(&self) {
-        lock(&self.backends).clear();
+        self.backends.clear();
     }
-}
-
-/// A C string from text that cannot contain NUL bytes in practice (names, paths); a NUL is
-/// replaced rather than failing.
-pub fn c_string(s: &str) -> CString {
-    CString::new(s.replace('\0', "\u{FFFD}")).unwrap_or_default()
 }

@@ -17,12 +17,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::backend::lock;
 use super::error::{Code, Error, Result};
 use super::infer::{
     monotonic_ns, AllocatedBuffer, HostMemory, InferenceRequest, InferenceResponse,
     ResponseCallback, RESPONSE_FINAL,
 };
+use super::sync::lock;
 use super::types::{DataType, MemoryType};
 
 /// A cache entry (`TRITONCACHE_CacheEntry`): a list of (address, size) buffers that the core and

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::response::{BufferAttributes, ResponseAllocator, ResponseCallback, ResponseFactory};
-use crate::engine::backend::c_string;
 use crate::engine::error::{Error, Result};
-use crate::engine::model::Model;
+use crate::engine::model::{Model, ModelUse};
 use crate::engine::parameters::{Parameter, ParameterValue};
+use crate::engine::sync::c_string;
 use crate::engine::trace::{Activity, Trace, TraceProxy, TraceTensor};
 use crate::engine::types::{DataType, MemoryType};
 
@@ -211,6 +211,8 @@ pub struct InferenceRequest {
     trace: Option<TraceProxy>,
     /// The frontend's response callback while the response cache wraps it.
     cache_callback: Option<Arc<dyn ResponseCallback>>,
+    /// Held from acceptance until release: the model version is not finalized meanwhile.
+    in_use: Option<ModelUse>,
 }
 
 impl std::fmt::Debug for InferenceRequest {
@@ -250,6 +252,36 @@ impl InferenceRequest {
             states: std::sync::Mutex::new(Vec::new()),
             trace: None,
             cache_callback: None,
+            in_use: None,
+        }
+    }
+
+    /// Take a use of the model version for this request (it was accepted for execution).
+    /// Fails when the version is retired (being unloaded or replaced).
+    pub(crate) fn accept(&mut self) -> Result<()> {
+        match ModelUse::try_new(&self.model) {
+            Some(u) => {
+                self.in_use = Some(u);
+                Ok(())
+            }
+            None => Err(Error::unavailable(format!(
+                "Server not ready: model '{}' is being unloaded",
+                self.model.name()
+            ))),
+        }
+    }
+
+    /// Undo [`InferenceRequest::accept`] for a request given back to its caller.
+    pub(crate) fn unaccept(&mut self) {
+        self.in_use = None;
+    }
+
+    /// Another use of the model version for something derived from this request (a response
+    /// factory a backend holds): from the request's own use when it has one.
+    pub(crate) fn derive_use(&self) -> Option<ModelUse> {
+        match &self.in_use {
+            Some(u) => Some(u.derive()),
+            None => ModelUse::try_new(&self.model),
         }
     }
 
@@ -565,23 +597,23 @@ impl InferenceRequest {
         let state = Arc::new(crate::engine::sequence::OutputState::new(
             self, name, datatype, shape,
         )?);
-        crate::engine::backend::lock(&self.states).push(state.clone());
+        crate::engine::sync::lock(&self.states).push(state.clone());
         Ok(state)
     }
 
     /// Give the request back to its owner through the release callback. Called exactly once
-    /// per accepted request; the model's count of requests in flight drops.
+    /// per accepted request; its use of the model version ends after the callback returned.
     pub fn release(mut self: Box<Self>, flags: u32) {
         if let Some(t) = self.trace.take() {
             t.trace().report_now(Activity::RequestEnd);
             drop(t);
         }
-        let model = self.model.clone();
+        let in_use = self.in_use.take();
         match self.release.clone() {
             Some(cb) => cb.release(self, flags),
             None => drop(self),
         }
-        model.request_released();
+        drop(in_use);
     }
 
     /// Respond with an error (FINAL) and release the request.

@@ -5,11 +5,11 @@ use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::request::RequestId;
-use crate::engine::backend::c_string;
+use super::request::{InferenceRequest, RequestId};
 use crate::engine::error::{Error, Result};
-use crate::engine::model::Model;
+use crate::engine::model::{Model, ModelUse};
 use crate::engine::parameters::{Parameter, ParameterValue};
+use crate::engine::sync::c_string;
 use crate::engine::types::{DataType, MemoryType};
 
 /// `TRITONSERVER_RESPONSE_COMPLETE_FINAL`.
@@ -156,26 +156,24 @@ impl ResponseFactory {
     }
 }
 
-/// A response factory held by a backend (`TRITONBACKEND_ResponseFactory`). While one exists,
-/// its model counts it, and an unload waits for it (up to the exit timeout) before the
-/// instances are finalized: a decoupled backend may still be sending from another thread.
+/// A response factory held by a backend (`TRITONBACKEND_ResponseFactory`). It holds a use of
+/// its model version, as upstream's factory holds the model: the version is not finalized while
+/// a backend may still send through it from another thread.
 pub struct BackendFactory {
     factory: Arc<ResponseFactory>,
+    _use: Option<ModelUse>,
 }
 
 impl BackendFactory {
-    pub fn new(factory: Arc<ResponseFactory>) -> BackendFactory {
-        factory.model.factory_created();
-        BackendFactory { factory }
+    /// A factory for `request`'s responses.
+    pub fn for_request(request: &InferenceRequest) -> Result<BackendFactory> {
+        Ok(BackendFactory {
+            factory: request.response_factory()?.clone(),
+            _use: request.derive_use(),
+        })
     }
     pub fn factory(&self) -> &Arc<ResponseFactory> {
         &self.factory
-    }
-}
-
-impl Drop for BackendFactory {
-    fn drop(&mut self) {
-        self.factory.model.factory_dropped();
     }
 }
 

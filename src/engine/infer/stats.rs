@@ -4,14 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::response::BufferAttributes;
-use crate::engine::backend::lock;
+use crate::engine::sync::lock;
 
 /// Nanoseconds on the monotonic clock, the clock backends report statistics with.
-pub fn monotonic_ns() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .map(|t| (t.tv_sec() as u64) * 1_000_000_000 + t.tv_nsec() as u64)
-        .unwrap_or(0)
-}
+pub use crate::engine::sync::monotonic_ns;
 
 /// A count and a total duration.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::engine::backend::lock;
 use crate::engine::error::{Error, Result};
+use crate::engine::sync::lock;
 
 /// The kind of a custom metric (`TRITONSERVER_MetricKind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

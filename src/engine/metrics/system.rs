@@ -3,7 +3,7 @@
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::engine::backend::lock;
+use crate::engine::sync::lock;
 
 /// The aggregate `cpu` line of `/proc/stat`: user, nice, system, idle, iowait, irq, softirq,
 /// steal (in clock ticks).

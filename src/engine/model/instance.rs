@@ -7,11 +7,13 @@ use std::sync::{Arc, Weak};
 use triton_model_config::pb;
 use triton_model_config::pb::model_instance_group::Kind;
 
+use super::gate::{Finalizing, Gate, Initializing};
 use super::Model;
-use crate::engine::backend::c_string;
+use crate::engine::backend::BackendLibrary;
 use crate::engine::error::{Error, Result};
 use crate::engine::message::Message;
 use crate::engine::ratelimit::Needs;
+use crate::engine::sync::c_string;
 use crate::engine::types::InstanceKind;
 
 /// Where and how one instance runs, derived from its group.
@@ -76,7 +78,11 @@ pub struct Instance {
     host_policy: Message,
     model: Weak<Model>,
     state: AtomicPtr<c_void>,
+    /// The backend's ModelInstanceInitialize succeeded and its ModelInstanceFinalize has not
+    /// started.
     initialized: AtomicBool,
+    /// Every call into the backend with this instance passes through it (see `gate.rs`).
+    gate: Gate,
     /// Rate limiter resources the instance needs to execute.
     needs: Needs,
 }
@@ -115,6 +121,7 @@ impl Instance {
             model,
             state: AtomicPtr::new(std::ptr::null_mut()),
             initialized: AtomicBool::new(false),
+            gate: Gate::default(),
             needs: Needs::of(group, settings.device_id),
         })
     }
@@ -161,19 +168,26 @@ impl Instance {
         self.state.store(state, Ordering::Release);
     }
 
-    pub(crate) fn mark_initialized(&self) {
-        self.initialized.store(true, Ordering::Release);
+    pub(crate) fn gate(&self) -> &Gate {
+        &self.gate
     }
 
-    /// Run the backend's finalization of this instance, once.
-    pub(crate) fn finalize(&self) {
+    /// Run the backend's initialization of this instance and open its gate.
+    pub(crate) fn initialize(&self, lib: &dyn BackendLibrary) -> Result<()> {
+        lib.instance_initialize(&Initializing::new(self))?;
+        self.initialized.store(true, Ordering::Release);
+        self.gate.open();
+        Ok(())
+    }
+
+    /// Close the gate, wait until no call into the backend with this instance is running, then
+    /// run the backend's finalization of it, once.
+    pub(crate) fn finalize(&self, lib: &dyn BackendLibrary) {
         if !self.initialized.swap(false, Ordering::AcqRel) {
             return;
         }
-        let Some(backend) = self.model.upgrade().and_then(|m| m.backend().cloned()) else {
-            return;
-        };
-        if let Err(e) = backend.library().instance_finalize(self) {
+        self.gate.close(None);
+        if let Err(e) = lib.instance_finalize(&Finalizing::new(self)) {
             crate::log_error!(
                 "failed to finalize model instance '{}': {}",
                 self.name(),

@@ -2,27 +2,34 @@
 //! the lifecycle states the repository reports for them.
 
 mod config_update;
+mod gate;
 mod instance;
+mod life;
+mod lifetime;
 mod warmup;
 
 pub use config_update::apply_backend_update;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{c_void, CStr, CString};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
+pub use gate::{Entered, Finalizing, Initializing};
 pub use instance::Instance;
+pub use life::ModelUse;
 use triton_model_config as mc;
 use triton_model_config::pb;
 
-use super::backend::{c_string, Backend};
+use super::backend::Backend;
 use super::error::{Error, Result};
 use super::infer::{InferenceRequest, ModelStats};
+use super::ratelimit::RateLimiter;
 use super::scheduler::Scheduler;
-use super::server::Server;
+use super::sync::c_string;
+use super::sync::PendingOps;
+use life::Life;
 
 /// Lifecycle state of a model version, with upstream's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,7 +56,46 @@ impl ModelState {
 /// The reason recorded for a version that was unloaded.
 pub const REASON_UNLOADED: &str = "unloaded";
 
+/// What a model version is given by its server when it is created: the model never reaches up
+/// to the server for them.
+#[derive(Clone)]
+pub struct ModelContext {
+    /// The server's rate limiter (instances register their needs and take turns through it).
+    pub rate_limiter: Arc<RateLimiter>,
+    /// `--host-policy` settings by policy name.
+    pub host_policies: Arc<BTreeMap<String, BTreeMap<String, String>>>,
+    /// The server's count of retired versions not yet finalized (stop waits for it).
+    pub retiring: Arc<PendingOps>,
+    /// The server, as an opaque handle for `TRITONBACKEND_ModelServer`.
+    pub server: Weak<dyn std::any::Any + Send + Sync>,
+    /// Told when the version fails at runtime (a panic in one of its threads): the server
+    /// marks it UNAVAILABLE with the reason.
+    pub on_fault: FaultSink,
+}
+
+/// Where a model version reports a runtime failure (the version and the reason).
+pub type FaultSink = Arc<dyn Fn(&Model, &str) + Send + Sync>;
+
+impl ModelContext {
+    /// A context for a model with no server (tests of single models).
+    pub fn standalone() -> ModelContext {
+        ModelContext {
+            rate_limiter: Arc::new(RateLimiter::new(false, &[])),
+            host_policies: Arc::default(),
+            retiring: Arc::default(),
+            server: Weak::<()>::new(),
+            on_fault: Arc::new(|_, _| {}),
+        }
+    }
+}
+
 /// One loaded version of a model, as a backend sees it.
+///
+/// Lifetime: created and initialized by a load, published in the repository table, retired by
+/// an unload, a reload or a stop ([`Model::retire`]), and finalized (instances in reverse
+/// order, then the model) on a background thread once it is retired **and** its last use is
+/// gone ([`life`]): never while a request of it is with the backend, a backend holds one of its
+/// response factories, or a call into the backend with one of its instances is running.
 pub struct Model {
     name: CString,
     version: i64,
@@ -58,21 +104,34 @@ pub struct Model {
     auto_complete: bool,
     /// The backend serving the model; `None` for models the core serves itself (ensembles).
     backend: Option<Arc<Backend>>,
-    server: Weak<Server>,
+    ctx: ModelContext,
     state: AtomicPtr<c_void>,
     instances: OnceLock<Vec<Arc<Instance>>>,
+    /// The backend's ModelInitialize succeeded and its ModelFinalize has not run yet.
     initialized: AtomicBool,
     config_set_by_backend: AtomicBool,
     scheduler: OnceLock<Arc<Scheduler>>,
-    inflight: AtomicUsize,
-    /// Response factories backends hold (see `infer::BackendFactory`).
-    factories: AtomicUsize,
+    life: Life,
+    retirement: Mutex<Retirement>,
+    /// Why the version stopped working at runtime (a panic in one of its threads), if it did.
+    fault: OnceLock<String>,
     stats: ModelStats,
     /// Classification labels by output name, from each output's `label_filename`.
     labels: OnceLock<HashMap<String, Vec<CString>>>,
     /// Every output name, for requests that name none (built on first use, after the
     /// configuration is final).
     output_names: OnceLock<Arc<[CString]>>,
+}
+
+/// What happens around a version's finalization.
+#[derive(Default)]
+struct Retirement {
+    /// `retire` ran (the server's retiring count includes this version).
+    retired: bool,
+    /// The finalization has run.
+    finalized: bool,
+    /// Run once the version is finalized.
+    then: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 impl Model {
@@ -84,7 +143,7 @@ impl Model {
         config: pb::ModelConfig,
         auto_complete: bool,
         backend: Option<Arc<Backend>>,
-        server: Weak<Server>,
+        ctx: ModelContext,
     ) -> Arc<Model> {
         Arc::new(Model {
             name: c_string(name),
@@ -93,14 +152,15 @@ impl Model {
             config: RwLock::new(Arc::new(config)),
             auto_complete,
             backend,
-            server,
+            ctx,
             state: AtomicPtr::new(std::ptr::null_mut()),
             instances: OnceLock::new(),
             initialized: AtomicBool::new(false),
             config_set_by_backend: AtomicBool::new(false),
             scheduler: OnceLock::new(),
-            inflight: AtomicUsize::new(0),
-            factories: AtomicUsize::new(0),
+            life: Life::default(),
+            retirement: Mutex::new(Retirement::default()),
+            fault: OnceLock::new(),
             stats: ModelStats::default(),
             labels: OnceLock::new(),
             output_names: OnceLock::new(),
@@ -125,10 +185,7 @@ impl Model {
     }
     /// The configuration in force.
     pub fn config(&self) -> Arc<pb::ModelConfig> {
-        self.config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        crate::engine::sync::read(&self.config).clone()
     }
     /// The configuration as upstream's JSON.
     pub fn config_json(&self) -> Result<String> {
@@ -138,7 +195,7 @@ impl Model {
     /// Only the fields upstream takes from a backend are used.
     pub fn set_config_from_backend(&self, json: &str) -> Result<()> {
         let proposed = triton_model_config::from_json(json)?;
-        let mut guard = self.config.write().unwrap_or_else(|p| p.into_inner());
+        let mut guard = crate::engine::sync::write(&self.config);
         let updated = apply_backend_update(&guard, &proposed)?;
         *guard = Arc::new(updated);
         self.config_set_by_backend.store(true, Ordering::Release);
@@ -151,9 +208,9 @@ impl Model {
     pub fn backend(&self) -> Option<&Arc<Backend>> {
         self.backend.as_ref()
     }
-    /// The server that owns the model (gone once the server is deleted).
-    pub fn server(&self) -> &Weak<Server> {
-        &self.server
+    /// The server that owns the model, as an opaque handle (gone once the server is deleted).
+    pub fn server_handle(&self) -> &Weak<dyn std::any::Any + Send + Sync> {
+        &self.ctx.server
     }
     pub fn state(&self) -> *mut c_void {
         self.state.load(Ordering::Acquire)
@@ -165,78 +222,17 @@ impl Model {
     pub fn instances(&self) -> &[Arc<Instance>] {
         self.instances.get().map(Vec::as_slice).unwrap_or(&[])
     }
-
-    /// Run the backend's initialization of this model, check the (possibly completed)
-    /// configuration, then initialize each configured instance. On an error everything
-    /// initialized so far is finalized again, in reverse order.
-    pub(crate) fn initialize(self: &Arc<Self>, config_provided: bool) -> Result<()> {
-        let Some(backend) = &self.backend else {
-            self.check_config(config_provided)?;
-            let _ = self.instances.set(Vec::new());
-            return Ok(());
-        };
-        let lib = backend.library().clone();
-        lib.model_initialize(self)?;
-        self.initialized.store(true, Ordering::Release);
-        if let Err(e) = self.check_config(config_provided) {
-            self.finalize_model();
-            return Err(e);
-        }
-        let config = self.config();
-        let mut instances: Vec<Arc<Instance>> = Vec::new();
-        let server = self.server.upgrade();
-        for group in &config.instance_group {
-            for mut settings in instance::settings_for_group(group)? {
-                if let Some(s) = &server {
-                    if let Some(p) = s.options().host_policies.get(&settings.host_policy) {
-                        settings.host_policy_settings = p.clone();
-                    }
-                }
-                for c in 0..group.count.max(0) {
-                    let inst = Instance::new(
-                        &format!("{}_{}", group.name, c),
-                        &settings,
-                        group,
-                        Arc::downgrade(self),
-                    );
-                    let registered = match &server {
-                        Some(s) => s.rate_limiter().register(inst.needs()),
-                        None => Ok(()),
-                    };
-                    if let Err(e) = registered.and_then(|()| lib.instance_initialize(&inst)) {
-                        for done in instances.iter().rev() {
-                            done.finalize();
-                        }
-                        self.finalize_model();
-                        return Err(e);
-                    }
-                    inst.mark_initialized();
-                    instances.push(inst.clone());
-                    if let Err(e) = warmup::run(self, &inst) {
-                        for done in instances.iter().rev() {
-                            done.finalize();
-                        }
-                        self.finalize_model();
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        let sequences =
-            match crate::engine::sequence::Sequences::from_config(&config, &self.model_dir()) {
-                Ok(s) => s,
-                Err(e) => {
-                    for done in instances.iter().rev() {
-                        done.finalize();
-                    }
-                    self.finalize_model();
-                    return Err(e);
-                }
-            };
-        let scheduler = Scheduler::start(self, &instances, sequences);
-        let _ = self.instances.set(instances);
-        let _ = self.scheduler.set(scheduler);
-        Ok(())
+    pub(crate) fn life(&self) -> &Life {
+        &self.life
+    }
+    /// Uses held now: requests accepted and not yet released, response factories held by the
+    /// backend.
+    pub fn uses(&self) -> usize {
+        self.life.uses()
+    }
+    /// Whether the version was retired (unloaded, replaced or stopped).
+    pub fn is_retired(&self) -> bool {
+        self.life.is_retired()
     }
 
     /// Statistics of this version.
@@ -249,12 +245,8 @@ impl Model {
         self.scheduler.get().map_or(0, |s| s.queued())
     }
 
-    /// Requests accepted and not yet released.
-    pub fn inflight(&self) -> usize {
-        self.inflight.load(Ordering::Acquire)
-    }
-
-    /// Queue a validated request for execution. On an error the caller keeps the request.
+    /// Queue a validated, accepted request for execution. On an error the caller keeps the
+    /// request.
     pub fn enqueue(
         &self,
         request: Box<InferenceRequest>,
@@ -269,53 +261,40 @@ impl Model {
                 request,
             ));
         };
-        self.inflight.fetch_add(1, Ordering::AcqRel);
-        scheduler.enqueue(request).inspect_err(|_| {
-            self.inflight.fetch_sub(1, Ordering::AcqRel);
-        })
+        scheduler.enqueue(request)
     }
 
-    pub(crate) fn factory_created(&self) {
-        self.factories.fetch_add(1, Ordering::AcqRel);
-    }
-
-    pub(crate) fn factory_dropped(&self) {
-        let _ = self
-            .factories
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-    }
-
-    /// A request was accepted without going through [`Model::enqueue`] (answered from the
-    /// response cache); its release balances this.
-    pub(crate) fn request_accepted(&self) {
-        self.inflight.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// A request of this model was released.
-    pub(crate) fn request_released(&self) {
-        let _ = self
-            .inflight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-    }
-
-    /// Run one batch on an instance; requests the backend refused get the error.
+    /// Run one batch on an instance; requests the backend refused get the error. A batch for an
+    /// instance whose gate is closed never reaches the backend.
     pub(crate) fn execute(&self, instance: &Instance, batch: Vec<Box<InferenceRequest>>) {
+        let mut batch = RequestBatch::new(batch);
+        #[cfg(test)]
+        if self
+            .config()
+            .parameters
+            .contains_key("test.panic_before_execute")
+        {
+            panic!("injected panic before execute");
+        }
         let Some(backend) = &self.backend else {
-            for r in batch {
-                r.fail(&Error::unsupported(
-                    "model has no backend to execute requests",
-                ));
-            }
+            batch.fail_all(&Error::unsupported(
+                "model has no backend to execute requests",
+            ));
             return;
         };
-        let server = self.server.upgrade();
-        if let Some(s) = &server {
-            s.rate_limiter().acquire(instance.needs());
-        }
-        let result = backend.library().execute(instance, batch);
-        if let Some(s) = &server {
-            s.rate_limiter().release(instance.needs());
-        }
+        let Some(pass) = Entered::new(instance) else {
+            batch.fail_all(&Error::unavailable(format!(
+                "instance '{}' of model '{}' is not available",
+                instance.name(),
+                self.name()
+            )));
+            return;
+        };
+        let limiter = &self.ctx.rate_limiter;
+        limiter.acquire(instance.needs());
+        let result = backend.library().execute(&pass, batch.take());
+        limiter.release(instance.needs());
+        drop(pass);
         if let Err((e, requests)) = result {
             for r in requests {
                 self.stats
@@ -325,35 +304,29 @@ impl Model {
         }
     }
 
+    /// A thread of this version panicked: remember why and tell the server (which marks the
+    /// version UNAVAILABLE with the reason).
+    pub(crate) fn report_fault(&self, what: &str) {
+        let reason = format!("internal error in triton-core: {what}");
+        if self.fault.set(reason.clone()).is_ok() {
+            crate::log_error!(
+                "model '{}' version {} is not available: {reason}",
+                self.name(),
+                self.version
+            );
+            (self.ctx.on_fault)(self, &reason);
+        }
+    }
+
+    /// Why the version stopped working at runtime, if it did.
+    pub fn fault(&self) -> Option<&str> {
+        self.fault.get().map(String::as_str)
+    }
+
     /// The scheduler, once the model is ready (tests).
     #[cfg(test)]
     pub(crate) fn scheduler(&self) -> Option<&Arc<crate::engine::scheduler::Scheduler>> {
         self.scheduler.get()
-    }
-
-    /// Stop taking requests, let queued and running ones finish, and stop the instance
-    /// threads, waiting until `deadline`. False when requests were still in flight then.
-    pub(crate) fn drain(&self, deadline: Instant) -> bool {
-        let Some(scheduler) = self.scheduler.get() else {
-            return true;
-        };
-        scheduler.stop_accepting();
-        let busy = || self.inflight() > 0 || self.factories.load(Ordering::Acquire) > 0;
-        while busy() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        let drained = !busy();
-        let stopped = scheduler.shutdown(deadline);
-        if !drained || !stopped {
-            crate::log_error!(
-                "model '{}' version {}: {} request(s) and {} response factory(ies) still in use after the exit timeout; finalizing anyway",
-                self.name(),
-                self.version,
-                self.inflight(),
-                self.factories.load(Ordering::Acquire)
-            );
-        }
-        drained && stopped
     }
 
     /// After the backend's model initialization: a configuration must exist (given, or completed
@@ -410,49 +383,24 @@ impl Model {
             .filter(|l| !l.is_empty())
     }
 
-    /// Wait for requests in flight (up to the server's exit timeout), stop the instance
-    /// threads, then finalize every instance (in reverse order of creation) and the model.
-    pub(crate) fn finalize(&self) {
-        let timeout = self
-            .server
-            .upgrade()
-            .map(|s| s.exit_timeout())
-            .unwrap_or(Duration::from_secs(30));
-        self.drain(Instant::now() + timeout);
-        for inst in self.instances().iter().rev() {
-            inst.finalize();
-        }
-        self.finalize_model();
-    }
-
-    fn finalize_model(&self) {
-        let Some(backend) = &self.backend else {
-            return;
-        };
-        if self.initialized.swap(false, Ordering::AcqRel) {
-            if let Err(e) = backend.library().model_finalize(self) {
-                crate::log_error!(
-                    "failed to finalize model '{}' version {}: {}",
-                    self.name(),
-                    self.version,
-                    e.message()
-                );
-            }
-        }
-    }
-
-    /// Runtime readiness: `Ok` when every instance reports ready (instances of backends without
-    /// a readiness hook always do). The first instance that is not ready gives the error.
     /// Instances whose backend readiness check fails, with the error (all of them, or only the
-    /// first with `first_only`).
+    /// first with `first_only`). A retired version is not ready ("unloading") without asking
+    /// the backend; an instance whose gate is closed is not ready without asking either.
     pub fn instances_not_ready(&self, first_only: bool) -> Vec<(Option<String>, Error)> {
         let Some(backend) = &self.backend else {
             return Vec::new();
         };
+        if self.life.is_retired() {
+            return vec![(None, Error::unavailable(REASON_UNLOADING))];
+        }
         let lib = backend.library();
         let mut out = Vec::new();
         for inst in self.instances() {
-            if let Err(e) = lib.instance_ready(inst) {
+            let result = match Entered::new(inst) {
+                Some(pass) => lib.instance_ready(&pass),
+                None => Err(Error::unavailable(REASON_UNLOADING)),
+            };
+            if let Err(e) = result {
                 out.push((Some(inst.name().to_owned()), e));
                 if first_only {
                     break;
@@ -462,15 +410,53 @@ impl Model {
         out
     }
 
+    /// Runtime readiness: `Ok` when every instance reports ready (instances of backends without
+    /// a readiness hook always do); the first instance that is not ready gives the error.
     pub fn check_ready(&self) -> Result<()> {
-        let Some(backend) = &self.backend else {
-            return Ok(());
-        };
-        let lib = backend.library();
-        for inst in self.instances() {
-            lib.instance_ready(inst)?;
+        match self.instances_not_ready(true).into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
         }
-        Ok(())
+    }
+}
+
+/// The readiness reason of a version being unloaded (its backend is not asked any more).
+pub const REASON_UNLOADING: &str = "not ready: unloading";
+
+/// Requests the engine holds between taking them from a queue and handing them to a backend.
+/// If they are still here when it is dropped (a panic unwinding through the engine), each gets
+/// an INTERNAL error response and is released, so no request is ever lost silently.
+pub struct RequestBatch(Vec<Box<InferenceRequest>>);
+
+impl RequestBatch {
+    pub(crate) fn new(requests: Vec<Box<InferenceRequest>>) -> RequestBatch {
+        RequestBatch(requests)
+    }
+    pub(crate) fn push(&mut self, request: Box<InferenceRequest>) {
+        self.0.push(request);
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Hand the requests on (to the backend, which now owns them).
+    pub(crate) fn take(&mut self) -> Vec<Box<InferenceRequest>> {
+        std::mem::take(&mut self.0)
+    }
+    /// Answer every request with `error` and release it.
+    pub(crate) fn fail_all(&mut self, error: &Error) {
+        for r in self.take() {
+            r.fail(error);
+        }
+    }
+}
+
+impl Drop for RequestBatch {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            self.fail_all(&Error::internal(
+                "internal error in triton-core: the request was dropped before execution",
+            ));
+        }
     }
 }
 

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use triton_model_config::pb;
 use triton_model_config::pb::model_warmup::input::InputDataType;
 
-use super::{Instance, Model};
-use crate::engine::backend::lock;
+use super::{Entered, Instance, Model};
 use crate::engine::error::{Error, Result};
 use crate::engine::infer::{
     normalize_request, AllocatedBuffer, DataBuffer, InferenceRequest, InferenceResponse,
     OwnedTensor, ReleaseCallback, ResponseAllocator, ResponseCallback, RESPONSE_FINAL,
 };
+use crate::engine::sync::lock;
 use crate::engine::types::{DataType, MemoryType};
 
 /// How long one warmup iteration may take before the load gives up.
@@ -47,11 +47,7 @@ impl Tracker {
             if now >= deadline {
                 return false;
             }
-            st = self
-                .cv
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            st = crate::engine::sync::wait_timeout(&self.cv, st, deadline - now);
         }
         true
     }
@@ -243,7 +239,15 @@ pub(super) fn run(model: &Arc<Model>, instance: &Instance) -> Result<()> {
                 requests.push(r);
             }
             let count = requests.len();
-            if let Err((e, back)) = backend.library().execute(instance, requests) {
+            let Some(pass) = Entered::new(instance) else {
+                return Err(Error::internal(format!(
+                    "instance '{}' closed during warmup",
+                    instance.name()
+                )));
+            };
+            let result = backend.library().execute(&pass, requests);
+            drop(pass);
+            if let Err((e, back)) = result {
                 for r in back {
                     r.fail(&e);
                 }

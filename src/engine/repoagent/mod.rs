@@ -13,7 +13,6 @@
 //! `UNLOAD` when the unload starts and `UNLOAD_COMPLETE` once the model is gone. Whatever step
 //! the core skips is sent when the agent model is dropped, as upstream's destructors do.
 
-use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
@@ -22,8 +21,8 @@ use std::sync::{Arc, Mutex};
 use triton_model_config as mc;
 use triton_model_config::pb;
 
-use super::backend::{c_string, lock};
 use super::error::{Error, Result};
+use super::sync::{c_string, lock, OnceMap};
 
 /// `TRITONREPOAGENT_ArtifactType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,7 +163,7 @@ impl std::fmt::Debug for Agent {
 pub struct AgentManager {
     loader: Arc<dyn AgentLoader>,
     dir: PathBuf,
-    agents: Mutex<HashMap<PathBuf, Arc<Agent>>>,
+    agents: OnceMap<PathBuf, Agent>,
 }
 
 impl AgentManager {
@@ -172,7 +171,7 @@ impl AgentManager {
         AgentManager {
             loader,
             dir: dir.into(),
-            agents: Mutex::new(HashMap::new()),
+            agents: OnceMap::default(),
         }
     }
 
@@ -186,28 +185,34 @@ impl AgentManager {
                 self.dir.display()
             )));
         }
-        let mut agents = lock(&self.agents);
-        if let Some(a) = agents.get(&path) {
-            return Ok(a.clone());
-        }
-        let library = self.loader.open(&path)?;
-        let agent = Arc::new(Agent {
-            name: name.to_owned(),
-            library,
-            state: AtomicPtr::new(std::ptr::null_mut()),
-            initialized: AtomicBool::new(false),
-        });
-        // An agent whose Initialize failed is dropped without a Finalize call.
-        agent.library.initialize(&agent)?;
-        agent.initialized.store(true, Ordering::Release);
-        crate::log_info!("Loaded repository agent '{name}' from {}", path.display());
-        agents.insert(path, agent.clone());
-        Ok(agent)
+        // No lock is held while the library opens or its Initialize runs (see OnceMap).
+        self.agents.get_or_create(
+            path.clone(),
+            || {
+                let library = self.loader.open(&path)?;
+                let agent = Arc::new(Agent {
+                    name: name.to_owned(),
+                    library,
+                    state: AtomicPtr::new(std::ptr::null_mut()),
+                    initialized: AtomicBool::new(false),
+                });
+                // An agent whose Initialize failed is dropped without a Finalize call.
+                agent.library.initialize(&agent)?;
+                agent.initialized.store(true, Ordering::Release);
+                crate::log_info!("Loaded repository agent '{name}' from {}", path.display());
+                Ok(agent)
+            },
+            || {
+                Error::unavailable(format!(
+                    "repository agent '{name}' is still being initialized"
+                ))
+            },
+        )
     }
 
-    /// Forget every agent; each is finalized once its last model is gone.
+    /// Forget every agent; each is finalized once its last model is gone (never under a lock).
     pub fn clear(&self) {
-        lock(&self.agents).clear();
+        self.agents.clear();
     }
 }
 

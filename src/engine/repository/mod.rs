@@ -17,13 +17,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use arc_swap::ArcSwap;
 
 pub use config::{ConfigOptions, ConfigSource};
-pub(crate) use oplock::{OpGuard, OpLocks, PendingOps};
+pub(crate) use oplock::{OpGuard, OpLocks};
 pub use overrides::OverrideDir;
 pub use scan::{validate_model_name, version_dirs};
 
-use super::backend::lock;
 use super::error::{Error, Result};
 use super::model::{Model, ModelState};
+use super::sync::lock;
 
 /// One version of a model as the lifecycle tracks it.
 #[derive(Debug, Clone)]
@@ -239,7 +239,6 @@ pub struct Repository {
     table: ArcSwap<ModelTable>,
     write: Mutex<()>,
     pub(crate) ops: OpLocks,
-    pub(crate) pending: PendingOps,
 }
 
 impl Repository {
@@ -250,27 +249,23 @@ impl Repository {
             table: ArcSwap::from_pointee(ModelTable::default()),
             write: Mutex::new(()),
             ops: OpLocks::default(),
-            pending: PendingOps::default(),
         }
     }
 
     /// The repository paths, in the order they were given or registered.
     pub fn paths(&self) -> Vec<PathBuf> {
-        self.paths.read().unwrap_or_else(|p| p.into_inner()).clone()
+        crate::engine::sync::read(&self.paths).clone()
     }
 
     /// Models registered under mapped names: model name → directory.
     pub fn mappings(&self) -> BTreeMap<String, Mapping> {
-        self.mappings
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        crate::engine::sync::read(&self.mappings).clone()
     }
 
     /// Add a repository with its name mappings (model name → subdirectory).
     pub fn register(&self, repo: &Path, mapping: &BTreeMap<String, String>) -> Result<()> {
-        let mut paths = self.paths.write().unwrap_or_else(|p| p.into_inner());
-        let mut maps = self.mappings.write().unwrap_or_else(|p| p.into_inner());
+        let mut paths = crate::engine::sync::write(&self.paths);
+        let mut maps = crate::engine::sync::write(&self.mappings);
         if paths.iter().any(|p| p == repo) {
             return Err(Error::already_exists(format!(
                 "model repository '{}' has already been registered",
@@ -308,7 +303,7 @@ impl Repository {
 
     /// Remove a repository and its name mappings.
     pub fn unregister(&self, repo: &Path) -> Result<()> {
-        let mut paths = self.paths.write().unwrap_or_else(|p| p.into_inner());
+        let mut paths = crate::engine::sync::write(&self.paths);
         let Some(i) = paths.iter().position(|p| p == repo) else {
             return Err(Error::invalid_arg(format!(
                 "failed to unregister '{}', repository not found",
@@ -316,10 +311,7 @@ impl Repository {
             )));
         };
         paths.remove(i);
-        self.mappings
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, m| m.repository != repo);
+        crate::engine::sync::write(&self.mappings).retain(|_, m| m.repository != repo);
         Ok(())
     }
 
@@ -329,8 +321,11 @@ impl Repository {
     }
 
     /// Change the entry of one model (created if missing) and publish the new table.
+    ///
+    /// What the change displaces (the old table, models dropped from a slot) is dropped after
+    /// the lock is released: dropping the last reference to a model never happens under it.
     pub fn update<R>(&self, id: &ModelId, f: impl FnOnce(&mut ModelEntry) -> R) -> R {
-        let _w = lock(&self.write);
+        let w = lock(&self.write);
         let current = self.table.load_full();
         let mut next = (*current).clone();
         let mut entry = next
@@ -339,31 +334,11 @@ impl Repository {
             .map(|e| (**e).clone())
             .unwrap_or_default();
         let r = f(&mut entry);
-        next.models.insert(id.clone(), Arc::new(entry));
-        self.table.store(Arc::new(next));
+        let displaced = next.models.insert(id.clone(), Arc::new(entry));
+        let old = self.table.swap(Arc::new(next));
+        drop(w);
+        drop((displaced, old, current));
         r
-    }
-
-    /// Set the state of one version, keeping its model unless `model` replaces it.
-    pub fn set_version(
-        &self,
-        id: &ModelId,
-        version: i64,
-        state: ModelState,
-        reason: &str,
-        model: Option<Option<Arc<Model>>>,
-    ) {
-        self.update(id, |e| {
-            let slot = e
-                .versions
-                .entry(version)
-                .or_insert_with(|| VersionSlot::new(ModelState::Unknown, "", None));
-            slot.state = state;
-            slot.reason = reason.to_owned();
-            if let Some(m) = model {
-                slot.model = m;
-            }
-        });
     }
 
     /// The namespace of the models of a repository: its path with namespacing on, else empty.

@@ -1,10 +1,10 @@
-//! Serializing load and unload of one model, and counting background work.
+//! Serializing load and unload of one model.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::engine::backend::lock;
+use crate::engine::sync::lock;
 
 #[derive(Default)]
 struct Flag {
@@ -35,11 +35,31 @@ impl OpLocks {
         {
             let mut busy = lock(&flag.busy);
             while *busy {
-                busy = flag.cv.wait(busy).unwrap_or_else(|p| p.into_inner());
+                busy = crate::engine::sync::wait(&flag.cv, busy);
             }
             *busy = true;
         }
         OpGuard { flag }
+    }
+
+    /// [`OpLocks::acquire`], giving up at `deadline`.
+    pub fn acquire_until(&self, name: &str, deadline: Instant) -> Option<OpGuard> {
+        let flag = lock(&self.flags)
+            .entry(name.to_owned())
+            .or_default()
+            .clone();
+        {
+            let mut busy = lock(&flag.busy);
+            while *busy {
+                let now = Instant::now();
+                if now >= deadline {
+                    return None;
+                }
+                busy = crate::engine::sync::wait_timeout(&flag.cv, busy, deadline - now);
+            }
+            *busy = true;
+        }
+        Some(OpGuard { flag })
     }
 }
 
@@ -47,47 +67,6 @@ impl Drop for OpGuard {
     fn drop(&mut self) {
         *lock(&self.flag.busy) = false;
         self.flag.cv.notify_one();
-    }
-}
-
-/// Counts work running in the background (unloads), so that stopping the server can wait for it.
-#[derive(Default)]
-pub(crate) struct PendingOps {
-    count: Mutex<usize>,
-    cv: Condvar,
-}
-
-impl PendingOps {
-    /// One more piece of background work; pair with [`PendingOps::end`].
-    pub fn begin(&self) {
-        *lock(&self.count) += 1;
-    }
-
-    /// One piece of background work finished.
-    pub fn end(&self) {
-        let mut n = lock(&self.count);
-        *n = n.saturating_sub(1);
-        if *n == 0 {
-            self.cv.notify_all();
-        }
-    }
-
-    /// Wait until no background work is left, or the timeout passes; true if none is left.
-    pub fn wait_idle(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut n = lock(&self.count);
-        while *n > 0 {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            n = self
-                .cv
-                .wait_timeout(n, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        true
     }
 }
 
@@ -131,15 +110,5 @@ mod tests {
         let t = std::thread::spawn(move || drop(g));
         t.join().unwrap();
         let _again = locks.acquire("m");
-    }
-
-    #[test]
-    fn pending_wait() {
-        let p = PendingOps::default();
-        assert!(p.wait_idle(Duration::from_millis(1)));
-        p.begin();
-        assert!(!p.wait_idle(Duration::from_millis(5)));
-        p.end();
-        assert!(p.wait_idle(Duration::from_millis(1)));
     }
 }

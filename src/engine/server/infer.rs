@@ -10,6 +10,30 @@ use crate::engine::infer::{
 };
 use crate::engine::model::{Model, ModelState};
 
+/// A request the caller still owns while the server checks it. If a panic unwinds through the
+/// check, the request is leaked rather than freed: the caller gets an INTERNAL error, still
+/// owns the request and may delete it, as after any other error.
+struct CallerKeeps(Option<Box<InferenceRequest>>);
+
+impl CallerKeeps {
+    fn get(&mut self) -> &mut InferenceRequest {
+        self.0.as_deref_mut().expect("request present until taken")
+    }
+    fn take(&mut self) -> Box<InferenceRequest> {
+        self.0.take().expect("request taken once")
+    }
+}
+
+impl Drop for CallerKeeps {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.take() {
+            if std::thread::panicking() {
+                Box::leak(r);
+            }
+        }
+    }
+}
+
 impl Server {
     /// Accept a request for asynchronous execution. On an error the request is handed back
     /// untouched (the caller keeps ownership, no callback fires).
@@ -24,28 +48,42 @@ impl Server {
     /// it (BYTES tensors).
     pub fn infer_with_memory(
         &self,
-        mut request: Box<InferenceRequest>,
+        request: Box<InferenceRequest>,
         memory: &dyn HostMemory,
     ) -> std::result::Result<(), (Error, Box<InferenceRequest>)> {
-        if self.state() != ServerState::Ready {
-            return Err((Error::unavailable("Server not ready"), request));
-        }
-        if let Err(e) = request.response_factory() {
+        let mut held = CallerKeeps(Some(request));
+        let checked = self.check_request(held.get(), memory);
+        let mut request = held.take();
+        if let Err(e) = checked {
+            request.unaccept();
             return Err((e, request));
         }
-        request.reset_cancelled();
-        if let Err(e) = normalize_request_with(&mut request, memory) {
-            return Err((e, request));
-        }
-        let start_ns = monotonic_ns();
-        request.request_start_ns.store(start_ns, Ordering::Release);
-        request.trace_accepted(start_ns);
         // Response cache (plugins.rs): a hit is answered here, without executing the model.
         let Some(request) = self.respond_from_cache(request, memory) else {
             return Ok(());
         };
         let model = request.model().clone();
-        model.enqueue(request)
+        model.enqueue(request).map_err(|(e, mut request)| {
+            request.unaccept();
+            (e, request)
+        })
+    }
+
+    /// Validate a request and accept it: from then until its release it holds a use of its
+    /// model version, which is therefore not finalized while the request is with the core or
+    /// the backend. Validation errors come first, as upstream reports them.
+    fn check_request(&self, request: &mut InferenceRequest, memory: &dyn HostMemory) -> Result<()> {
+        if self.state() != ServerState::Ready {
+            return Err(Error::unavailable("Server not ready"));
+        }
+        request.reset_cancelled();
+        normalize_request_with(request, memory)?;
+        request.response_factory()?;
+        request.accept()?;
+        let start_ns = monotonic_ns();
+        request.request_start_ns.store(start_ns, Ordering::Release);
+        request.trace_accepted(start_ns);
+        Ok(())
     }
 
     /// `TRITONSERVER_ServerModelStatistics`: `{"model_stats": [...]}` for the READY versions of

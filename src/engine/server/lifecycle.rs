@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use triton_model_config as mc;
 use triton_model_config::pb;
@@ -191,13 +192,13 @@ impl Server {
                     };
                     if let Err(e) = loaded {
                         crate::log_error!("{}", e.message().trim_end());
-                        crate::engine::backend::lock(&errors).push((i, e));
+                        crate::engine::sync::lock(&errors).push((i, e));
                     }
                 });
             }
         });
         self.log_model_table();
-        let mut errors = errors.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut errors = crate::engine::sync::into_inner(errors);
         let table = self.repo.snapshot();
         let not_ready = table.models.values().any(|e| {
             e.versions.is_empty() && !e.unloaded
@@ -426,7 +427,7 @@ impl Server {
         for (id, entry) in &table.models {
             let gone = on_disk.get(id).is_none_or(|d| d.len() != 1);
             if gone && is_live(entry) {
-                if let Err(e) = self.unload_model_inner(id, true) {
+                if let Err(e) = self.unload_model_inner(id) {
                     crate::log_error!("failed to unload '{id}': {}", e.message());
                 }
             }
@@ -657,7 +658,7 @@ impl Server {
                     .is_some_and(|e| is_live(e))
                 {
                     drop(_op);
-                    let _ = self.unload_model_inner(id, true);
+                    let _ = self.unload_model_inner(id);
                 }
                 return Err(LoadFailure::Invalid(e));
             }
@@ -728,7 +729,14 @@ impl Server {
             // `--model-load-retry-count`: a failed version is tried again that many times.
             let mut attempt = 0;
             let created = loop {
-                match self.create_version(name, *v, &dir, source.config.clone(), source.provided) {
+                match self.create_version(
+                    id,
+                    name,
+                    *v,
+                    &dir,
+                    source.config.clone(),
+                    source.provided,
+                ) {
                     Err(e) if attempt < self.options.model_load_retry_count => {
                         attempt += 1;
                         crate::log_warn!(
@@ -780,16 +788,27 @@ impl Server {
                 e.explicit |= explicit;
                 e.overridden = !overrides.is_empty();
             });
+            // The versions replaced keep serving the requests they accepted and are finalized
+            // in the background once those are released: a reload never waits for them.
             for m in retired {
-                m.finalize();
+                let (id, v) = (id.clone(), m.version());
+                m.when_finalized(move || {
+                    crate::log_info!("successfully unloaded '{id}' version {v}");
+                });
+                m.retire();
             }
             Self::agents_load_done(&agents, true);
             crate::log_info!("successfully loaded '{id}'");
+            if self.state() == ServerState::Exiting {
+                // A load racing a stop that missed the stop's list of models: unload it here.
+                drop(_op);
+                let _ = self.unload_model_inner(id);
+            }
             return Ok(());
         }
         // All or nothing: release what this load created.
         for (_, m) in &loaded {
-            m.finalize();
+            m.discard();
         }
         Self::agents_load_done(&agents, false);
         let mut message = String::new();
@@ -946,7 +965,7 @@ impl Server {
             .and_then(|e| e.source.as_ref())
             .map(|s| ensemble_step_ids(&s.config))
             .unwrap_or_default();
-        self.unload_model_inner(id, true)?;
+        self.unload_model_inner(id)?;
         // Ensembles using the model can no longer run: unload them too.
         for (other, entry) in &before.models {
             let steps = entry
@@ -986,6 +1005,7 @@ impl Server {
     /// (ensembles have no backend).
     fn create_version(
         &self,
+        id: &ModelId,
         name: &str,
         version: i64,
         model_dir: &Path,
@@ -1000,7 +1020,7 @@ impl Server {
                 cfg,
                 !self.options.strict_model_config,
                 None,
-                self.weak(),
+                self.model_context(id),
             );
             model.initialize(config_provided)?;
             return Ok(model);
@@ -1034,35 +1054,63 @@ impl Server {
             cfg,
             !self.options.strict_model_config,
             Some(backend),
-            self.weak(),
+            self.model_context(id),
         );
         model.initialize(config_provided)?;
         Ok(model)
     }
 
-    /// Mark every version of a model UNLOADING and finish the unload in the background (inline
-    /// when `background` is false). Versions that had failed to load count as unloaded from now on.
-    pub(super) fn unload_model_inner(&self, id: &ModelId, background: bool) -> Result<()> {
+    /// Mark every version of a model UNLOADING and retire it; each version ends UNAVAILABLE
+    /// ("unloaded") once finalized in the background. Versions that had failed to load count as
+    /// unloaded from now on.
+    pub(super) fn unload_model_inner(&self, id: &ModelId) -> Result<()> {
+        self.unload_model_until(id, None)
+    }
+
+    /// [`Server::unload_model_inner`], waiting at most until `deadline` for a load or unload of
+    /// the model already running (a stop must not wait forever behind a load stuck in its
+    /// backend; that load unloads its model itself once it sees the server exiting).
+    ///
+    /// The model's operation lock stays held until every version is finalized or the exit
+    /// timeout passes, whichever comes first, so a load right after an unload finds the old
+    /// version gone. Past the exit timeout the versions still in use are marked UNAVAILABLE
+    /// ("unloaded") anyway, freeing the model for a new load; they are finalized when their
+    /// last use is released, never under a call in flight.
+    pub(super) fn unload_model_until(&self, id: &ModelId, deadline: Option<Instant>) -> Result<()> {
         validate_model_name(&id.name)?;
-        let op = self.repo.ops.acquire(&id.key());
-        let Some(entry) = self.repo.snapshot().models.get(id).cloned() else {
-            return Ok(());
+        let op = match deadline {
+            None => self.repo.ops.acquire(&id.key()),
+            Some(d) => match self.repo.ops.acquire_until(&id.key(), d) {
+                Some(op) => op,
+                None => {
+                    crate::log_error!(
+                        "model '{id}' is still being loaded or unloaded at the exit timeout; \
+                         not unloading it"
+                    );
+                    return Ok(());
+                }
+            },
         };
-        let mut to_finalize: Vec<(i64, Arc<Model>)> = Vec::new();
+        if !self.repo.snapshot().models.contains_key(id) {
+            return Ok(());
+        }
+        let mut retiring: Vec<(i64, Arc<Model>)> = Vec::new();
         let mut agent_lists = Vec::new();
         self.repo.update(id, |e| {
             if e.versions.is_empty() {
                 e.unloaded = true;
             }
             for (v, slot) in e.versions.iter_mut() {
-                match (slot.state, slot.model.clone()) {
-                    (ModelState::Ready | ModelState::Loading, Some(m)) => {
+                match slot.model.clone() {
+                    // Already unloading: an earlier unload finishes it.
+                    Some(_) if slot.state == ModelState::Unloading => {}
+                    Some(m) => {
                         slot.state = ModelState::Unloading;
                         slot.reason.clear();
-                        to_finalize.push((*v, m));
+                        retiring.push((*v, m));
                         agent_lists.extend(slot.agents.clone());
                     }
-                    _ => slot.mark_unavailable(REASON_UNLOADED),
+                    None => slot.mark_unavailable(REASON_UNLOADED),
                 }
             }
             e.source = None;
@@ -1070,45 +1118,109 @@ impl Server {
             e.overridden = false;
             e.kept = None;
         });
-        drop(entry);
         Self::agents_unload(&agent_lists);
         drop(agent_lists);
-        if to_finalize.is_empty() {
+        if retiring.is_empty() {
             return Ok(());
         }
-        let Some(server) = self.weak_self.upgrade().filter(|_| background) else {
-            self.finish_unload(id, to_finalize, op);
-            return Ok(());
-        };
-        self.repo.pending.begin();
-        let owned_id = id.clone();
-        let job_server = server.clone();
-        self.unloads.submit(
-            &server,
-            Box::new(move || {
-                job_server.finish_unload(&owned_id, to_finalize, op);
-                job_server.repo.pending.end();
-            }),
+        let ticket = Arc::new(UnloadTicket {
+            op: std::sync::Mutex::new(Some(op)),
+            remaining: std::sync::atomic::AtomicUsize::new(retiring.len()),
+        });
+        for (v, m) in &retiring {
+            let (server, id, ticket, model, v) = (
+                self.weak(),
+                id.clone(),
+                ticket.clone(),
+                Arc::downgrade(m),
+                *v,
+            );
+            m.when_finalized(move || {
+                if let Some(s) = server.upgrade() {
+                    s.version_unloaded(&id, v, &model, false);
+                }
+                ticket.one_done();
+            });
+        }
+        let watched: Vec<(i64, std::sync::Weak<Model>)> = retiring
+            .iter()
+            .map(|(v, m)| (*v, Arc::downgrade(m)))
+            .collect();
+        let (server, owned_id, watch_ticket) = (self.weak(), id.clone(), ticket.clone());
+        crate::engine::workers::at(
+            Instant::now() + self.exit_timeout(),
+            "unload exit timeout",
+            move || {
+                if watch_ticket.is_done() {
+                    return;
+                }
+                if let Some(s) = server.upgrade() {
+                    for (v, m) in &watched {
+                        if m.upgrade().is_some_and(|m| !m.is_finalized()) {
+                            s.version_unloaded(&owned_id, *v, m, true);
+                        }
+                    }
+                }
+                watch_ticket.release();
+            },
         );
+        for (_, m) in retiring {
+            m.retire();
+        }
         Ok(())
     }
 
-    fn finish_unload(&self, id: &ModelId, versions: Vec<(i64, Arc<Model>)>, op: OpGuard) {
-        for (v, m) in versions {
-            m.finalize();
-            self.repo.update(id, |e| {
-                if let Some(slot) = e.versions.get_mut(&v) {
-                    if slot.model.as_ref().is_some_and(|cur| Arc::ptr_eq(cur, &m)) {
-                        slot.state = ModelState::Unavailable;
-                        slot.reason = REASON_UNLOADED.into();
-                        slot.model = None;
-                        slot.files = None;
-                        slot.agents = None;
-                    }
+    /// Version `v` of `id` was finalized (or, `late`, is still in use at the exit timeout): its
+    /// slot becomes UNAVAILABLE ("unloaded") if it still holds that model.
+    fn version_unloaded(&self, id: &ModelId, v: i64, model: &std::sync::Weak<Model>, late: bool) {
+        let mut changed = false;
+        self.repo.update(id, |e| {
+            if let Some(slot) = e.versions.get_mut(&v) {
+                if slot
+                    .model
+                    .as_ref()
+                    .is_some_and(|cur| std::ptr::eq(Arc::as_ptr(cur), model.as_ptr()))
+                {
+                    slot.mark_unavailable(REASON_UNLOADED);
+                    changed = true;
                 }
-            });
+            }
+        });
+        if !late {
             crate::log_info!("successfully unloaded '{id}' version {v}");
+        } else if changed {
+            let uses = model.upgrade().map_or(0, |m| m.uses());
+            crate::log_warn!(
+                "model '{id}' version {v} still has {uses} use(s) after the exit timeout \
+                 (requests with the backend, or response factories it holds); it is marked \
+                 unloaded and will be finalized when they are released"
+            );
         }
+    }
+}
+
+/// One unload in progress: it holds the model's operation lock until its versions are all
+/// finalized or the exit timeout passes.
+struct UnloadTicket {
+    op: std::sync::Mutex<Option<OpGuard>>,
+    remaining: std::sync::atomic::AtomicUsize,
+}
+
+impl UnloadTicket {
+    fn one_done(&self) {
+        if self
+            .remaining
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.release();
+        }
+    }
+    fn is_done(&self) -> bool {
+        self.remaining.load(std::sync::atomic::Ordering::Acquire) == 0
+    }
+    fn release(&self) {
+        let op = crate::engine::sync::lock(&self.op).take();
         drop(op);
     }
 }

@@ -8,10 +8,11 @@ mod options;
 mod plugins;
 pub mod poll;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use options::Options;
 pub use plugins::Plugins;
@@ -19,9 +20,11 @@ pub use plugins::Plugins;
 use super::backend::{BackendManager, LibraryLoader};
 use super::cache::ResponseCache;
 use super::error::{Error, Result};
-use super::model::{Model, ModelState, REASON_UNLOADED};
+use super::model::{Model, ModelContext, ModelState, REASON_UNLOADED};
+use super::ratelimit::RateLimiter;
 use super::repoagent::AgentManager;
 use super::repository::{ConfigOptions, ModelId, Repository};
+use super::sync::{CallCounter, CallGuard, PendingOps};
 use super::types::ModelControlMode;
 
 /// The version reported in server metadata (the Triton release whose API this mirrors).
@@ -93,60 +96,14 @@ pub struct Server {
     /// The response cache, when one is configured (see `plugins.rs`).
     cache: Option<Arc<ResponseCache>>,
     /// Execution-count rate limiting across every model's instances.
-    rate_limiter: crate::engine::ratelimit::RateLimiter,
-    /// Background unloads, finished by a few threads rather than one each.
-    unloads: UnloadPool,
-}
-
-/// A job finishing one model's unload.
-type UnloadJob = Box<dyn FnOnce() + Send>;
-
-/// Runs background unloads on at most [`UnloadPool::THREADS`] threads, started on demand and
-/// gone when the queue is empty. Stopping a server with many models so costs a few threads,
-/// not one per model.
-#[derive(Default)]
-struct UnloadPool {
-    queue: std::sync::Mutex<(std::collections::VecDeque<UnloadJob>, usize)>,
-}
-
-impl UnloadPool {
-    const THREADS: usize = 4;
-
-    fn submit(&self, server: &Arc<Server>, job: UnloadJob) {
-        let mut q = crate::engine::backend::lock(&self.queue);
-        q.0.push_back(job);
-        if q.1 >= Self::THREADS {
-            return;
-        }
-        q.1 += 1;
-        drop(q);
-        let s = server.clone();
-        let spawned = std::thread::Builder::new()
-            .name("triton-unload".into())
-            .spawn(move || loop {
-                let job = {
-                    let mut q = crate::engine::backend::lock(&s.unloads.queue);
-                    match q.0.pop_front() {
-                        Some(j) => j,
-                        None => {
-                            q.1 -= 1;
-                            return;
-                        }
-                    }
-                };
-                job();
-            });
-        if let Err(e) = spawned {
-            crate::log_error!("failed to start an unload thread ({e}); unloading inline");
-            let mut q = crate::engine::backend::lock(&self.queue);
-            q.1 -= 1;
-            let jobs: Vec<UnloadJob> = q.0.drain(..).collect();
-            drop(q);
-            for j in jobs {
-                j();
-            }
-        }
-    }
+    rate_limiter: Arc<RateLimiter>,
+    /// `--host-policy` settings, shared with every model version.
+    host_policies: Arc<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Model versions retired and not yet finalized: stopping waits for them.
+    retiring: Arc<PendingOps>,
+    /// API calls in flight (counted by the C API shell): stopping waits for those that started
+    /// before it, deleting for all of them.
+    calls: CallCounter,
 }
 
 impl Server {
@@ -188,6 +145,7 @@ impl Server {
             config_name: options.model_config_name.clone(),
             strict: options.strict_model_config,
         };
+        let host_policies = options.host_policies.clone();
         let rate_limit = options.rate_limit_exec_count;
         let rate_limit_resources = options.rate_limit_resources.clone();
         let server = Arc::new_cyclic(|weak| Server {
@@ -200,11 +158,10 @@ impl Server {
             weak_self: weak.clone(),
             agents,
             cache,
-            rate_limiter: crate::engine::ratelimit::RateLimiter::new(
-                rate_limit,
-                &rate_limit_resources,
-            ),
-            unloads: UnloadPool::default(),
+            rate_limiter: Arc::new(RateLimiter::new(rate_limit, &rate_limit_resources)),
+            host_policies: Arc::new(host_policies),
+            retiring: Arc::default(),
+            calls: CallCounter::default(),
         });
         let result = server.load_startup_models();
         server.log_options_table();
@@ -226,8 +183,13 @@ impl Server {
     pub fn cache_enabled(&self) -> bool {
         self.cache.is_some()
     }
-    pub fn rate_limiter(&self) -> &crate::engine::ratelimit::RateLimiter {
+    pub fn rate_limiter(&self) -> &RateLimiter {
         &self.rate_limiter
+    }
+    /// Count an API call on this server until the guard is dropped (the C API shell does this
+    /// for every call given a server): stop and delete wait for calls in flight.
+    pub fn enter_call(&self) -> CallGuard<'_> {
+        self.calls.enter()
     }
     pub fn state(&self) -> ServerState {
         ServerState::from_u8(self.state.load(Ordering::Acquire))
@@ -533,14 +495,28 @@ impl Server {
             return Ok(());
         }
         self.set_state(ServerState::Exiting);
+        let deadline = Instant::now() + self.exit_timeout();
+        // Calls that started before the stop finish first: a load racing the stop publishes
+        // its model before the list of models to unload is taken.
+        if !self.calls.wait_earlier(deadline) {
+            crate::log_warn!(
+                "{} API call(s) still in flight when stopping; unloading anyway",
+                self.calls.in_flight()
+            );
+        }
         let ids: Vec<ModelId> = self.repo.snapshot().models.keys().cloned().collect();
-        // Unload every model in parallel; all of them share one deadline.
         for id in ids {
-            if let Err(e) = self.unload_model_inner(&id, true) {
+            if let Err(e) = self.unload_model_until(&id, Some(deadline)) {
                 crate::log_error!("failed to unload model '{id}': {}", e.message());
             }
         }
-        let done = self.repo.pending.wait_idle(self.exit_timeout());
+        let now = Instant::now();
+        let done = self
+            .retiring
+            .wait_idle(deadline.saturating_duration_since(now));
+        if !done {
+            self.log_stragglers();
+        }
         self.backends.clear();
         self.agents.clear();
         if done {
@@ -550,6 +526,64 @@ impl Server {
                 "Exit timeout expired. Exiting immediately.",
             ))
         }
+    }
+
+    /// Wait until every API call that started before now has ended, or the exit timeout
+    /// passes (deleting a server: its memory must outlive them).
+    pub fn wait_for_calls(&self) -> bool {
+        self.calls
+            .wait_earlier(Instant::now() + self.exit_timeout())
+    }
+
+    /// Log the model versions still not finalized at the exit timeout, with their uses.
+    fn log_stragglers(&self) {
+        for (id, e) in &self.repo.snapshot().models {
+            for (v, slot) in &e.versions {
+                if let Some(m) = slot.model.as_ref().filter(|m| !m.is_finalized()) {
+                    crate::log_error!(
+                        "model '{id}' version {v} was not finalized within the exit timeout: \
+                         {} use(s) still held (requests with the backend, or response factories \
+                         it holds); it is finalized when they are released",
+                        m.uses()
+                    );
+                }
+            }
+        }
+    }
+
+    /// What a new version of model `id` gets from this server.
+    pub(super) fn model_context(&self, id: &ModelId) -> ModelContext {
+        let weak = self.weak_self.clone();
+        let id = id.clone();
+        let server: Weak<dyn std::any::Any + Send + Sync> = self.weak_self.clone();
+        ModelContext {
+            rate_limiter: self.rate_limiter.clone(),
+            host_policies: self.host_policies.clone(),
+            retiring: self.retiring.clone(),
+            server,
+            on_fault: Arc::new(move |model: &Model, reason: &str| {
+                if let Some(s) = weak.upgrade() {
+                    s.version_faulted(&id, model, reason);
+                }
+            }),
+        }
+    }
+
+    /// A version failed at runtime: UNAVAILABLE with the reason (it keeps its model, so an
+    /// unload still retires and finalizes it).
+    fn version_faulted(&self, id: &ModelId, model: &Model, reason: &str) {
+        self.repo.update(id, |e| {
+            if let Some(slot) = e.versions.get_mut(&model.version()) {
+                let same = slot
+                    .model
+                    .as_ref()
+                    .is_some_and(|m| std::ptr::eq(Arc::as_ptr(m), model));
+                if same && slot.state == ModelState::Ready {
+                    slot.state = ModelState::Unavailable;
+                    slot.reason = reason.to_owned();
+                }
+            }
+        });
     }
 
     fn control_mode(&self) -> ModelControlMode {

@@ -188,7 +188,6 @@ impl Server {
             match cache.fill_response(&mut response, &outputs) {
                 Ok(()) => {
                     let model = request.model().clone();
-                    model.request_accepted();
                     model.stats().report_cache_hit(
                         request
                             .request_start_ns

@@ -30,11 +30,16 @@ impl Server {
             .spawn(move || loop {
                 {
                     let (lock, cv) = &*flag;
-                    let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-                    let (guard, _) = cv
-                        .wait_timeout_while(guard, interval, |stopped| !*stopped)
-                        .unwrap_or_else(|p| p.into_inner());
-                    if *guard {
+                    let deadline = std::time::Instant::now() + interval;
+                    let mut stopped = crate::engine::sync::lock(lock);
+                    while !*stopped {
+                        let now = std::time::Instant::now();
+                        if now >= deadline {
+                            break;
+                        }
+                        stopped = crate::engine::sync::wait_timeout(cv, stopped, deadline - now);
+                    }
+                    if *stopped {
                         return;
                     }
                 }
@@ -60,7 +65,7 @@ impl PollThread {
     fn shutdown(&mut self) {
         {
             let (lock, cv) = &*self.stop;
-            *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            *crate::engine::sync::lock(lock) = true;
             cv.notify_all();
         }
         if let Some(h) = self.handle.take() {

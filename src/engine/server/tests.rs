@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Options, Server};
 use crate::engine::backend::{Backend, BackendLibrary, LibraryLoader};
-use crate::engine::model::{Instance, Model};
+use crate::engine::model::{Entered, Finalizing, Initializing, Model};
 use crate::engine::types::ModelControlMode;
 use crate::engine::{Code, Error, Result};
 
@@ -22,7 +22,31 @@ struct MockState {
     has_ready_hook: AtomicBool,
     backend_inits: AtomicUsize,
     backend_finis: AtomicUsize,
+    /// How long each readiness hook call sleeps (ms).
+    hook_sleep_ms: AtomicU64,
+    /// Readiness hook calls running now.
+    in_hook: AtomicUsize,
+    /// Lifetime probes: calls that reached an instance whose state was already poisoned by its
+    /// finalize, and finalizations that ran while a hook call was inside.
+    poisoned_calls: AtomicUsize,
+    finalized_during_hook: AtomicUsize,
 }
+
+const ALIVE: u64 = 0xA11CE;
+const POISON: u64 = 0xDEAD;
+
+/// An instance's probe value (ALIVE from initialize, POISON from finalize).
+fn probe(i: &crate::engine::model::Instance) -> u64 {
+    let addr = i.state() as usize;
+    PROBES.lock().unwrap().get(&addr).map_or(0, |p| p.0)
+}
+
+/// The probe values by state address (the engine forbids unsafe, so the "state" pointer is an
+/// address into this table).
+/// (probe value, hook calls inside) by state address.
+static PROBES: std::sync::LazyLock<Mutex<HashMap<usize, (u64, usize)>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+static NEXT_PROBE: AtomicUsize = AtomicUsize::new(0x1000);
 
 struct MockLibrary {
     path: PathBuf,
@@ -60,18 +84,50 @@ impl BackendLibrary for MockLibrary {
         self.record(format!("model_fini {} {}", m.name(), m.version()));
         Ok(())
     }
-    fn instance_initialize(&self, i: &Instance) -> Result<()> {
+    fn instance_initialize(&self, i: &Initializing<'_>) -> Result<()> {
         self.record(format!("inst_init {}", i.name()));
+        let addr = NEXT_PROBE.fetch_add(8, Ordering::SeqCst);
+        PROBES.lock().unwrap().insert(addr, (ALIVE, 0));
+        i.set_state(addr as *mut std::ffi::c_void);
         Ok(())
     }
-    fn instance_finalize(&self, i: &Instance) -> Result<()> {
+    fn instance_finalize(&self, i: &Finalizing<'_>) -> Result<()> {
         self.record(format!("inst_fini {}", i.name()));
+        let mut probes = PROBES.lock().unwrap();
+        let p = probes.entry(i.state() as usize).or_default();
+        if p.1 > 0 {
+            self.state
+                .finalized_during_hook
+                .fetch_add(1, Ordering::SeqCst);
+        }
+        p.0 = POISON;
         Ok(())
     }
-    fn instance_ready(&self, i: &Instance) -> Result<()> {
+    fn instance_ready(&self, i: &Entered<'_>) -> Result<()> {
         if !self.state.has_ready_hook.load(Ordering::SeqCst) {
             return Ok(());
         }
+        self.state.in_hook.fetch_add(1, Ordering::SeqCst);
+        PROBES
+            .lock()
+            .unwrap()
+            .entry(i.state() as usize)
+            .or_default()
+            .1 += 1;
+        let sleep = self.state.hook_sleep_ms.load(Ordering::SeqCst);
+        if sleep > 0 {
+            std::thread::sleep(Duration::from_millis(sleep));
+        }
+        if probe(i) != ALIVE {
+            self.state.poisoned_calls.fetch_add(1, Ordering::SeqCst);
+        }
+        PROBES
+            .lock()
+            .unwrap()
+            .entry(i.state() as usize)
+            .or_default()
+            .1 -= 1;
+        self.state.in_hook.fetch_sub(1, Ordering::SeqCst);
         if self
             .state
             .not_ready
@@ -967,4 +1023,129 @@ fn failed_loads_are_retried_as_configured() {
         .count();
     assert_eq!(attempts, 3);
     assert_eq!(s.model_is_ready("a", 1), Ok(false));
+}
+
+/// Readiness threads hammer the server while the model is reloaded and unloaded: no hook call
+/// reaches a finalized instance and no finalize runs while a hook call is inside.
+#[test]
+fn readiness_never_reaches_a_finalized_instance_under_churn() {
+    let f = Fixture::new("churn-ready");
+    f.model(
+        "m",
+        "mock",
+        &[1],
+        "instance_group [{ count: 2 kind: KIND_CPU }]",
+    );
+    let mut o = f.options(ModelControlMode::Explicit);
+    o.startup_models = vec!["m".into()];
+    let s = f.start(o).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (s, stop) = (s.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let _ = s.is_ready();
+                    let _ = s.model_is_ready("m", -1);
+                    let _ = s.readiness_report();
+                }
+            })
+        })
+        .collect();
+    for i in 0..60 {
+        // A changed configuration makes each load a reload.
+        f.model(
+            "m",
+            "mock",
+            &[1],
+            &format!("instance_group [{{ count: 2 kind: KIND_CPU }}] parameters {{ key: \"i\" value: {{ string_value: \"{i}\" }} }}"),
+        );
+        s.load_model("m").unwrap();
+        if i % 3 == 0 {
+            s.unload_model("m").unwrap();
+            s.load_model("m").unwrap();
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    for r in readers {
+        r.join().unwrap();
+    }
+    s.stop().unwrap();
+    assert_eq!(f.state.poisoned_calls.load(Ordering::SeqCst), 0);
+    assert_eq!(f.state.finalized_during_hook.load(Ordering::SeqCst), 0);
+    let count = |prefix: &str| f.calls().iter().filter(|c| c.starts_with(prefix)).count();
+    let inits = count("inst_init ");
+    assert_eq!(inits, count("inst_fini "), "every instance finalized once");
+    assert!(inits >= 2 * 80, "{inits}");
+}
+
+/// A reader held inside the hook while the model is unloaded, reloaded or the server stops:
+/// the operation returns, but the instance is finalized only after the hook call returns.
+#[test]
+fn a_hook_call_in_flight_delays_finalize_until_it_returns() {
+    for op in ["unload", "reload", "stop"] {
+        let f = Fixture::new(&format!("held-hook-{op}"));
+        f.model("m", "mock", &[1], "");
+        let mut o = f.options(ModelControlMode::Explicit);
+        o.startup_models = vec!["m".into()];
+        let s = f.start(o).unwrap();
+        f.state.hook_sleep_ms.store(300, Ordering::SeqCst);
+        let reader = {
+            let s = s.clone();
+            std::thread::spawn(move || s.model_is_ready("m", 1))
+        };
+        assert!(wait_until(|| f.state.in_hook.load(Ordering::SeqCst) == 1));
+        let t = Instant::now();
+        match op {
+            "unload" => s.unload_model("m").unwrap(),
+            "reload" => {
+                f.model(
+                    "m",
+                    "mock",
+                    &[1],
+                    "parameters { key: \"x\" value: { string_value: \"y\" } }",
+                );
+                s.load_model("m").unwrap();
+            }
+            _ => s.stop().unwrap(),
+        }
+        let took = t.elapsed();
+        let answer = reader.join().unwrap();
+        assert_eq!(answer, Ok(true), "{op}");
+        assert!(wait_until(|| count_calls(&f, "inst_fini m_0") == 1), "{op}");
+        assert_eq!(
+            f.state.finalized_during_hook.load(Ordering::SeqCst),
+            0,
+            "{op}"
+        );
+        assert_eq!(f.state.poisoned_calls.load(Ordering::SeqCst), 0, "{op}");
+        // Only a stop waits (for the finalization); unload and reload return at once.
+        if op != "stop" {
+            assert!(took < Duration::from_millis(250), "{op} took {took:?}");
+        }
+        f.state.hook_sleep_ms.store(0, Ordering::SeqCst);
+        s.stop().unwrap();
+    }
+}
+
+/// Once a version is retired its readiness answers "unloading" without calling the backend.
+#[test]
+fn readiness_of_an_unloading_model_does_not_call_the_backend() {
+    let f = Fixture::new("unloading-ready");
+    f.model("m", "mock", &[1], "");
+    let mut o = f.options(ModelControlMode::Explicit);
+    o.startup_models = vec!["m".into()];
+    let s = f.start(o).unwrap();
+    let m = s.get_model("m", 1).unwrap();
+    s.unload_model("m").unwrap();
+    assert!(m.is_retired());
+    let before = f.state.in_hook.load(Ordering::SeqCst);
+    let problems = m.instances_not_ready(false);
+    assert_eq!(problems.len(), 1);
+    assert_eq!(
+        problems[0].1.message(),
+        crate::engine::model::REASON_UNLOADING
+    );
+    assert_eq!(f.state.in_hook.load(Ordering::SeqCst), before);
+    s.stop().unwrap();
 }

@@ -15,7 +15,7 @@ use crate::engine::infer::{
     AllocatedBuffer, DataBuffer, InferenceRequest, InferenceResponse, ReleaseCallback,
     ResponseAllocator, ResponseCallback, RELEASE_ALL, RESPONSE_FINAL,
 };
-use crate::engine::model::{Instance, ModelState};
+use crate::engine::model::{Entered, Finalizing, ModelState};
 use crate::engine::types::{DataType, MemoryType, ModelControlMode};
 use crate::engine::{Code, Error, Result};
 
@@ -52,6 +52,10 @@ struct Exec {
     gate: Mutex<()>,
     /// The thread of each Slow execution.
     threads: Mutex<Vec<std::thread::ThreadId>>,
+    /// Instances finalized, and finalizations that found an execution still inside.
+    finalized: AtomicUsize,
+    finalized_while_executing: AtomicUsize,
+    executing: AtomicUsize,
 }
 
 struct Lib {
@@ -64,7 +68,29 @@ impl BackendLibrary for Lib {
     fn path(&self) -> &Path {
         &self.path
     }
-    fn execute(&self, _: &Instance, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {
+    fn instance_finalize(&self, _: &Finalizing<'_>) -> Result<()> {
+        if self.exec.executing.load(Ordering::SeqCst) > 0 {
+            self.exec
+                .finalized_while_executing
+                .fetch_add(1, Ordering::SeqCst);
+        }
+        self.exec.finalized.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn execute(&self, i: &Entered<'_>, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {
+        self.exec.executing.fetch_add(1, Ordering::SeqCst);
+        let r = self.execute_inner(i, requests);
+        self.exec.executing.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+}
+
+impl Lib {
+    fn execute_inner(
+        &self,
+        _: &Entered<'_>,
+        requests: Vec<Box<InferenceRequest>>,
+    ) -> ExecuteResult {
         if self.mode == Mode::Slow {
             self.exec
                 .threads
@@ -291,7 +317,7 @@ fn one_response_one_release_and_buffers_returned() {
     assert_eq!(fe.allocs.load(Ordering::SeqCst), 5);
     assert_eq!(fe.frees.load(Ordering::SeqCst), 5);
     let m = s.get_model("m", 1).unwrap();
-    assert!(wait_until(|| m.inflight() == 0));
+    assert!(wait_until(|| m.uses() == 0));
 }
 
 #[test]
@@ -456,7 +482,7 @@ fn unload_waits_for_requests_in_flight() {
 }
 
 #[test]
-fn a_backend_that_never_releases_delays_unload_only_until_the_exit_timeout() {
+fn a_request_held_past_the_exit_timeout_frees_the_slot_but_delays_finalize() {
     let f = Fixture::new("infer-stuck");
     let (s, exec) = server(&f, Mode::Hold, "");
     s.set_exit_timeout(1);
@@ -470,11 +496,75 @@ fn a_backend_that_never_releases_delays_unload_only_until_the_exit_timeout() {
     }));
     let waited = t.elapsed();
     assert!(waited >= Duration::from_millis(900), "{waited:?}");
-    // Releasing afterwards is still safe.
+    // The slot is free (a new load works) but the old instance is not finalized under the
+    // backend's feet while it still holds the request.
+    s.load_model("m").unwrap();
+    assert_eq!(s.model_is_ready("m", 1), Ok(true));
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(exec.finalized.load(Ordering::SeqCst), 0);
     for r in exec.held.lock().unwrap().drain(..) {
         r.release(RELEASE_ALL);
     }
     assert_eq!(fe.releases.load(Ordering::SeqCst), 1);
+    assert!(wait_until(|| exec.finalized.load(Ordering::SeqCst) == 1));
+    assert_eq!(exec.finalized_while_executing.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_reload_returns_without_waiting_for_the_old_versions_requests() {
+    let f = Fixture::new("reload-stuck");
+    let (s, exec) = server(&f, Mode::Hold, "");
+    s.set_exit_timeout(30);
+    let fe = Arc::new(Frontend::default());
+    s.infer(request(&s, &fe, None)).map_err(|(e, _)| e).unwrap();
+    assert!(wait_until(|| exec.held.lock().unwrap().len() == 1));
+    // A changed configuration reloads the model.
+    f.model(
+        "m",
+        "mock",
+        &[1],
+        "parameters { key: \"k\" value: { string_value: \"v\" } }",
+    );
+    let t = std::time::Instant::now();
+    s.load_model("m").unwrap();
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(s.model_is_ready("m", 1), Ok(true));
+    assert_eq!(exec.finalized.load(Ordering::SeqCst), 0);
+    for r in exec.held.lock().unwrap().drain(..) {
+        r.release(RELEASE_ALL);
+    }
+    assert!(wait_until(|| exec.finalized.load(Ordering::SeqCst) == 1));
+    s.stop().unwrap();
+    assert_eq!(exec.finalized.load(Ordering::SeqCst), 2);
+}
+
+const PANIC_PARAMETER: &str =
+    "parameters { key: \"test.panic_before_execute\" value: { string_value: \"1\" } }";
+
+#[test]
+fn a_panic_on_an_instance_thread_fails_the_batch_and_the_model_not_the_server() {
+    let f = Fixture::new("infer-panic");
+    // The engine panics on this model's instance thread before the backend gets the batch.
+    let (s, _exec) = server(&f, Mode::Respond, PANIC_PARAMETER);
+    let fe = Arc::new(Frontend::default());
+    s.infer(request(&s, &fe, None)).map_err(|(e, _)| e).unwrap();
+    assert!(wait_until(|| fe.releases.load(Ordering::SeqCst) == 1));
+    let responses = fe.responses.lock().unwrap().clone();
+    assert_eq!(responses.len(), 1);
+    let err = responses[0].2.clone().expect("an error response");
+    assert_eq!(err.code(), Code::Internal);
+    let (state, reason) = {
+        let t = s.repository().snapshot();
+        let slot = &t.get("m").unwrap().versions[&1];
+        (slot.state, slot.reason.clone())
+    };
+    assert_eq!(state, ModelState::Unavailable);
+    assert!(reason.contains("injected panic"), "{reason}");
+    assert_eq!(s.is_ready(), Ok(false));
+    // Unloading and stopping still finish.
+    s.unload_model("m").unwrap();
+    assert!(wait_until(|| s.is_ready() == Ok(true)));
+    s.stop().unwrap();
 }
 
 const WARMUP: &str = "model_warmup [{ name: \"w\" batch_size: 2 count: 3 \
@@ -638,7 +728,7 @@ fn caller_thread_execution_runs_inline_and_never_twice_at_once() {
     assert!(wait_until(|| fe.responses.lock().unwrap().len() == 13));
     assert_eq!(exec.max_inside.load(Ordering::SeqCst), 1);
     let m = s.get_model("m", 1).unwrap();
-    assert!(wait_until(|| m.inflight() == 0));
+    assert!(wait_until(|| m.uses() == 0));
 }
 
 #[test]

@@ -15,7 +15,7 @@ use crate::engine::infer::{
     AllocatedBuffer, DataBuffer, InferenceRequest, InferenceResponse, ReleaseCallback,
     ResponseAllocator, ResponseCallback, RELEASE_ALL, RESPONSE_FINAL,
 };
-use crate::engine::model::{Instance, ModelState};
+use crate::engine::model::{Entered, ModelState};
 use crate::engine::repoagent::{
     Action, Agent, AgentLibrary, AgentLoader, AgentModel, ArtifactType,
 };
@@ -68,7 +68,7 @@ impl BackendLibrary for Lib {
     fn path(&self) -> &Path {
         &self.path
     }
-    fn execute(&self, _: &Instance, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {
+    fn execute(&self, _: &Entered<'_>, requests: Vec<Box<InferenceRequest>>) -> ExecuteResult {
         for r in requests {
             self.executed.fetch_add(1, Ordering::SeqCst);
             let data: Vec<u8> = r.inputs()[0].buffers[0]
@@ -444,7 +444,7 @@ fn cache_hit_answers_without_executing() {
         assert_eq!(outs[0].2, vec![fill; 16], "response {i}");
     }
     let m = s.get_model("m", 1).unwrap();
-    assert!(wait_until(|| m.inflight() == 0));
+    assert!(wait_until(|| m.uses() == 0));
     let stats = s.model_statistics("m", 1).unwrap();
     let inf = &stats["model_stats"][0]["inference_stats"];
     assert_eq!(inf["cache_hit"]["count"], 2);
