@@ -125,13 +125,12 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceResponseDelete(
 pub unsafe extern "C" fn TRITONSERVER_InferenceResponseError(
     inference_response: *mut TRITONSERVER_InferenceResponse,
 ) -> *mut TRITONSERVER_Error {
-    match arg_ref(inference_response, "inference_response") {
-        Ok(r) => match r.error() {
-            Some(e) => TRITONSERVER_Error::into_raw(e.clone()),
-            None => std::ptr::null_mut(),
-        },
-        Err(e) => TRITONSERVER_Error::into_raw(e),
-    }
+    ffi_try("TRITONSERVER_InferenceResponseError", || {
+        match arg_ref(inference_response, "inference_response")?.error() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    })
 }
 
 /// The model (and version) that produced the response.
