@@ -67,6 +67,13 @@ ALLOWED = {
     ("TRITONSERVER_InferenceRequestSetResponseCallback", "response_userp"): "user pointer",
     ("TRITONSERVER_InferenceTraceNew", "trace_userp"): "user pointer",
     ("TRITONSERVER_InferenceTraceTensorNew", "trace_userp"): "user pointer",
+    # Compatibility with 2.51, which checks for nullptr here: a request that is not traced
+    # has no trace (TRITONBACKEND_RequestTrace), and the python backend passes it on.
+    ("TRITONSERVER_InferenceTraceReportActivity", "trace"): "compatibility: untraced request",
+    ("TRITONSERVER_InferenceTraceSpawnChildTrace", "trace"):
+        "compatibility: untraced request (child_trace is set to NULL)",
+    # Compatibility: like free(), 2.51 accepts a NULL buffer.
+    ("TRITONBACKEND_MemoryManagerFree", "buffer"): "compatibility: NULL is a no-op, as free()",
     # Project decisions kept as they are (c_tests/api_infer.c, tests/capi_metrics.rs): a NULL
     # callback means "none".
     ("TRITONSERVER_ResponseAllocatorSetBufferAttributesFunction", "buffer_attributes_fn"):
