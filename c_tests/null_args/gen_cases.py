@@ -435,14 +435,15 @@ class Gen:
             return '"nc"', "any"
         if stars == 1 and base in HANDLES:
             return HANDLES[base]
+        if stars == 1 and base.startswith("TRITON") and base not in SCALARS:
+            return None, f"no fixture for handle type '{base}' (HANDLES)"
         if "const" in t and stars == 2 and base in HANDLES:
             return None, f"no valid array for type '{t}'"
         # Out-parameter: a fresh location of the pointed-to type.
         pointee = t[: t.rindex("*")].strip()
         if stars == 1 and base == "void":
             return None, f"no valid value for type '{t}'"
-        init = "{0}" if stars == 1 and base in SCALARS and "TRITON" in base else "{0}"
-        return f"&({pointee}){init}", "any"
+        return f"&({pointee}){{0}}", "any"
 
     def ctx_of_expr(self, v):
         for h, (getter, ctx) in HANDLES.items():
