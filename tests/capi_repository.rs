@@ -203,7 +203,8 @@ fn null_arguments_are_invalid_arg() {
         .unwrap();
         assert_eq!(
             e.1,
-            "load parameters are not provided while parameter count is non-zero"
+            "TRITONSERVER_ServerLoadModelWithParameters: 'parameters' must not be NULL: \
+             load parameters are not provided while parameter count is non-zero"
         );
     }
 }

@@ -389,7 +389,7 @@ const char *TRITONSERVER_InstanceGroupKindString(TRITONSERVER_InstanceGroupKind 
 /// Whether messages of a level are logged.
 TRITONSERVER_DECLSPEC bool TRITONSERVER_LogIsEnabled(TRITONSERVER_LogLevel level);
 
-/// Log a message at a level, attributed to `filename:line` (NULL filename allowed).
+/// Log a message at a level, attributed to `filename:line`.
 TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_LogMessage(TRITONSERVER_LogLevel level,
                                             const char *filename,

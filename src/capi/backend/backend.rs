@@ -166,7 +166,12 @@ pub unsafe extern "C" fn TRITONBACKEND_BackendAttributeAddPreferredInstanceGroup
             let kind = kind.get()?;
             let n = usize::try_from(id_count)
                 .map_err(|_| Error::invalid_arg("id_count is too large"))?;
-            let ids = arg_slice(device_ids, n, "device_ids")?;
+            // NULL: Triton's default devices (upstream header).
+            let ids = if device_ids.is_null() {
+                &[][..]
+            } else {
+                arg_slice(device_ids, n, "device_ids")?
+            };
             attrs.add_preferred_group(PreferredGroup {
                 kind,
                 count,

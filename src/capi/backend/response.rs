@@ -11,9 +11,7 @@ use std::ffi::{c_char, c_void};
 use crate::capi::backend::TRITONBACKEND_Request;
 use crate::capi::boundary::ffi_try;
 use crate::capi::callback::TRITONSERVER_BufferAttributes;
-use crate::capi::handle::{
-    arg_cstr, arg_mut, arg_ref, arg_slice, into_raw, opt_out, out_ptr, take_box,
-};
+use crate::capi::handle::{arg_cstr, arg_mut, arg_ref, arg_slice, into_raw, out_ptr, take_box};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::types::{TRITONSERVER_DataType, TRITONSERVER_MemoryType};
 use crate::engine::infer::{BackendFactory, InferenceResponse, OutputTensor};
@@ -297,10 +295,9 @@ pub unsafe extern "C" fn TRITONBACKEND_InferenceResponseOutput(
                 r.outputs().len()
             ))
         })?;
-        if let Some(n) = opt_out(name) {
-            n.write(o.name_c().as_ptr());
-        }
-        write_type_shape(o, datatype, shape, dim_count);
+        let name = out_ptr(name, "name")?;
+        write_type_shape(o, datatype, shape, dim_count)?;
+        name.write(o.name_c().as_ptr());
         Ok(())
     })
 }
@@ -322,8 +319,7 @@ pub unsafe extern "C" fn TRITONBACKEND_InferenceResponseOutputByName(
             .iter()
             .find(|o| o.name() == name)
             .ok_or_else(|| Error::not_found(format!("Output name {name} not found.")))?;
-        write_type_shape(o, datatype, shape, dim_count);
-        Ok(())
+        write_type_shape(o, datatype, shape, dim_count)
     })
 }
 
@@ -332,14 +328,12 @@ fn write_type_shape(
     datatype: *mut TRITONSERVER_DataType,
     shape: *mut *const i64,
     dim_count: *mut u64,
-) {
-    if let Some(d) = opt_out(datatype) {
-        d.write(TRITONSERVER_DataType(o.datatype as u32));
-    }
-    if let Some(s) = opt_out(shape) {
-        s.write(o.shape.as_ptr());
-    }
-    if let Some(c) = opt_out(dim_count) {
-        c.write(o.shape.len() as u64);
-    }
+) -> Result<()> {
+    let d = out_ptr(datatype, "datatype")?;
+    let s = out_ptr(shape, "shape")?;
+    let c = out_ptr(dim_count, "dim_count")?;
+    d.write(TRITONSERVER_DataType(o.datatype as u32));
+    s.write(o.shape.as_ptr());
+    c.write(o.shape.len() as u64);
+    Ok(())
 }

@@ -154,6 +154,9 @@ pub unsafe extern "C" fn TRITONCACHE_CacheEntrySetBuffer(
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONCACHE_CacheEntrySetBuffer", || {
         let e = arg_ref(entry, "entry")?;
+        if new_base.is_null() {
+            return Err(crate::capi::handle::null_arg("new_base"));
+        }
         let attrs = if buffer_attributes.is_null() {
             None
         } else {

@@ -149,7 +149,7 @@ pub unsafe extern "C" fn TRITONSERVER_LogIsEnabled(level: TRITONSERVER_LogLevel)
     })
 }
 
-/// Log a message at a level, attributed to `filename:line` (NULL filename allowed).
+/// Log a message at a level, attributed to `filename:line`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_LogMessage(
     level: TRITONSERVER_LogLevel,
@@ -160,11 +160,7 @@ pub unsafe extern "C" fn TRITONSERVER_LogMessage(
     ffi_try("TRITONSERVER_LogMessage", || {
         let level = level.get()?;
         let msg = arg_cstr(msg, "msg")?;
-        let file = if filename.is_null() {
-            ""
-        } else {
-            arg_cstr(filename, "filename")?
-        };
+        let file = arg_cstr(filename, "filename")?;
         log::write(level, file, u32::try_from(line).unwrap_or(0), msg);
         Ok(())
     })

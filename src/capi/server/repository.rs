@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::ffi::{c_char, c_void};
 
 use crate::capi::boundary::ffi_try;
-use crate::capi::handle::{arg_cstr, arg_ref, arg_slice, into_raw, out_ptr};
+use crate::capi::handle::{arg_cstr, arg_ref, arg_slice, into_raw, null_arg, out_ptr};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::message::TRITONSERVER_Message;
 use crate::capi::server::parameter::TRITONSERVER_Parameter;
@@ -28,6 +28,11 @@ fn parameter_list<'a>(
         .iter()
         .map(|p| arg_ref(*p, what))
         .collect()
+}
+
+/// A NULL array with a non-zero count: the standard message, then upstream's wording.
+fn null_with_count(what: &str, upstream: &str) -> Error {
+    Error::invalid_arg(format!("{}: {upstream}", null_arg(what).message()))
 }
 
 /// Model metadata as JSON: name, versions, platform, inputs and outputs (datatype and shape,
@@ -127,7 +132,8 @@ pub unsafe extern "C" fn TRITONSERVER_ServerLoadModelWithParameters(
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerLoadModelWithParameters", || {
         if parameters.is_null() && parameter_count != 0 {
-            return Err(Error::invalid_arg(
+            return Err(null_with_count(
+                "parameters",
                 "load parameters are not provided while parameter count is non-zero",
             ));
         }
@@ -169,7 +175,8 @@ pub unsafe extern "C" fn TRITONSERVER_ServerRegisterModelRepository(
     ffi_try("TRITONSERVER_ServerRegisterModelRepository", || {
         let s = server_ref(server)?;
         if name_mapping.is_null() && mapping_count != 0 {
-            return Err(Error::invalid_arg(
+            return Err(null_with_count(
+                "name_mapping",
                 "model mappings are not provided while mapping count is non-zero",
             ));
         }

@@ -598,7 +598,8 @@ fn set_param(
     key: *const c_char,
     value: impl FnOnce() -> Result<ParameterValue>,
 ) -> *mut TRITONSERVER_Error {
-    with_request(name, request, |r| {
+    ffi_try(name, || {
+        let r = arg_mut(request, "request")?;
         let key = arg_cstr(key, "key")?;
         r.set_parameter(key, value()?);
         Ok(())
