@@ -158,6 +158,12 @@ impl RequestId {
 /// "[request id: <id>] " for messages, formatted only when displayed.
 pub struct LogPrefix(RequestId);
 
+impl LogPrefix {
+    pub(crate) fn new(id: RequestId) -> LogPrefix {
+        LogPrefix(id)
+    }
+}
+
 impl std::fmt::Display for LogPrefix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.0.is_empty() {
@@ -576,6 +582,38 @@ impl InferenceRequest {
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
     }
+    /// Give the accepted request a deadline `timeout_us` from now: if its FINAL response has
+    /// not been delivered by then, the frontend gets a final "Request timeout expired" error
+    /// even while the backend still holds the request.
+    pub(crate) fn arm_deadline(&mut self, timeout_us: u64) {
+        let Some(f) = &self.factory else {
+            return;
+        };
+        if f.is_armed() {
+            // A reused request object: a fresh delivery state for this use.
+            self.factory = Some(Arc::new(f.clone_parts()));
+        }
+        let Some(f) = &self.factory else {
+            return;
+        };
+        f.arm();
+        let weak = Arc::downgrade(f);
+        let start = self.request_start_ns.load(Ordering::Acquire);
+        crate::engine::workers::at(
+            std::time::Instant::now() + std::time::Duration::from_micros(timeout_us),
+            "request deadline",
+            move || {
+                if let Some(f) = weak.upgrade() {
+                    if f.expire(&Error::unavailable("Request timeout expired")) {
+                        f.model()
+                            .stats()
+                            .report_failure_with(start, super::FailureReason::Other);
+                    }
+                }
+            },
+        );
+    }
+
     /// Clear a cancellation left from an earlier use of this request object.
     pub(crate) fn reset_cancelled(&mut self) {
         if !self.is_cancelled() {

@@ -2,7 +2,7 @@
 //! the response factory, and the allocator and callback a frontend provides.
 
 use std::ffi::{CStr, CString};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::request::{InferenceRequest, RequestId};
@@ -64,7 +64,15 @@ pub struct ResponseFactory {
     allocator: Arc<dyn ResponseAllocator>,
     callback: Arc<dyn ResponseCallback>,
     cancelled: Arc<AtomicBool>,
+    /// Set when the request has a deadline (see [`ResponseFactory::expire`]): deliveries then
+    /// go through `delivery`, so that exactly one FINAL reaches the frontend.
+    armed: AtomicBool,
+    /// FINAL_SENT flag + deliveries in progress (only used while `armed`).
+    delivery: AtomicU64,
 }
+
+/// In [`ResponseFactory::delivery`]: a FINAL has been delivered (or is being delivered).
+const FINAL_SENT: u64 = 1 << 63;
 
 impl ResponseFactory {
     pub(crate) fn new(
@@ -80,6 +88,8 @@ impl ResponseFactory {
             allocator,
             callback,
             cancelled,
+            armed: AtomicBool::new(false),
+            delivery: AtomicU64::new(0),
         }
     }
 
@@ -97,14 +107,95 @@ impl ResponseFactory {
         }
     }
 
-    fn clone_parts(&self) -> ResponseFactory {
-        ResponseFactory {
-            model: self.model.clone(),
-            request_id: self.request_id.clone(),
-            allocator: self.allocator.clone(),
-            callback: self.callback.clone(),
-            cancelled: self.cancelled.clone(),
+    /// A copy with a fresh delivery state (not armed, no FINAL sent).
+    pub(crate) fn clone_parts(&self) -> ResponseFactory {
+        ResponseFactory::new(
+            self.model.clone(),
+            self.request_id.clone(),
+            self.allocator.clone(),
+            self.callback.clone(),
+            self.cancelled.clone(),
+        )
+    }
+
+    /// Whether this factory was armed with a deadline (a reused request needs a fresh one).
+    pub(crate) fn is_armed(&self) -> bool {
+        self.armed.load(Ordering::Acquire)
+    }
+
+    /// Give the request a deadline: from now on deliveries are counted, and
+    /// [`ResponseFactory::expire`] may end the request with an error.
+    pub(crate) fn arm(&self) {
+        self.armed.store(true, Ordering::Release);
+    }
+
+    /// Deliver a response or flags to the frontend. Once a deadline has armed the factory, a
+    /// delivery after the FINAL one is dropped (its output buffers go back to the allocator).
+    fn deliver(&self, response: Option<Box<InferenceResponse>>, flags: u32) {
+        if !self.armed.load(Ordering::Acquire) {
+            self.callback.complete(response, flags);
+            return;
         }
+        let fin = if flags & RESPONSE_FINAL != 0 {
+            FINAL_SENT
+        } else {
+            0
+        };
+        let mut cur = self.delivery.load(Ordering::Acquire);
+        loop {
+            if cur & FINAL_SENT != 0 {
+                crate::log_verbose!(
+                    1,
+                    "{}response for model '{}' arrived after the request's deadline; dropped",
+                    super::request::LogPrefix::new(self.request_id.clone()),
+                    self.model.name()
+                );
+                drop(response);
+                return;
+            }
+            match self.delivery.compare_exchange_weak(
+                cur,
+                (cur + 1) | fin,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        self.callback.complete(response, flags);
+        self.delivery.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The request's deadline passed while the backend still holds it: unless its FINAL
+    /// response was already delivered, mark it cancelled (so the backend can stop) and deliver
+    /// a final `error` response now; whatever the backend sends later is dropped. The request
+    /// itself is released when the backend releases it.
+    pub(crate) fn expire(self: &Arc<Self>, error: &Error) -> bool {
+        let mut cur = self.delivery.load(Ordering::Acquire);
+        loop {
+            if cur & FINAL_SENT != 0 {
+                return false;
+            }
+            match self.delivery.compare_exchange_weak(
+                cur,
+                cur | FINAL_SENT,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        self.cancelled.store(true, Ordering::Release);
+        // Deliveries already started finish first, so the frontend sees the FINAL last.
+        while self.delivery.load(Ordering::Acquire) & !FINAL_SENT != 0 {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        let mut r = self.create();
+        r.error = Some(error.clone());
+        self.callback.complete(Some(r), RESPONSE_FINAL);
+        true
     }
 
     /// The same factory delivering through another callback (the response cache wraps the
@@ -141,7 +232,7 @@ impl ResponseFactory {
 
     /// Send only flags (no response object), as `TRITONBACKEND_ResponseFactorySendFlags`.
     pub fn send_flags(&self, flags: u32) {
-        self.callback.complete(None, flags);
+        self.deliver(None, flags);
     }
 
     /// Send a final error response.
@@ -382,8 +473,8 @@ impl InferenceResponse {
 
     /// Deliver the response to the frontend's callback, which takes ownership.
     pub fn send(self: Box<Self>, flags: u32) {
-        let callback = self.factory.callback.clone();
-        callback.complete(Some(self), flags);
+        let factory = self.factory.clone();
+        factory.deliver(Some(self), flags);
     }
 }
 

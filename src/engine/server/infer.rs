@@ -59,9 +59,16 @@ impl Server {
             return Err((e, request));
         }
         // Response cache (plugins.rs): a hit is answered here, without executing the model.
-        let Some(request) = self.respond_from_cache(request, memory) else {
+        let Some(mut request) = self.respond_from_cache(request, memory) else {
             return Ok(());
         };
+        let timeout_us = match request.timeout_us {
+            0 => self.options().default_request_timeout_us,
+            t => t,
+        };
+        if timeout_us > 0 {
+            request.arm_deadline(timeout_us);
+        }
         let model = request.model().clone();
         model.enqueue(request).map_err(|(e, mut request)| {
             request.unaccept();

@@ -645,6 +645,18 @@ impl Server {
         let _op = self.repo.ops.acquire(&id.key());
         let mut polled = self.poll_model(id, overrides)?;
         if polled.source.config.platform == mc::names::ENSEMBLE_PLATFORM {
+            // Ensembles that use each other, loaded from two threads at once, would each hold
+            // their own operation lock and wait for the other's: find the cycle from the
+            // configurations before taking any composing model's lock.
+            if chain.is_empty() {
+                if let Some(cycle) = self.ensemble_cycle(name, &polled.source.config) {
+                    let e = Error::invalid_arg(format!(
+                        "circular dependency between ensembles: {cycle}"
+                    ));
+                    crate::log_error!("{}", e.as_status_string());
+                    return Err(LoadFailure::Invalid(e));
+                }
+            }
             chain.push(name.to_owned());
             let checked = self.load_composing(id, &mut polled.source.config, chain);
             chain.pop();
@@ -833,6 +845,52 @@ impl Server {
             message = format!("version {v} failed to reload: {}", err.as_status_string());
         }
         Err(LoadFailure::Load(Error::invalid_arg(message)))
+    }
+
+    /// A cycle of ensembles reachable from `name` in the configurations on disk, in upstream's
+    /// words ("a -> ... -> z -> a"), if there is one.
+    fn ensemble_cycle(&self, name: &str, cfg: &pb::ModelConfig) -> Option<String> {
+        let mut path = vec![name.to_owned()];
+        let mut seen = BTreeSet::new();
+        self.cycle_from(cfg, &mut path, &mut seen)
+    }
+
+    fn cycle_from(
+        &self,
+        cfg: &pb::ModelConfig,
+        path: &mut Vec<String>,
+        seen: &mut BTreeSet<String>,
+    ) -> Option<String> {
+        for step in ensemble_steps(cfg) {
+            if path.contains(&step) {
+                let last = path.last().map(String::as_str).unwrap_or_default();
+                return Some(format!("{step} -> ... -> {last} -> {step}"));
+            }
+            if !seen.insert(step.clone()) {
+                continue;
+            }
+            // Every model of that name (one per repository with namespacing): a step may
+            // resolve to any of them. Unreadable configurations are the load's to report.
+            for dirs in self.repo.locate(&step, self.namespacing()).into_values() {
+                for dir in dirs {
+                    let Ok(src) =
+                        config::load_config(&step, &dir, None, &self.config_options, false)
+                    else {
+                        continue;
+                    };
+                    if src.config.platform != mc::names::ENSEMBLE_PLATFORM {
+                        continue;
+                    }
+                    path.push(step.clone());
+                    let found = self.cycle_from(&src.config, path, seen);
+                    path.pop();
+                    if found.is_some() {
+                        return found;
+                    }
+                }
+            }
+        }
+        None
     }
 
     /// Load the composing models of ensemble `id` and check it against them, as upstream's

@@ -18,6 +18,9 @@ pub struct Options {
     pub exit_on_error: bool,
     pub strict_readiness: bool,
     pub exit_timeout_secs: u32,
+    /// Extension: the deadline of a request that sets none (µs; 0 = none). A request past its
+    /// deadline gets a final error response even while the backend still holds it.
+    pub default_request_timeout_us: u64,
     pub backend_dir: String,
     pub repoagent_dir: String,
     pub backend_config: BackendCmdlineConfig,
@@ -57,6 +60,7 @@ impl Default for Options {
             exit_on_error: true,
             strict_readiness: true,
             exit_timeout_secs: 30,
+            default_request_timeout_us: 0,
             backend_dir: "/opt/tritonserver/backends".into(),
             repoagent_dir: "/opt/tritonserver/repoagents".into(),
             backend_config: BackendCmdlineConfig::default(),

@@ -44,9 +44,12 @@ impl Server {
                     }
                 }
                 let Some(server) = weak.upgrade() else { return };
-                if let Err(e) = server.poll_repository() {
-                    crate::log_error!("failed to poll model repository: {}", e.message());
-                }
+                // A panic in one poll is logged and polling goes on.
+                crate::engine::workers::guarded("repository poll", || {
+                    if let Err(e) = server.poll_repository() {
+                        crate::log_error!("failed to poll model repository: {}", e.message());
+                    }
+                });
             })
             .map_err(|e| Error::internal(format!("failed to start the poll thread: {e}")))?;
         Ok(PollThread {

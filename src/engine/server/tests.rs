@@ -1149,3 +1149,37 @@ fn readiness_of_an_unloading_model_does_not_call_the_backend() {
     assert_eq!(f.state.in_hook.load(Ordering::SeqCst), before);
     s.stop().unwrap();
 }
+
+/// Two ensembles that use each other, loaded from two threads at once: both loads fail with
+/// the cycle, neither deadlocks.
+#[test]
+fn concurrent_loads_of_mutually_referencing_ensembles_fail_cleanly() {
+    let f = Fixture::new("ensemble-cycle-threads");
+    ensemble(&f, "x1", &["x2"]);
+    ensemble(&f, "x2", &["x1"]);
+    let s = f.start(f.options(ModelControlMode::Explicit)).unwrap();
+    for _ in 0..20 {
+        let loads: Vec<_> = ["x1", "x2"]
+            .into_iter()
+            .map(|name| {
+                let s = s.clone();
+                std::thread::spawn(move || s.load_model(name))
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !loads.iter().all(|t| t.is_finished()) {
+            assert!(Instant::now() < deadline, "the loads deadlocked");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        for t in loads {
+            let e = t.join().unwrap().unwrap_err();
+            assert!(
+                e.message()
+                    .contains("circular dependency between ensembles"),
+                "{}",
+                e.message()
+            );
+        }
+    }
+    s.stop().unwrap();
+}

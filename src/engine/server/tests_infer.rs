@@ -748,3 +748,50 @@ fn unload_waits_for_an_execution_on_a_callers_thread() {
         caller.join().unwrap().unwrap();
     });
 }
+
+/// A request whose deadline passes while the backend holds it gets its final error response
+/// at the deadline; what the backend sends later is dropped, and the release still comes.
+#[test]
+fn a_held_request_gets_a_final_error_at_its_deadline() {
+    let f = Fixture::new("infer-deadline");
+    let (s, exec) = server(&f, Mode::Hold, "");
+    let fe = Arc::new(Frontend::default());
+    for _ in 0..4 {
+        let mut r = request(&s, &fe, None);
+        r.timeout_us = 100_000;
+        s.infer(r).map_err(|(e, _)| e).unwrap();
+    }
+    assert!(wait_until(|| exec.held.lock().unwrap().len() == 4));
+    assert!(wait_until(|| fe.responses.lock().unwrap().len() == 4));
+    for (has_response, flags, err) in fe.responses.lock().unwrap().iter() {
+        assert!(*has_response);
+        assert_eq!(*flags, RESPONSE_FINAL);
+        let err = err.as_ref().expect("an error response");
+        assert_eq!(err.code(), Code::Unavailable);
+        assert_eq!(err.message(), "Request timeout expired");
+    }
+    assert_eq!(fe.releases.load(Ordering::SeqCst), 0);
+    // The backend answers late and releases: the late responses are dropped (their buffers go
+    // back to the allocator), the releases arrive.
+    for r in exec.held.lock().unwrap().drain(..) {
+        assert!(r.is_cancelled(), "the deadline cancels the request");
+        let factory = r.response_factory().unwrap().clone();
+        let mut resp = factory.create();
+        let i = resp.add_output("OUT", DataType::Fp32, &[4]).unwrap();
+        resp.output_mut(i)
+            .unwrap()
+            .allocate(16, MemoryType::Cpu, 0)
+            .unwrap();
+        r.release(RELEASE_ALL);
+        resp.send(RESPONSE_FINAL);
+    }
+    assert_eq!(fe.releases.load(Ordering::SeqCst), 4);
+    assert_eq!(fe.responses.lock().unwrap().len(), 4);
+    assert_eq!(
+        fe.allocs.load(Ordering::SeqCst),
+        fe.frees.load(Ordering::SeqCst)
+    );
+    let m = s.get_model("m", 1).unwrap();
+    assert!(wait_until(|| m.uses() == 0));
+    s.stop().unwrap();
+}
