@@ -1402,56 +1402,6 @@ fn parsed_wants_binary(parsed: &Parsed) -> bool {
     parsed.binary_default || parsed.outputs.iter().any(|(_, o)| o.binary == Some(true))
 }
 
-/// Model metadata in upstream's shape, derived from the model configuration JSON (for cores that
-/// lack `TRITONSERVER_ServerModelMetadata`).
-pub fn metadata_from_config(name: &str, config: &Value, index: &Value) -> Value {
-    let mut versions: Vec<String> = index
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|e| e["name"] == name && e["state"] == "READY")
-                .filter_map(|e| e["version"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    versions.sort_by_key(|v| v.parse::<i64>().unwrap_or(0));
-    let batching = config["max_batch_size"].as_i64().unwrap_or(0) > 0;
-    let tensors = |key: &str| -> Vec<Value> {
-        config[key]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|t| {
-                        let dt = t["data_type"].as_str().unwrap_or("TYPE_INVALID");
-                        let dt = dt.strip_prefix("TYPE_").unwrap_or(dt);
-                        let dt = if dt == "STRING" { "BYTES" } else { dt };
-                        let mut shape: Vec<i64> = if batching { vec![-1] } else { Vec::new() };
-                        let dims = &t["dims"];
-                        shape.extend(
-                            dims.as_array()
-                                .map(|d| d.iter().filter_map(Value::as_i64).collect::<Vec<_>>())
-                                .unwrap_or_default(),
-                        );
-                        json!({ "name": t["name"], "datatype": dt, "shape": shape })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let platform = config["platform"]
-        .as_str()
-        .filter(|p| !p.is_empty())
-        .or_else(|| config["backend"].as_str())
-        .unwrap_or_default();
-    json!({
-        "name": name,
-        "versions": versions,
-        "platform": platform,
-        "inputs": tensors("input"),
-        "outputs": tensors("output"),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,15 @@
 //! `tritonserver-rs`: a KServe v2 / Triton HTTP server on top of `libtritonserver.so`.
 //!
 //! The core is used only through its C API (`tritonserver.h`), linked dynamically like
-//! upstream's `tritonserver` executable (see build.rs). Functions a core may not export yet are
-//! resolved with `dlsym` at startup (`ffi::Optional`); endpoints that need a missing one answer
-//! 501 naming it.
+//! upstream's `tritonserver` executable (see build.rs). triton-core's own extensions are looked
+//! up at startup (`ext`), so the binary also runs on a core without them.
+//!
+//! This file: startup (server options from the flags, the server), the event loops, shutdown.
 
 mod accept;
 mod cli;
 mod core;
+mod ext;
 mod ffi;
 mod http;
 mod infer;
@@ -167,13 +169,6 @@ fn main() -> ExitCode {
         }
     };
     let core = Arc::new(Core::new(server, args.strict_readiness));
-    let missing = core.optional.missing();
-    if !missing.is_empty() {
-        log_warn!(
-            "this libtritonserver.so lacks {}: the endpoints that need them answer 501",
-            missing.join(", ")
-        );
-    }
     let allocator = match infer::Allocator::new() {
         Ok(a) => a,
         Err(e) => {
