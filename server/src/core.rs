@@ -132,6 +132,30 @@ pub enum LoadParam {
     File(Vec<u8>),
 }
 
+/// The server's readiness.
+#[derive(Debug)]
+pub enum Readiness {
+    Ready,
+    /// Not ready; with strict readiness, the model versions and instances in the way and why
+    /// (`{"model", "version", "state", "instance", "reason"}`), else empty.
+    NotReady(Vec<serde_json::Value>),
+}
+
+impl Readiness {
+    /// From the readiness report's JSON, `{"ready": bool, "not_ready": [...]}`.
+    fn from_report(text: &str) -> Result<Self, CoreError> {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| CoreError::internal(format!("the readiness report is not JSON: {e}")))?;
+        match (v["ready"].as_bool(), v["not_ready"].as_array()) {
+            (Some(true), _) => Ok(Readiness::Ready),
+            (Some(false), list) => Ok(Readiness::NotReady(list.cloned().unwrap_or_default())),
+            (None, _) => Err(CoreError::internal(format!(
+                "the readiness report has no boolean 'ready': {text}"
+            ))),
+        }
+    }
+}
+
 /// The server handle, shared by every request handler.
 pub struct Core {
     server: *mut TRITONSERVER_Server,
@@ -347,21 +371,34 @@ impl Core {
         r
     }
 
-    /// Why the server is not ready, model by model, from what the C API offers: the index
-    /// (lifecycle state and reason of every tracked version) and `ServerModelIsReady` per READY
-    /// version (which asks each instance's `TRITONBACKEND_ModelInstanceReady`).
-    pub fn readiness_report(&self) -> Vec<serde_json::Value> {
-        // SAFETY: live server handle.
-        if let Some((err, m)) = unsafe { self.ext.readiness_report(self.server) } {
-            let report = check(err).and_then(|()| take_message(m));
-            if let Ok(text) = report {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-                    if let Some(list) = v["not_ready"].as_array() {
-                        return list.clone();
-                    }
-                }
+    /// Server readiness with its reasons, from ONE question to the core, so that the verdict
+    /// and the reasons always agree. Strict readiness: triton-core's readiness report gives both;
+    /// on a core without it, `TRITONSERVER_ServerIsReady` gives the verdict and the reasons are
+    /// derived from the index. Non-strict: `TRITONSERVER_ServerIsReady` alone (no reasons).
+    ///
+    /// May block as long as a backend's `TRITONBACKEND_ModelInstanceReady` does: never call it
+    /// on an event loop (`ready.rs` runs it on the blocking pool).
+    pub fn readiness(&self) -> Result<Readiness, CoreError> {
+        if self.strict_readiness {
+            // SAFETY: live server handle.
+            if let Some((err, m)) = unsafe { self.ext.readiness_report(self.server) } {
+                check(err)?;
+                return Readiness::from_report(&take_message(m)?);
             }
         }
+        if self.is_ready()? {
+            Ok(Readiness::Ready)
+        } else if self.strict_readiness {
+            Ok(Readiness::NotReady(self.derived_reasons()))
+        } else {
+            Ok(Readiness::NotReady(Vec::new()))
+        }
+    }
+
+    /// Why the server is not ready, model by model, from what upstream's C API offers: the
+    /// index (lifecycle state and reason of every tracked version) and `ServerModelIsReady` per
+    /// READY version (which asks each instance's `TRITONBACKEND_ModelInstanceReady`).
+    fn derived_reasons(&self) -> Vec<serde_json::Value> {
         let index = match self.model_index(false) {
             Ok(s) => s,
             Err(e) => {

@@ -13,6 +13,7 @@ mod ext;
 mod ffi;
 mod http;
 mod infer;
+mod ready;
 
 use std::ffi::CString;
 use std::future::IntoFuture;
@@ -214,6 +215,7 @@ fn main() -> ExitCode {
 async fn serve(args: Args, core: Arc<Core>, allocator: infer::Allocator) -> ExitCode {
     let state = Arc::new(http::AppState {
         core: core.clone(),
+        probes: ready::Probes::new(core.clone()),
         allocator,
         max_input_size: args.http_max_input_size,
     });
