@@ -103,9 +103,10 @@ where
     }
 }
 
-/// One call in flight. It leaves the table before publishing its answer (a probe arriving
-/// after the answer asks again, it never gets an old one), or when dropped without an answer
-/// (the call panicked or never ran), which closes the channel.
+/// One call in flight. It leaves the table before publishing its answer, so a probe gets the
+/// answer of a call that was running when it arrived or of a new one, never one finished
+/// before it came; or it leaves when dropped without an answer (the call panicked or never
+/// ran), which closes the channel.
 struct Flight<K: Eq + Hash, V> {
     flights: Arc<Flights<K, V>>,
     key: K,
