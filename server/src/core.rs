@@ -1,9 +1,11 @@
-//! Safe wrappers over the C API: the server handle, errors, messages, logging.
+//! Safe wrappers over the C API: the server handle and its calls, errors, messages, logging.
+//! The base layer of the server: it uses `ffi` and `ext` only, and every other module uses it.
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
 
-use crate::ffi::{self, Optional, TRITONSERVER_Message, TRITONSERVER_Server};
+use crate::ext::Extensions;
+use crate::ffi::{self, TRITONSERVER_Message, TRITONSERVER_Server};
 
 /// An error from the core (or made here with one of upstream's codes).
 #[derive(Debug, Clone)]
@@ -24,12 +26,6 @@ impl CoreError {
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ffi::ERROR_INTERNAL, message)
-    }
-    pub fn unsupported_fn(name: &str) -> Self {
-        Self::new(
-            ffi::ERROR_UNSUPPORTED,
-            format!("this libtritonserver.so does not export {name}, which this endpoint needs"),
-        )
     }
 
     /// Upstream's `HttpCodeFromError` (server:src/http_server.cc).
@@ -136,10 +132,34 @@ pub enum LoadParam {
     File(Vec<u8>),
 }
 
+/// The server's readiness.
+#[derive(Debug)]
+pub enum Readiness {
+    Ready,
+    /// Not ready; with strict readiness, the model versions and instances in the way and why
+    /// (`{"model", "version", "state", "instance", "reason"}`), else empty.
+    NotReady(Vec<serde_json::Value>),
+}
+
+impl Readiness {
+    /// From the readiness report's JSON, `{"ready": bool, "not_ready": [...]}`.
+    fn from_report(text: &str) -> Result<Self, CoreError> {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| CoreError::internal(format!("the readiness report is not JSON: {e}")))?;
+        match (v["ready"].as_bool(), v["not_ready"].as_array()) {
+            (Some(true), _) => Ok(Readiness::Ready),
+            (Some(false), list) => Ok(Readiness::NotReady(list.cloned().unwrap_or_default())),
+            (None, _) => Err(CoreError::internal(format!(
+                "the readiness report has no boolean 'ready': {text}"
+            ))),
+        }
+    }
+}
+
 /// The server handle, shared by every request handler.
 pub struct Core {
     server: *mut TRITONSERVER_Server,
-    pub optional: Optional,
+    ext: Extensions,
     pub strict_readiness: bool,
 }
 
@@ -155,7 +175,7 @@ impl Core {
     pub fn new(server: *mut TRITONSERVER_Server, strict_readiness: bool) -> Self {
         Core {
             server,
-            optional: Optional::resolve(),
+            ext: Extensions::resolve(),
             strict_readiness,
         }
     }
@@ -214,39 +234,23 @@ impl Core {
     }
 
     pub fn model_config(&self, name: &str, version: i64) -> Result<String, CoreError> {
-        let f = self
-            .optional
-            .server_model_config
-            .ok_or_else(|| CoreError::unsupported_fn("TRITONSERVER_ServerModelConfig"))?;
         let n = cstring(name, "model name")?;
         let mut m = ptr::null_mut();
-        // SAFETY: f is TRITONSERVER_ServerModelConfig; live server, NUL-terminated name, local
-        // out-param.
-        check(unsafe { f(self.server, n.as_ptr(), version, 1, &mut m) })?;
+        // SAFETY: live server, NUL-terminated name, local out-param.
+        check(unsafe {
+            ffi::TRITONSERVER_ServerModelConfig(self.server, n.as_ptr(), version, 1, &mut m)
+        })?;
         take_message(m)
     }
 
-    /// Model metadata from `TRITONSERVER_ServerModelMetadata`, or, for a core that lacks it,
-    /// derived from the configuration and the index the way upstream's core builds it.
     pub fn model_metadata(&self, name: &str, version: i64) -> Result<String, CoreError> {
-        if let Some(f) = self.optional.server_model_metadata {
-            let n = cstring(name, "model name")?;
-            let mut m = ptr::null_mut();
-            // SAFETY: f is TRITONSERVER_ServerModelMetadata; live server, NUL-terminated name,
-            // local out-param.
-            check(unsafe { f(self.server, n.as_ptr(), version, &mut m) })?;
-            return take_message(m);
-        }
-        if self.optional.server_model_config.is_none() {
-            return Err(CoreError::unsupported_fn(
-                "TRITONSERVER_ServerModelMetadata (or TRITONSERVER_ServerModelConfig)",
-            ));
-        }
-        let config: serde_json::Value = serde_json::from_str(&self.model_config(name, version)?)
-            .map_err(|e| CoreError::internal(format!("model configuration is not JSON: {e}")))?;
-        let index: serde_json::Value = serde_json::from_str(&self.model_index(true)?)
-            .map_err(|e| CoreError::internal(format!("model index is not JSON: {e}")))?;
-        Ok(crate::infer::metadata_from_config(name, &config, &index).to_string())
+        let n = cstring(name, "model name")?;
+        let mut m = ptr::null_mut();
+        // SAFETY: live server, NUL-terminated name, local out-param.
+        check(unsafe {
+            ffi::TRITONSERVER_ServerModelMetadata(self.server, n.as_ptr(), version, &mut m)
+        })?;
+        take_message(m)
     }
 
     pub fn load_model(&self, name: &str, params: &[(String, LoadParam)]) -> Result<(), CoreError> {
@@ -255,16 +259,6 @@ impl Core {
             // SAFETY: live server, NUL-terminated name.
             return check(unsafe { ffi::TRITONSERVER_ServerLoadModel(self.server, n.as_ptr()) });
         }
-        let (Some(load), Some(pnew), Some(pbytes), Some(pdel)) = (
-            self.optional.server_load_model_with_parameters,
-            self.optional.parameter_new,
-            self.optional.parameter_bytes_new,
-            self.optional.parameter_delete,
-        ) else {
-            return Err(CoreError::unsupported_fn(
-                "TRITONSERVER_ServerLoadModelWithParameters (and TRITONSERVER_Parameter*)",
-            ));
-        };
         let mut keep: Vec<CString> = Vec::new();
         let mut raw: Vec<*mut ffi::TRITONSERVER_Parameter> = Vec::new();
         let mut result = Ok(());
@@ -278,10 +272,10 @@ impl Core {
             };
             let p = match value {
                 LoadParam::Config(s) => match cstring(s, "parameter 'config'") {
-                    // SAFETY: pnew is TRITONSERVER_ParameterNew; a STRING parameter takes a
-                    // NUL-terminated string, copied by the core.
+                    // SAFETY: a STRING parameter takes a NUL-terminated string, copied by the
+                    // core.
                     Ok(v) => unsafe {
-                        let p = pnew(
+                        let p = ffi::TRITONSERVER_ParameterNew(
                             k.as_ptr(),
                             ffi::PARAMETER_STRING,
                             v.as_ptr() as *const c_void,
@@ -294,10 +288,14 @@ impl Core {
                         break;
                     }
                 },
-                // SAFETY: pbytes is TRITONSERVER_ParameterBytesNew; the bytes outlive the load
-                // call below (upstream keeps them valid until it returns).
+                // SAFETY: the bytes outlive the load call below (upstream reads them until it
+                // returns).
                 LoadParam::File(b) => unsafe {
-                    pbytes(k.as_ptr(), b.as_ptr() as *const c_void, b.len() as u64)
+                    ffi::TRITONSERVER_ParameterBytesNew(
+                        k.as_ptr(),
+                        b.as_ptr() as *const c_void,
+                        b.len() as u64,
+                    )
                 },
             };
             keep.push(k);
@@ -312,10 +310,10 @@ impl Core {
         if result.is_ok() {
             let consts: Vec<*const ffi::TRITONSERVER_Parameter> =
                 raw.iter().map(|p| *p as *const _).collect();
-            // SAFETY: load is TRITONSERVER_ServerLoadModelWithParameters; the parameter array
-            // and everything it points to live until after the call.
+            // SAFETY: live server, NUL-terminated name; the parameter array and everything it
+            // points to live until after the call.
             result = check(unsafe {
-                load(
+                ffi::TRITONSERVER_ServerLoadModelWithParameters(
                     self.server,
                     n.as_ptr(),
                     consts.as_ptr(),
@@ -325,7 +323,7 @@ impl Core {
         }
         for p in raw {
             // SAFETY: each parameter was created above and is deleted once.
-            unsafe { pdel(p) };
+            unsafe { ffi::TRITONSERVER_ParameterDelete(p) };
         }
         drop(keep);
         result
@@ -334,47 +332,32 @@ impl Core {
     pub fn unload_model(&self, name: &str, dependents: bool) -> Result<(), CoreError> {
         let n = cstring(name, "model name")?;
         if dependents {
-            let f = self
-                .optional
-                .server_unload_model_and_dependents
-                .ok_or_else(|| {
-                    CoreError::unsupported_fn("TRITONSERVER_ServerUnloadModelAndDependents")
-                })?;
-            // SAFETY: f is TRITONSERVER_ServerUnloadModelAndDependents; live server,
-            // NUL-terminated name.
-            return check(unsafe { f(self.server, n.as_ptr()) });
+            // SAFETY: live server, NUL-terminated name.
+            return check(unsafe {
+                ffi::TRITONSERVER_ServerUnloadModelAndDependents(self.server, n.as_ptr())
+            });
         }
         // SAFETY: live server, NUL-terminated name.
         check(unsafe { ffi::TRITONSERVER_ServerUnloadModel(self.server, n.as_ptr()) })
     }
 
     pub fn poll_repository(&self) -> Result<(), CoreError> {
-        let f = self
-            .optional
-            .server_poll_model_repository
-            .ok_or_else(|| CoreError::unsupported_fn("TRITONSERVER_ServerPollModelRepository"))?;
-        // SAFETY: f is TRITONSERVER_ServerPollModelRepository on a live server.
-        check(unsafe { f(self.server) })
+        // SAFETY: live server handle.
+        check(unsafe { ffi::TRITONSERVER_ServerPollModelRepository(self.server) })
     }
 
     /// Prometheus text of the server's metrics.
     pub fn metrics(&self) -> Result<String, CoreError> {
-        let (Some(get), Some(fmt), Some(del)) = (
-            self.optional.server_metrics,
-            self.optional.metrics_formatted,
-            self.optional.metrics_delete,
-        ) else {
-            return Err(CoreError::unsupported_fn(
-                "TRITONSERVER_ServerMetrics / TRITONSERVER_MetricsFormatted",
-            ));
-        };
         let mut m = ptr::null_mut();
-        // SAFETY: get is TRITONSERVER_ServerMetrics on a live server with a local out-param.
-        check(unsafe { get(self.server, &mut m) })?;
+        // SAFETY: live server, local out-param.
+        check(unsafe { ffi::TRITONSERVER_ServerMetrics(self.server, &mut m) })?;
         let mut base: *const c_char = ptr::null();
         let mut size = 0usize;
         // SAFETY: m is the live metrics object created above.
-        let r = check(unsafe { fmt(m, ffi::METRIC_PROMETHEUS, &mut base, &mut size) }).map(|()| {
+        let r = check(unsafe {
+            ffi::TRITONSERVER_MetricsFormatted(m, ffi::METRIC_PROMETHEUS, &mut base, &mut size)
+        })
+        .map(|()| {
             if base.is_null() {
                 String::new()
             } else {
@@ -384,27 +367,38 @@ impl Core {
             }
         });
         // SAFETY: deleted once, never used again.
-        let _ = check(unsafe { del(m) });
+        let _ = check(unsafe { ffi::TRITONSERVER_MetricsDelete(m) });
         r
     }
 
-    /// Why the server is not ready, model by model, from what the C API offers: the index
-    /// (lifecycle state and reason of every tracked version) and `ServerModelIsReady` per READY
-    /// version (which asks each instance's `TRITONBACKEND_ModelInstanceReady`).
-    pub fn readiness_report(&self) -> Vec<serde_json::Value> {
-        if let Some(f) = self.optional.server_readiness_report {
-            let mut m = ptr::null_mut();
-            // SAFETY: f is triton-core's TRITONSERVER_ServerReadinessReport; live server, local
-            // out-param.
-            let report = check(unsafe { f(self.server, &mut m) }).and_then(|()| take_message(m));
-            if let Ok(text) = report {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-                    if let Some(list) = v["not_ready"].as_array() {
-                        return list.clone();
-                    }
-                }
+    /// Server readiness with its reasons, from ONE question to the core, so that the verdict
+    /// and the reasons always agree. Strict readiness: triton-core's readiness report gives both;
+    /// on a core without it, `TRITONSERVER_ServerIsReady` gives the verdict and the reasons are
+    /// derived from the index. Non-strict: `TRITONSERVER_ServerIsReady` alone (no reasons).
+    ///
+    /// May block as long as a backend's `TRITONBACKEND_ModelInstanceReady` does: never call it
+    /// on an event loop (`ready.rs` runs it on the blocking pool).
+    pub fn readiness(&self) -> Result<Readiness, CoreError> {
+        if self.strict_readiness {
+            // SAFETY: live server handle.
+            if let Some((err, m)) = unsafe { self.ext.readiness_report(self.server) } {
+                check(err)?;
+                return Readiness::from_report(&take_message(m)?);
             }
         }
+        if self.is_ready()? {
+            Ok(Readiness::Ready)
+        } else if self.strict_readiness {
+            Ok(Readiness::NotReady(self.derived_reasons()))
+        } else {
+            Ok(Readiness::NotReady(Vec::new()))
+        }
+    }
+
+    /// Why the server is not ready, model by model, from what upstream's C API offers: the
+    /// index (lifecycle state and reason of every tracked version) and `ServerModelIsReady` per
+    /// READY version (which asks each instance's `TRITONBACKEND_ModelInstanceReady`).
+    fn derived_reasons(&self) -> Vec<serde_json::Value> {
         let index = match self.model_index(false) {
             Ok(s) => s,
             Err(e) => {

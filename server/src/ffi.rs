@@ -1,12 +1,12 @@
 //! Hand-written declarations of the part of upstream's `tritonserver.h` (API 1.34) this binary
-//! uses, and the functions resolved at startup with `dlsym` because a core may lack them.
+//! uses, all linked directly (`-ltritonserver`).
 //!
-//! Linked: functions every core built from this workspace exports. Optional ([`Optional`]):
-//! functions being added to the core concurrently; a missing one makes the endpoint that needs
-//! it answer 501 (`UNSUPPORTED`) with a message naming the function, instead of failing to link.
+//! Every function declared here is exported by our core and by upstream's Triton 2.51 core
+//! alike, so the binary also runs on 2.51. triton-core's own extensions, which other cores lack,
+//! are not declared here: `ext.rs` looks them up at startup.
 #![allow(non_camel_case_types, non_snake_case, dead_code)]
 
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_char, c_void};
 
 macro_rules! opaque {
     ($($name:ident),* $(,)?) => {
@@ -394,190 +394,53 @@ unsafe extern "C" {
         class_index: usize,
         label: *mut *const c_char,
     ) -> Err;
-}
 
-pub type ServerModelConfigFn = unsafe extern "C" fn(
-    server: *mut TRITONSERVER_Server,
-    model_name: *const c_char,
-    model_version: i64,
-    config_version: u32,
-    config: *mut *mut TRITONSERVER_Message,
-) -> Err;
-pub type ServerModelMetadataFn = unsafe extern "C" fn(
-    server: *mut TRITONSERVER_Server,
-    model_name: *const c_char,
-    model_version: i64,
-    metadata: *mut *mut TRITONSERVER_Message,
-) -> Err;
-pub type ServerLoadModelWithParametersFn = unsafe extern "C" fn(
-    server: *mut TRITONSERVER_Server,
-    model_name: *const c_char,
-    parameters: *const *const TRITONSERVER_Parameter,
-    parameter_count: u64,
-) -> Err;
-pub type ServerModelNameFn =
-    unsafe extern "C" fn(server: *mut TRITONSERVER_Server, model_name: *const c_char) -> Err;
-pub type ServerPollFn = unsafe extern "C" fn(server: *mut TRITONSERVER_Server) -> Err;
-pub type ServerMetricsFn = unsafe extern "C" fn(
-    server: *mut TRITONSERVER_Server,
-    metrics: *mut *mut TRITONSERVER_Metrics,
-) -> Err;
-pub type MetricsFormattedFn = unsafe extern "C" fn(
-    metrics: *mut TRITONSERVER_Metrics,
-    format: u32,
-    base: *mut *const c_char,
-    byte_size: *mut usize,
-) -> Err;
-pub type MetricsDeleteFn = unsafe extern "C" fn(metrics: *mut TRITONSERVER_Metrics) -> Err;
-pub type ServerModelTransactionPropertiesFn = unsafe extern "C" fn(
-    server: *mut TRITONSERVER_Server,
-    model_name: *const c_char,
-    model_version: i64,
-    txn_flags: *mut u32,
-    voidp: *mut *mut c_void,
-) -> Err;
-pub type ParameterNewFn = unsafe extern "C" fn(
-    name: *const c_char,
-    ptype: u32,
-    value: *const c_void,
-) -> *mut TRITONSERVER_Parameter;
-pub type ParameterBytesNewFn = unsafe extern "C" fn(
-    name: *const c_char,
-    byte_ptr: *const c_void,
-    size: u64,
-) -> *mut TRITONSERVER_Parameter;
-pub type ParameterDeleteFn = unsafe extern "C" fn(parameter: *mut TRITONSERVER_Parameter);
+    pub fn TRITONSERVER_ServerModelConfig(
+        server: *mut TRITONSERVER_Server,
+        model_name: *const c_char,
+        model_version: i64,
+        config_version: u32,
+        config: *mut *mut TRITONSERVER_Message,
+    ) -> Err;
+    pub fn TRITONSERVER_ServerModelMetadata(
+        server: *mut TRITONSERVER_Server,
+        model_name: *const c_char,
+        model_version: i64,
+        metadata: *mut *mut TRITONSERVER_Message,
+    ) -> Err;
+    pub fn TRITONSERVER_ServerLoadModelWithParameters(
+        server: *mut TRITONSERVER_Server,
+        model_name: *const c_char,
+        parameters: *const *const TRITONSERVER_Parameter,
+        parameter_count: u64,
+    ) -> Err;
+    pub fn TRITONSERVER_ServerUnloadModelAndDependents(
+        server: *mut TRITONSERVER_Server,
+        model_name: *const c_char,
+    ) -> Err;
+    pub fn TRITONSERVER_ServerPollModelRepository(server: *mut TRITONSERVER_Server) -> Err;
 
-/// triton-core's extension `TRITONSERVER_ServerReadinessReport` (not in upstream Triton).
-pub type ServerReadinessReportFn = unsafe extern "C" fn(
-    server: *mut TRITONSERVER_Server,
-    report: *mut *mut TRITONSERVER_Message,
-) -> *mut TRITONSERVER_Error;
+    pub fn TRITONSERVER_ServerMetrics(
+        server: *mut TRITONSERVER_Server,
+        metrics: *mut *mut TRITONSERVER_Metrics,
+    ) -> Err;
+    pub fn TRITONSERVER_MetricsFormatted(
+        metrics: *mut TRITONSERVER_Metrics,
+        format: u32,
+        base: *mut *const c_char,
+        byte_size: *mut usize,
+    ) -> Err;
+    pub fn TRITONSERVER_MetricsDelete(metrics: *mut TRITONSERVER_Metrics) -> Err;
 
-/// Functions of upstream's API that a core may not export yet, resolved once at startup.
-#[derive(Clone, Copy, Default)]
-pub struct Optional {
-    pub server_model_config: Option<ServerModelConfigFn>,
-    pub server_model_metadata: Option<ServerModelMetadataFn>,
-    pub server_load_model_with_parameters: Option<ServerLoadModelWithParametersFn>,
-    pub server_unload_model_and_dependents: Option<ServerModelNameFn>,
-    pub server_poll_model_repository: Option<ServerPollFn>,
-    pub server_metrics: Option<ServerMetricsFn>,
-    pub metrics_formatted: Option<MetricsFormattedFn>,
-    pub metrics_delete: Option<MetricsDeleteFn>,
-    pub server_model_transaction_properties: Option<ServerModelTransactionPropertiesFn>,
-    pub parameter_new: Option<ParameterNewFn>,
-    pub parameter_bytes_new: Option<ParameterBytesNewFn>,
-    pub parameter_delete: Option<ParameterDeleteFn>,
-    /// triton-core's readiness report; absent on other cores (then the report is derived from
-    /// the index and per-version readiness).
-    pub server_readiness_report: Option<ServerReadinessReportFn>,
-}
-
-/// The address of `name` in the already loaded objects (the core is one of them), or NULL.
-fn lookup(name: &CStr) -> *mut c_void {
-    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads the loaded objects'
-    // symbol tables.
-    unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) }
-}
-
-macro_rules! resolve {
-    ($name:literal, $ty:ty) => {{
-        let p = lookup($name);
-        if p.is_null() {
-            None
-        } else {
-            // SAFETY: the symbol is the upstream C function of that name, whose signature is
-            // the function-pointer type declared above (tritonserver.h, API 1.34).
-            Some(unsafe { std::mem::transmute::<*mut c_void, $ty>(p) })
-        }
-    }};
-}
-
-impl Optional {
-    pub fn resolve() -> Self {
-        Optional {
-            server_model_config: resolve!(c"TRITONSERVER_ServerModelConfig", ServerModelConfigFn),
-            server_model_metadata: resolve!(
-                c"TRITONSERVER_ServerModelMetadata",
-                ServerModelMetadataFn
-            ),
-            server_load_model_with_parameters: resolve!(
-                c"TRITONSERVER_ServerLoadModelWithParameters",
-                ServerLoadModelWithParametersFn
-            ),
-            server_unload_model_and_dependents: resolve!(
-                c"TRITONSERVER_ServerUnloadModelAndDependents",
-                ServerModelNameFn
-            ),
-            server_poll_model_repository: resolve!(
-                c"TRITONSERVER_ServerPollModelRepository",
-                ServerPollFn
-            ),
-            server_metrics: resolve!(c"TRITONSERVER_ServerMetrics", ServerMetricsFn),
-            metrics_formatted: resolve!(c"TRITONSERVER_MetricsFormatted", MetricsFormattedFn),
-            metrics_delete: resolve!(c"TRITONSERVER_MetricsDelete", MetricsDeleteFn),
-            server_model_transaction_properties: resolve!(
-                c"TRITONSERVER_ServerModelTransactionProperties",
-                ServerModelTransactionPropertiesFn
-            ),
-            parameter_new: resolve!(c"TRITONSERVER_ParameterNew", ParameterNewFn),
-            parameter_bytes_new: resolve!(c"TRITONSERVER_ParameterBytesNew", ParameterBytesNewFn),
-            parameter_delete: resolve!(c"TRITONSERVER_ParameterDelete", ParameterDeleteFn),
-            server_readiness_report: resolve!(
-                c"TRITONSERVER_ServerReadinessReport",
-                ServerReadinessReportFn
-            ),
-        }
-    }
-
-    /// The names of the optional functions this core lacks.
-    pub fn missing(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        let mut check = |present: bool, name: &'static str| {
-            if !present {
-                out.push(name);
-            }
-        };
-        check(
-            self.server_model_config.is_some(),
-            "TRITONSERVER_ServerModelConfig",
-        );
-        check(
-            self.server_model_metadata.is_some(),
-            "TRITONSERVER_ServerModelMetadata",
-        );
-        check(
-            self.server_load_model_with_parameters.is_some(),
-            "TRITONSERVER_ServerLoadModelWithParameters",
-        );
-        check(
-            self.server_unload_model_and_dependents.is_some(),
-            "TRITONSERVER_ServerUnloadModelAndDependents",
-        );
-        check(
-            self.server_poll_model_repository.is_some(),
-            "TRITONSERVER_ServerPollModelRepository",
-        );
-        check(self.server_metrics.is_some(), "TRITONSERVER_ServerMetrics");
-        check(
-            self.metrics_formatted.is_some(),
-            "TRITONSERVER_MetricsFormatted",
-        );
-        check(self.metrics_delete.is_some(), "TRITONSERVER_MetricsDelete");
-        check(
-            self.server_model_transaction_properties.is_some(),
-            "TRITONSERVER_ServerModelTransactionProperties",
-        );
-        check(self.parameter_new.is_some(), "TRITONSERVER_ParameterNew");
-        check(
-            self.parameter_bytes_new.is_some(),
-            "TRITONSERVER_ParameterBytesNew",
-        );
-        check(
-            self.parameter_delete.is_some(),
-            "TRITONSERVER_ParameterDelete",
-        );
-        out
-    }
+    pub fn TRITONSERVER_ParameterNew(
+        name: *const c_char,
+        ptype: u32,
+        value: *const c_void,
+    ) -> *mut TRITONSERVER_Parameter;
+    pub fn TRITONSERVER_ParameterBytesNew(
+        name: *const c_char,
+        byte_ptr: *const c_void,
+        size: u64,
+    ) -> *mut TRITONSERVER_Parameter;
+    pub fn TRITONSERVER_ParameterDelete(parameter: *mut TRITONSERVER_Parameter);
 }

@@ -10,11 +10,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
 
-use crate::core::{Core, CoreError, LoadParam};
+use crate::core::{Core, CoreError, LoadParam, Readiness};
 use crate::infer::{self, Allocator};
+use crate::ready::Probes;
 
 pub struct AppState {
     pub core: Arc<Core>,
+    pub probes: Probes,
     pub allocator: Allocator,
     pub max_input_size: usize,
 }
@@ -245,24 +247,34 @@ async fn dispatch(State(st): St, req: Request) -> Response {
     }
 }
 
+/// A readiness call that did not finish (see `ready.rs`).
+fn unfinished() -> Response {
+    error(
+        500,
+        "internal task failed: the readiness check did not finish",
+    )
+}
+
 async fn health(st: &AppState, live: bool) -> Response {
-    let core = st.core.clone();
-    let r = if live {
-        core.is_live()
-    } else {
-        core.is_ready()
+    if live {
+        // A state read in the core: answered on the event loop.
+        return match st.core.is_live() {
+            Err(e) => core_error(&e),
+            Ok(true) => empty(StatusCode::OK),
+            Ok(false) => empty(StatusCode::BAD_REQUEST),
+        };
+    }
+    // Readiness asks the backends' hooks: off the event loop (ready.rs).
+    let Some(answer) = st.probes.server().await else {
+        return unfinished();
     };
-    match r {
-        Err(e) => core_error(&e),
-        Ok(true) => empty(StatusCode::OK),
-        Ok(false) if live || !core.strict_readiness => empty(StatusCode::BAD_REQUEST),
-        Ok(false) => {
-            // Beyond upstream: say why, from what the C API offers.
-            let report = match blocking(move || core.readiness_report()).await {
-                Ok(r) => r,
-                Err(r) => return r,
-            };
-            let mut body = json!({ "error": "Server is not ready", "not_ready": report });
+    match &*answer {
+        Err(e) => core_error(e),
+        Ok(Readiness::Ready) => empty(StatusCode::OK),
+        Ok(Readiness::NotReady(_)) if !st.core.strict_readiness => empty(StatusCode::BAD_REQUEST),
+        Ok(Readiness::NotReady(reasons)) => {
+            // Beyond upstream: say why.
+            let mut body = json!({ "error": "Server is not ready", "not_ready": reasons });
             if report_is_empty(&body) {
                 body["error"] =
                     "Server is not ready (starting, or no model version is tracked yet)".into();
@@ -290,24 +302,29 @@ async fn model_call(st: &AppState, name: &str, version: Option<&str>, op: ModelO
         Ok(v) => v,
         Err(e) => return core_error(&e),
     };
+    if op == ModelOp::Ready {
+        // Off the event loop, one call in flight per model version (ready.rs).
+        let Some(answer) = st.probes.model(name, version).await else {
+            return unfinished();
+        };
+        return match &*answer {
+            Ok(true) => empty(StatusCode::OK),
+            Ok(false) => error(400, "Model version not ready"),
+            Err(e) => core_error(e),
+        };
+    }
     let core = st.core.clone();
     let name = name.to_string();
     let r = blocking(move || match op {
-        ModelOp::Ready => match core.model_is_ready(&name, version) {
-            Ok(true) => Ok(String::new()),
-            Ok(false) => Err(CoreError::invalid_arg("Model version not ready")),
-            Err(e) => Err(e),
-        },
         ModelOp::Metadata => core.model_metadata(&name, version),
         ModelOp::Config => core.model_config(&name, version),
         ModelOp::Stats => core.model_statistics(&name, version),
-        ModelOp::Infer => Err(CoreError::internal("unreachable")),
+        ModelOp::Ready | ModelOp::Infer => Err(CoreError::internal("unreachable")),
     })
     .await;
-    match (op, r) {
-        (_, Err(r)) => r,
-        (ModelOp::Ready, Ok(Ok(_))) => empty(StatusCode::OK),
-        (_, Ok(r)) => result_json(r),
+    match r {
+        Err(r) => r,
+        Ok(r) => result_json(r),
     }
 }
 

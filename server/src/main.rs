@@ -1,16 +1,19 @@
 //! `tritonserver-rs`: a KServe v2 / Triton HTTP server on top of `libtritonserver.so`.
 //!
 //! The core is used only through its C API (`tritonserver.h`), linked dynamically like
-//! upstream's `tritonserver` executable (see build.rs). Functions a core may not export yet are
-//! resolved with `dlsym` at startup (`ffi::Optional`); endpoints that need a missing one answer
-//! 501 naming it.
+//! upstream's `tritonserver` executable (see build.rs). triton-core's own extensions are looked
+//! up at startup (`ext`), so the binary also runs on a core without them.
+//!
+//! This file: startup (server options from the flags, the server), the event loops, shutdown.
 
 mod accept;
 mod cli;
 mod core;
+mod ext;
 mod ffi;
 mod http;
 mod infer;
+mod ready;
 
 use std::ffi::CString;
 use std::future::IntoFuture;
@@ -167,13 +170,6 @@ fn main() -> ExitCode {
         }
     };
     let core = Arc::new(Core::new(server, args.strict_readiness));
-    let missing = core.optional.missing();
-    if !missing.is_empty() {
-        log_warn!(
-            "this libtritonserver.so lacks {}: the endpoints that need them answer 501",
-            missing.join(", ")
-        );
-    }
     let allocator = match infer::Allocator::new() {
         Ok(a) => a,
         Err(e) => {
@@ -219,6 +215,7 @@ fn main() -> ExitCode {
 async fn serve(args: Args, core: Arc<Core>, allocator: infer::Allocator) -> ExitCode {
     let state = Arc::new(http::AppState {
         core: core.clone(),
+        probes: ready::Probes::new(core.clone()),
         allocator,
         max_input_size: args.http_max_input_size,
     });

@@ -32,31 +32,60 @@ fn run(cmd: &mut Command) {
     );
 }
 
-/// The example backends, built once per test run against the library next to the binary.
-fn backends() -> &'static Path {
+/// Where the tests build things: `<target>/<profile>/http-test`.
+fn work_dir() -> PathBuf {
+    Path::new(BIN).parent().unwrap().join("http-test")
+}
+
+/// An install prefix staged from the library next to the binary, once per test run.
+fn stage() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let root = repo_root();
         let bin_dir = Path::new(BIN).parent().unwrap().to_path_buf();
         let lib_dir = if bin_dir.join("libtritonserver.so").exists() {
             bin_dir.clone()
         } else {
             bin_dir.join("deps")
         };
-        let work = bin_dir.join("http-test");
-        let stage = work.join("stage");
-        let build = work.join("examples");
-        run(Command::new(root.join("scripts/stage-prefix.sh"))
+        let stage = work_dir().join("stage");
+        run(Command::new(repo_root().join("scripts/stage-prefix.sh"))
             .arg(&lib_dir)
             .arg(&stage));
-        run(Command::new("cmake")
-            .arg("-S")
-            .arg(root.join("examples"))
-            .arg("-B")
-            .arg(&build)
-            .arg(format!("-DCMAKE_PREFIX_PATH={}", stage.display())));
-        run(Command::new("cmake").arg("--build").arg(&build).arg("-j2"));
+        stage
+    })
+}
+
+/// Configures and builds the CMake project `src` into `build` against the staged prefix.
+fn cmake_build(src: &Path, build: &Path) {
+    run(Command::new("cmake")
+        .arg("-S")
+        .arg(src)
+        .arg("-B")
+        .arg(build)
+        .arg(format!("-DCMAKE_PREFIX_PATH={}", stage().display())));
+    run(Command::new("cmake").arg("--build").arg(build).arg("-j2"));
+}
+
+/// The example backends, built once per test run against the library next to the binary.
+fn backends() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let build = work_dir().join("examples");
+        cmake_build(&repo_root().join("examples"), &build);
         build.join("backends")
+    })
+}
+
+/// The build directory of this package's own test backends (tests/backends), built once.
+fn test_backends() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let build = work_dir().join("test-backends");
+        cmake_build(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/backends"),
+            &build,
+        );
+        build
     })
 }
 
@@ -103,9 +132,15 @@ fn tmpdir(tag: &str) -> PathBuf {
 
 /// Starts a server on a fresh copy of the example repository; waits for both services.
 fn start(tag: &str, extra: &[&str]) -> Server {
+    start_with(tag, extra, |_| {})
+}
+
+/// As `start`, with `setup` adding to the model repository before the server starts.
+fn start_with(tag: &str, extra: &[&str], setup: impl FnOnce(&Path)) -> Server {
     let dir = tmpdir(tag);
     let models = dir.join("models");
     copy_dir(&repo_root().join("examples/model_repository"), &models);
+    setup(&models);
     let log = dir.join("server.log");
     let child = Command::new(BIN)
         .arg("--model-repository")
@@ -185,9 +220,21 @@ impl Resp {
 }
 
 fn request(port: u16, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> Resp {
+    request_within(Duration::from_secs(30), port, method, path, headers, body)
+}
+
+/// `request`, failing when the answer takes longer than `timeout`.
+fn request_within(
+    timeout: Duration,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Resp {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s.set_write_timeout(Some(timeout)).unwrap();
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -204,7 +251,12 @@ fn request(port: u16, method: &str, path: &str, headers: &[(&str, String)], body
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP response: {:?}", String::from_utf8_lossy(&raw)));
+        .unwrap_or_else(|| {
+            panic!(
+                "no HTTP response to {method} {path} within {timeout:?}: {:?}",
+                String::from_utf8_lossy(&raw)
+            )
+        });
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.lines();
     let status: u16 = lines
@@ -342,17 +394,10 @@ fn health_metadata_and_repository() {
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(error_of(&r).contains("polling is enabled") || !error_of(&r).is_empty());
 
-    // Metrics: 200 with Prometheus text, or 501 naming the function the core lacks.
+    // Metrics: 200 with Prometheus text.
     let r = get(s.metrics_port, "/metrics");
-    assert!(
-        r.status == 200 || r.status == 501,
-        "{} {}",
-        r.status,
-        r.text()
-    );
-    if r.status == 501 {
-        assert!(error_of(&r).contains("TRITONSERVER_ServerMetrics"));
-    }
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
     assert_eq!(get(s.metrics_port, "/v2/health/live").status, 400);
 
     // One copy of the core in the process: the shared library, mapped once, by one path.
@@ -660,6 +705,103 @@ fn non_strict_readiness_ignores_models() {
     assert_eq!(get(s.port, "/v2/models/stub/ready").status, 400);
 }
 
+/// Adds the model `slowready` (tests/backends/slowready.c, its library in the model directory)
+/// to the repository: its readiness hook blocks while `slowready/BLOCK_READY` exists.
+fn add_slowready_model(models: &Path) {
+    let dir = models.join("slowready");
+    std::fs::create_dir_all(dir.join("1")).unwrap();
+    std::fs::write(
+        dir.join("config.pbtxt"),
+        r#"name: "slowready"
+backend: "slowready"
+max_batch_size: 0
+input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 1 ] } ]
+output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 1 ] } ]
+instance_group [ { count: 1 kind: KIND_CPU } ]
+"#,
+    )
+    .unwrap();
+    std::fs::copy(
+        test_backends().join("libtriton_slowready.so"),
+        dir.join("libtriton_slowready.so"),
+    )
+    .unwrap();
+}
+
+/// A request on its own connection, timed.
+fn timed(f: impl FnOnce() -> Resp) -> (Resp, Duration) {
+    let t = Instant::now();
+    let r = f();
+    (r, t.elapsed())
+}
+
+#[test]
+fn blocked_readiness_hook_delays_neither_live_nor_inference() {
+    // One event loop: every connection below is served by the loop that takes the probes.
+    let s = start_with(
+        "slowready",
+        &["--http-thread-count", "1"],
+        add_slowready_model,
+    );
+    let p = s.port;
+    let model_dir = s.dir.join("models/slowready");
+    assert_eq!(get(p, "/v2/health/ready").status, 200);
+
+    // From now on the hook blocks until the test removes BLOCK_READY.
+    std::fs::write(model_dir.join("BLOCK_READY"), b"").unwrap();
+    let server_probe = std::thread::spawn(move || timed(|| get(p, "/v2/health/ready")));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !model_dir.join("IN_READY_HOOK").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the readiness hook was never called"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // More probes of the blocked model, server-wide and per model, on other connections.
+    let second_probe = std::thread::spawn(move || timed(|| get(p, "/v2/health/ready")));
+    let model_probe = std::thread::spawn(move || timed(|| get(p, "/v2/models/slowready/ready")));
+    std::thread::sleep(Duration::from_millis(200));
+
+    let bound = Duration::from_secs(1);
+    let quick = |method: &str, path: &str, body: &[u8]| {
+        timed(|| request_within(Duration::from_secs(5), p, method, path, &[], body))
+    };
+    let infer_body =
+        json!({"inputs": [{"name": "INPUT0", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]})
+            .to_string();
+    for _ in 0..3 {
+        let (r, took) = quick("GET", "/v2/health/live", b"");
+        assert_eq!(r.status, 200);
+        assert!(
+            took < bound,
+            "/v2/health/live took {took:?} behind a blocked readiness hook"
+        );
+        let (r, took) = quick("POST", "/v2/models/identity/infer", infer_body.as_bytes());
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["outputs"][0]["data"], json!([1.0, 2.0]));
+        assert!(
+            took < bound,
+            "inference took {took:?} behind a blocked readiness hook"
+        );
+        let (r, took) = quick("GET", "/v2/models/identity/ready", b"");
+        assert_eq!(r.status, 200);
+        assert!(took < bound, "another model's readiness took {took:?}");
+    }
+    // The checks above ran while the hook was still blocking.
+    assert!(model_dir.join("IN_READY_HOOK").exists());
+    assert!(!server_probe.is_finished());
+
+    std::fs::remove_file(model_dir.join("BLOCK_READY")).unwrap();
+    for probe in [server_probe, second_probe] {
+        let (r, _) = probe.join().unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let (r, _) = model_probe.join().unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(p, "/v2/health/ready").status, 200);
+}
+
 #[test]
 fn explicit_model_control() {
     let s = start(
@@ -711,20 +853,16 @@ fn explicit_model_control() {
         "/v2/repository/models/identity/load",
         &json!({"parameters": {"config": cfg.to_string()}}),
     );
-    if r.status == 501 {
-        assert!(error_of(&r).contains("LoadModelWithParameters"));
-    } else {
-        assert_eq!(r.status, 200, "{}", r.text());
-        let r = get(p, "/v2/models/identity/config");
-        assert_eq!(r.json()["max_batch_size"], 2, "{}", r.text());
-        let r = post(
-            p,
-            "/v2/models/identity/infer",
-            &json!({"inputs": [{"name": "INPUT0", "shape": [1, 2], "datatype": "INT32", "data": [4, 5]}]}),
-        );
-        assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(r.json()["outputs"][0]["data"], json!([4, 5]));
-    }
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = get(p, "/v2/models/identity/config");
+    assert_eq!(r.json()["max_batch_size"], 2, "{}", r.text());
+    let r = post(
+        p,
+        "/v2/models/identity/infer",
+        &json!({"inputs": [{"name": "INPUT0", "shape": [1, 2], "datatype": "INT32", "data": [4, 5]}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["outputs"][0]["data"], json!([4, 5]));
     let r = post(
         p,
         "/v2/repository/models/identity/load",
@@ -756,7 +894,7 @@ fn explicit_model_control() {
         "/v2/repository/models/identity/unload",
         &json!({"parameters": {"unload_dependents": true}}),
     );
-    assert!(r.status == 200 || r.status == 501, "{}", r.text());
+    assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(get(p, "/v2/health/live").status, 200);
 }
 
