@@ -1,5 +1,6 @@
 //! Build script: sets the SONAME of the shared library and generates the C headers with cbindgen
-//! (tritonserver.h, tritonbackend.h, tritonrepoagent.h, tritoncache.h).
+//! (tritonserver.h, tritonbackend.h, tritonrepoagent.h, tritoncache.h, and tritonrs.h for
+//! triton-core's own extensions).
 //!
 //! The headers are written to `$OUT_DIR/include/triton/core/`. The committed copies under
 //! `include/triton/core/` are compared with them by the test suite; to refresh the committed
@@ -18,7 +19,7 @@ struct Header {
     trailer: Option<&'static str>,
 }
 
-const HEADERS: [Header; 4] = [
+const HEADERS: [Header; 5] = [
     Header {
         file: "tritonserver.h",
         guard: "TRITON_CORE_TRITONSERVER_H",
@@ -50,6 +51,14 @@ const HEADERS: [Header; 4] = [
         declspec: "TRITONCACHE_DECLSPEC",
         prelude: "cbindgen/tritoncache_prelude.h",
         trailer: Some("cbindgen/tritoncache_trailer.h"),
+    },
+    Header {
+        file: "tritonrs.h",
+        guard: "TRITON_CORE_TRITONRS_H",
+        prefix: "TRITONRS_",
+        declspec: "TRITONSERVER_DECLSPEC",
+        prelude: "cbindgen/tritonrs_prelude.h",
+        trailer: None,
     },
 ];
 

@@ -13,7 +13,7 @@ endif()
 
 set(NC_DIR "${CMAKE_CURRENT_SOURCE_DIR}/null_args")
 set(NC_HEADERS)
-foreach(hdr tritonserver tritonbackend tritonrepoagent tritoncache)
+foreach(hdr tritonserver tritonbackend tritonrepoagent tritoncache tritonrs)
   list(APPEND NC_HEADERS "${TritonCore_INCLUDE_DIRS}/triton/core/${hdr}.h")
 endforeach()
 set(NC_CASES "${CMAKE_BINARY_DIR}/null_args/nc_cases.c")

@@ -11,6 +11,7 @@ fn committed_headers_are_current() {
         "tritonbackend.h",
         "tritonrepoagent.h",
         "tritoncache.h",
+        "tritonrs.h",
     ] {
         let want = std::fs::read_to_string(generated.join(name)).expect("generated header");
         let have = std::fs::read_to_string(committed.join(name)).unwrap_or_default();
@@ -70,6 +71,7 @@ fn headers_define_only_triton_names() {
         "tritonbackend.h",
         "tritonrepoagent.h",
         "tritoncache.h",
+        "tritonrs.h",
     ] {
         let text = std::fs::read_to_string(dir.join(name)).unwrap();
         for line in text.lines() {

@@ -23,7 +23,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEADERS = ["tritonserver.h", "tritonbackend.h", "tritonrepoagent.h", "tritoncache.h"]
+HEADERS = [
+    "tritonserver.h", "tritonbackend.h", "tritonrepoagent.h", "tritoncache.h", "tritonrs.h",
+]
 
 # ---- where NULL is allowed: expected success instead of INVALID_ARG ----
 # (function, parameter) -> why. Upstream header lines are quoted in c_tests/README.md.
@@ -52,6 +54,9 @@ ALLOWED = {
     ("TRITONSERVER_ServerModelBatchProperties", "voidp"): "If non-nullptr, returns",
     ("TRITONSERVER_ServerModelTransactionProperties", "voidp"): "If non-nullptr, returns",
     ("TRITONSERVER_ServerInferAsync", "trace"): "or nullptr if no tracing",
+    # tritonrs.h (triton-core's own extension): "either pointer may be NULL".
+    ("TRITONRS_ApiVersion", "major"): "either pointer may be NULL",
+    ("TRITONRS_ApiVersion", "minor"): "either pointer may be NULL",
     ("TRITONSERVER_MetricNewWithArgs", "args"):
         "args for particular metric types, e.g. histogram (a counter takes none)",
     ("TRITONBACKEND_ModelInstanceResponseStatisticsSetError", "error"):

@@ -16,6 +16,7 @@
 
 #include "triton/core/tritonbackend.h"
 #include "triton/core/tritoncache.h"
+#include "triton/core/tritonrs.h"
 #include "triton/core/tritonrepoagent.h"
 #include "triton/core/tritonserver.h"
 

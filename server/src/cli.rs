@@ -127,6 +127,54 @@ pub struct Args {
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool, value_name = "BOOL", help_heading = "Health")]
     pub strict_readiness: bool,
 
+    /// triton-core extension: how long (ms) one call of a backend's readiness hook may take
+    /// before the instance counts as not ready; a hung hook never holds a probe longer
+    /// (default: the core's, 2000).
+    #[arg(long, value_name = "MS", help_heading = "Health")]
+    pub readiness_timeout_ms: Option<u64>,
+
+    /// triton-core extension: check every instance's readiness in the background every MS
+    /// milliseconds, so readiness, its metrics and restarts do not depend on probes (0: off).
+    #[arg(long, value_name = "MS", help_heading = "Health")]
+    pub readiness_monitor_ms: Option<u64>,
+
+    /// triton-core extension: restart (finalize and initialize again) an instance that fails
+    /// --instance-restart-after-failures readiness checks in a row, with exponential backoff;
+    /// a model's parameter triton_core.instance_restart overrides it.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool, value_name = "BOOL", help_heading = "Health")]
+    pub instance_restart: bool,
+
+    /// Consecutive failed readiness checks that start a restart.
+    #[arg(long, default_value_t = 3, value_name = "N", help_heading = "Health")]
+    pub instance_restart_after_failures: u32,
+
+    /// Failed restart attempts after which the instance stays failed.
+    #[arg(long, default_value_t = 5, value_name = "N", help_heading = "Health")]
+    pub instance_restart_max_attempts: u32,
+
+    /// Wait before the second restart attempt (doubled for each further one).
+    #[arg(
+        long,
+        default_value_t = 500,
+        value_name = "MS",
+        help_heading = "Health"
+    )]
+    pub instance_restart_backoff_ms: u64,
+
+    /// Longest wait between restart attempts.
+    #[arg(
+        long,
+        default_value_t = 30_000,
+        value_name = "MS",
+        help_heading = "Health"
+    )]
+    pub instance_restart_backoff_cap_ms: u64,
+
+    /// triton-core extension: the deadline (µs) of requests that set none; at its deadline a
+    /// request is answered with an error even while its backend still holds it (0: none).
+    #[arg(long, default_value_t = 0, value_name = "US", help_heading = "Models")]
+    pub default_request_timeout_us: u64,
+
     /// Seconds to wait on SIGINT/SIGTERM for in-flight requests to finish before models are
     /// unloaded and the server exits.
     #[arg(
@@ -219,6 +267,24 @@ pub struct Args {
     /// Write the log to this file instead of the console.
     #[arg(long, value_name = "PATH", help_heading = "Logging")]
     pub log_file: Option<String>,
+}
+
+impl Args {
+    /// The triton-core extension options asked for.
+    pub fn extension_options(&self) -> crate::ext::ExtensionOptions {
+        crate::ext::ExtensionOptions {
+            readiness_timeout_ms: self.readiness_timeout_ms,
+            readiness_monitor_ms: self.readiness_monitor_ms,
+            instance_restart: self.instance_restart.then_some((
+                self.instance_restart_after_failures,
+                self.instance_restart_max_attempts,
+                self.instance_restart_backoff_ms,
+                self.instance_restart_backoff_cap_ms,
+            )),
+            default_request_timeout_us: (self.default_request_timeout_us > 0)
+                .then_some(self.default_request_timeout_us),
+        }
+    }
 }
 
 #[cfg(test)]

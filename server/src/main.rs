@@ -124,6 +124,7 @@ fn create_server(args: &Args) -> Result<*mut ffi::TRITONSERVER_Server, CoreError
                 opts,
                 args.allow_metrics,
             ))?;
+            crate::ext::Extensions::resolve().apply_options(opts, &args.extension_options())?;
             let mut server = std::ptr::null_mut();
             check(ffi::TRITONSERVER_ServerNew(&mut server, opts))?;
             Ok(server)

@@ -19,6 +19,7 @@ pub mod backend;
 pub(crate) mod boundary;
 pub mod cache;
 pub mod callback;
+pub mod ext;
 pub(crate) mod handle;
 pub mod repoagent;
 pub mod server;

@@ -130,6 +130,21 @@ struct State {
     /// Workers asleep on the condition variable: a notify is a syscall even with nobody
     /// waiting, so enqueue skips it when this is zero.
     waiting: usize,
+    /// Per active instance: taken out of scheduling while it restarts.
+    paused: Vec<bool>,
+    /// Per active instance: failed for good (a restart gave up), with why.
+    failed: Vec<Option<String>>,
+}
+
+impl State {
+    /// Why no active instance can take requests, when none can.
+    fn all_failed(&self) -> Option<&str> {
+        if self.failed.iter().all(Option::is_some) {
+            self.failed.iter().flatten().next().map(String::as_str)
+        } else {
+            None
+        }
+    }
 }
 
 impl State {
@@ -243,6 +258,8 @@ impl Scheduler {
                 accepting: true,
                 stopping: false,
                 waiting: 0,
+                paused: vec![false; active],
+                failed: vec![None; active],
             }),
             cv: Condvar::new(),
             workers: Mutex::new(Vec::new()),
@@ -325,11 +342,29 @@ impl Scheduler {
                 request,
             ));
         }
+        if let Some(reason) = st.all_failed() {
+            return Err((
+                Error::unavailable(format!(
+                    "no instance of model '{}' can execute requests: {reason}",
+                    request.model().name()
+                )),
+                request,
+            ));
+        }
         if let Some(seq) = &self.sequences {
             let worker = match seq.route(&request) {
                 Ok(w) => w,
                 Err(e) => return Err((e, request)),
             };
+            if let Some(Some(reason)) = st.failed.get(worker) {
+                return Err((
+                    Error::unavailable(format!(
+                        "the instance of this sequence of model '{}' failed: {reason}",
+                        request.model().name()
+                    )),
+                    request,
+                ));
+            }
             request
                 .queue_start_ns
                 .store(queue_start_ns, Ordering::Release);
@@ -399,8 +434,11 @@ impl Scheduler {
             .active
             .iter()
             .zip(&self.executing)
-            .filter(|(inst, _)| inst.needs().is_empty())
-            .find_map(|(inst, m)| m.try_lock().ok().map(|g| (inst, g)));
+            .enumerate()
+            .filter(|(i, (inst, _))| {
+                inst.needs().is_empty() && !st.paused[*i] && st.failed[*i].is_none()
+            })
+            .find_map(|(_, (inst, m))| m.try_lock().ok().map(|g| (inst, g)));
         let Some((instance, guard)) = idle else {
             return Err((st, request));
         };
@@ -433,6 +471,13 @@ impl Scheduler {
         let mut st = lock(&self.state);
         if self.sequences.is_some() {
             loop {
+                if st.paused[worker] || st.failed[worker].is_some() {
+                    if st.stopping {
+                        return None;
+                    }
+                    st = self.sleep(st, None);
+                    continue;
+                }
                 if let Some(r) = st
                     .per_instance
                     .get_mut(worker)
@@ -448,6 +493,14 @@ impl Scheduler {
         }
         let mut spin: Option<Option<IdleSpin>> = None;
         loop {
+            if st.paused[worker] || st.failed[worker].is_some() {
+                // Out of scheduling (restarting, or failed): the siblings take the queue.
+                if st.stopping {
+                    return None;
+                }
+                st = self.sleep(st, None);
+                continue;
+            }
             let expired = take_expired(&mut st);
             if !expired.is_empty() {
                 drop(st);
@@ -605,6 +658,73 @@ impl Scheduler {
         };
         let _executing = self.executing.get(index).map(lock);
         m.execute(instance, batch.take());
+    }
+
+    /// The index of an active instance.
+    fn index_of(&self, inst: &Instance) -> Option<usize> {
+        self.active
+            .iter()
+            .position(|a| std::ptr::eq(Arc::as_ptr(a), inst))
+    }
+
+    /// Take an instance out of scheduling (its worker takes no new batch; the siblings take
+    /// the queue), then wait until `deadline` for its execution in progress to end. On success
+    /// the returned guard keeps the instance from executing until dropped; call
+    /// [`Scheduler::resume`] to put it back into scheduling.
+    pub(crate) fn pause(
+        &self,
+        inst: &Instance,
+        deadline: Instant,
+    ) -> Option<std::sync::MutexGuard<'_, ()>> {
+        let index = self.index_of(inst)?;
+        lock(&self.state).paused[index] = true;
+        loop {
+            match self.executing[index].try_lock() {
+                Ok(g) => return Some(g),
+                Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() >= deadline => {
+                    return None
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+            }
+        }
+    }
+
+    /// Put a paused instance back into scheduling.
+    pub(crate) fn resume(&self, inst: &Instance) {
+        if let Some(index) = self.index_of(inst) {
+            lock(&self.state).paused[index] = false;
+            self.cv.notify_all();
+        }
+    }
+
+    /// An instance failed for good. When no active instance is left, queued requests are
+    /// answered with UNAVAILABLE and new ones refused; its own sequences' requests too.
+    pub(crate) fn fail_instance(&self, inst: &Instance, reason: &str) {
+        let Some(index) = self.index_of(inst) else {
+            return;
+        };
+        let mut st = lock(&self.state);
+        st.paused[index] = false;
+        st.failed[index] = Some(reason.to_owned());
+        let mut stranded: Vec<Box<InferenceRequest>> = st.per_instance[index].drain(..).collect();
+        if st.all_failed().is_some() {
+            for q in st.levels.iter_mut() {
+                stranded.extend(q.drain(..).map(|i| i.request));
+            }
+            st.with_deadline = 0;
+        }
+        drop(st);
+        self.cv.notify_all();
+        let e = Error::unavailable(format!(
+            "instance '{}' failed and could not be restarted: {reason}",
+            inst.name()
+        ));
+        for r in stranded {
+            r.fail(&e);
+        }
     }
 
     /// Stop accepting new requests (queued ones still run).

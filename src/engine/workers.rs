@@ -1,9 +1,9 @@
-//! Background threads of the engine: a small process-wide pool for lifecycle work
-//! (finishing unloads, finalizing retired model versions, readiness checks) and a timer.
+//! Background threads of the engine: process-wide pools for lifecycle work (finalizing retired
+//! model versions, restarting instances) and for readiness hook calls, and a timer.
 //!
 //! Every job runs inside a panic boundary: a panicking job is logged with its name and the
 //! thread goes on with the next one, so a panic never strands the work queued behind it.
-//! Threads start on demand (up to [`MAX_THREADS`] at once) and end after a few idle seconds,
+//! Threads start on demand (up to a pool's maximum at once) and end after a few idle seconds,
 //! so a process that never unloads anything never runs one.
 
 use std::collections::{BinaryHeap, VecDeque};
@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 
 use super::sync::{lock, panic_text, wait_timeout};
 
-/// At most this many pool threads run at once; more jobs wait in the queue.
-const MAX_THREADS: usize = 8;
 /// A pool thread with nothing to do for this long ends.
 const IDLE: Duration = Duration::from_secs(5);
 
@@ -27,15 +25,18 @@ struct PoolState {
     idle: usize,
 }
 
-struct Pool {
+/// A pool of threads started on demand, at most `max` at once.
+pub struct Pool {
+    name: &'static str,
+    max: usize,
     state: Mutex<PoolState>,
     cv: Condvar,
 }
 
-static POOL: LazyLock<Pool> = LazyLock::new(|| Pool {
-    state: Mutex::new(PoolState::default()),
-    cv: Condvar::new(),
-});
+/// Lifecycle work: finishing unloads, finalizing retired versions, restarting instances.
+pub static LIFECYCLE: Pool = Pool::new("triton-lifecycle", 8);
+/// Calls of backends' readiness hooks (a hung hook holds one of these, never a caller).
+pub static READINESS: Pool = Pool::new("triton-readiness", 32);
 
 /// Run `f` inside a panic boundary; a panic is logged as the failure of job `what` and its
 /// message returned.
@@ -50,58 +51,80 @@ pub fn guarded(what: &str, f: impl FnOnce()) -> Option<String> {
     }
 }
 
-/// Run `job` on a pool thread. When no thread can be started, it runs on the calling thread.
+/// Run `job` on a lifecycle thread (see [`Pool::submit`]).
 pub fn submit(what: &'static str, job: impl FnOnce() + Send + 'static) {
-    let pool = &*POOL;
-    let mut st = lock(&pool.state);
-    st.queue.push_back((what, Box::new(job)));
-    if st.idle > 0 {
-        drop(st);
-        pool.cv.notify_one();
-        return;
-    }
-    if st.threads >= MAX_THREADS {
-        return;
-    }
-    st.threads += 1;
-    drop(st);
-    let spawned = std::thread::Builder::new()
-        .name("triton-lifecycle".into())
-        .spawn(pool_thread);
-    if let Err(e) = spawned {
-        crate::log_error!("failed to start a lifecycle thread ({e}); running the work inline");
-        let jobs: Vec<(&'static str, Job)> = {
-            let mut st = lock(&pool.state);
-            st.threads -= 1;
-            if st.threads > 0 {
-                // Another thread will take them.
-                return;
-            }
-            st.queue.drain(..).collect()
-        };
-        for (what, job) in jobs {
-            guarded(what, job);
-        }
-    }
+    LIFECYCLE.submit(what, job);
 }
 
-fn pool_thread() {
-    let pool = &*POOL;
-    let mut st = lock(&pool.state);
-    loop {
-        if let Some((what, job)) = st.queue.pop_front() {
-            drop(st);
-            guarded(what, job);
-            st = lock(&pool.state);
-            continue;
+impl Pool {
+    const fn new(name: &'static str, max: usize) -> Pool {
+        Pool {
+            name,
+            max,
+            state: Mutex::new(PoolState {
+                queue: VecDeque::new(),
+                threads: 0,
+                idle: 0,
+            }),
+            cv: Condvar::new(),
         }
-        st.idle += 1;
-        let started = Instant::now();
-        st = wait_timeout(&pool.cv, st, IDLE);
-        st.idle -= 1;
-        if st.queue.is_empty() && started.elapsed() >= IDLE {
-            st.threads -= 1;
+    }
+
+    /// Run `job` on a pool thread. When no thread can be started, it runs on the calling
+    /// thread.
+    pub fn submit(&'static self, what: &'static str, job: impl FnOnce() + Send + 'static) {
+        let mut st = lock(&self.state);
+        st.queue.push_back((what, Box::new(job)));
+        if st.idle > 0 {
+            drop(st);
+            self.cv.notify_one();
             return;
+        }
+        if st.threads >= self.max {
+            return;
+        }
+        st.threads += 1;
+        drop(st);
+        let spawned = std::thread::Builder::new()
+            .name(self.name.into())
+            .spawn(move || self.run());
+        if let Err(e) = spawned {
+            crate::log_error!(
+                "failed to start a {} thread ({e}); running the work inline",
+                self.name
+            );
+            let jobs: Vec<(&'static str, Job)> = {
+                let mut st = lock(&self.state);
+                st.threads -= 1;
+                if st.threads > 0 {
+                    // Another thread will take them.
+                    return;
+                }
+                st.queue.drain(..).collect()
+            };
+            for (what, job) in jobs {
+                guarded(what, job);
+            }
+        }
+    }
+
+    fn run(&self) {
+        let mut st = lock(&self.state);
+        loop {
+            if let Some((what, job)) = st.queue.pop_front() {
+                drop(st);
+                guarded(what, job);
+                st = lock(&self.state);
+                continue;
+            }
+            st.idle += 1;
+            let started = Instant::now();
+            st = wait_timeout(&self.cv, st, IDLE);
+            st.idle -= 1;
+            if st.queue.is_empty() && started.elapsed() >= IDLE {
+                st.threads -= 1;
+                return;
+            }
         }
     }
 }

@@ -1104,14 +1104,6 @@ TRITONSERVER_DECLSPEC
 TRITONSERVER_Error *TRITONSERVER_ServerUnloadModel(TRITONSERVER_Server *server,
                                                    const char *model_name);
 
-/// triton-core extension (not in upstream Triton): why the server is not ready, as JSON
-/// `{"ready": bool, "not_ready": [{"model", "version", "state", "instance", "reason"}]}`, listing
-/// every model version and instance that keeps strict readiness false, with the backend's own
-/// message for instances failing `TRITONBACKEND_ModelInstanceReady`. The caller owns the message.
-TRITONSERVER_DECLSPEC
-TRITONSERVER_Error *TRITONSERVER_ServerReadinessReport(TRITONSERVER_Server *server,
-                                                       TRITONSERVER_Message **report);
-
 /// The name of a trace level ("TIMESTAMPS", ...); "<unknown>" for a combination or other value.
 TRITONSERVER_DECLSPEC
 const char *TRITONSERVER_InferenceTraceLevelString(TRITONSERVER_InferenceTraceLevel level);

@@ -38,7 +38,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsNew(
     options: *mut *mut TRITONSERVER_ServerOptions,
 ) -> *mut TRITONSERVER_Error {
     ffi_try("TRITONSERVER_ServerOptionsNew", || {
-        out_ptr(options, "options")?.write(into_raw(Box::default()));
+        out_ptr(options, "options")?.write(into_raw(Box::new(Options::from_env())));
         Ok(())
     })
 }

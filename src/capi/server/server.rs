@@ -218,21 +218,3 @@ pub unsafe extern "C" fn TRITONSERVER_ServerUnloadModel(
         s.unload_model(name)
     })
 }
-
-/// triton-core extension (not in upstream Triton): why the server is not ready, as JSON
-/// `{"ready": bool, "not_ready": [{"model", "version", "state", "instance", "reason"}]}`, listing
-/// every model version and instance that keeps strict readiness false, with the backend's own
-/// message for instances failing `TRITONBACKEND_ModelInstanceReady`. The caller owns the message.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn TRITONSERVER_ServerReadinessReport(
-    server: *mut TRITONSERVER_Server,
-    report: *mut *mut TRITONSERVER_Message,
-) -> *mut TRITONSERVER_Error {
-    ffi_try("TRITONSERVER_ServerReadinessReport", || {
-        let s = server_ref(server)?;
-        let out = out_ptr(report, "report")?;
-        let json = s.readiness_report()?;
-        out.write(into_raw(Box::new(Message::from_value(&json))));
-        Ok(())
-    })
-}

@@ -21,6 +21,7 @@ pub use text::{format_value, write_family};
 use std::collections::HashMap;
 
 use crate::engine::infer::FailureReason;
+use crate::engine::model::LATENCY_BUCKETS_US;
 use crate::engine::server::Server;
 
 /// Metric settings read from the server options.
@@ -67,6 +68,7 @@ fn server_samples(
             .or_default()
             .push((labels.clone(), Value::Scalar(v)));
     };
+    let mut check_durations: Vec<(Labels, Value)> = Vec::new();
     let table = server.repository().snapshot();
     for (id, entry) in &table.models {
         for (version, slot) in &entry.versions {
@@ -118,6 +120,30 @@ fn server_samples(
                 &labels,
                 model.queued() as f64,
             );
+            for inst in model.instances() {
+                let r = inst.ready_cell().report();
+                let mut l = labels.clone();
+                l.insert("instance".into(), inst.name().to_owned());
+                if let Some(ready) = r.ready {
+                    push("nv_instance_ready", &l, f64::from(u8::from(ready)));
+                }
+                push("nv_instance_ready_transitions", &l, r.transitions as f64);
+                push("nv_instance_ready_check_timeouts", &l, r.timeouts as f64);
+                push("nv_instance_restarts", &l, r.restarts as f64);
+                push(
+                    "nv_instance_restart_failures",
+                    &l,
+                    r.restart_failures as f64,
+                );
+                check_durations.push((
+                    l,
+                    Value::Histogram {
+                        bounds: LATENCY_BUCKETS_US.to_vec(),
+                        counts: r.latency_counts,
+                        sum: r.latency_sum_us,
+                    },
+                ));
+            }
         }
     }
     // The core has no pinned memory pool: both gauges read 0, as upstream's do without one.
@@ -129,6 +155,9 @@ fn server_samples(
         push("nv_cpu_utilization", &Labels::new(), util);
         push("nv_cpu_memory_total_bytes", &Labels::new(), total as f64);
         push("nv_cpu_memory_used_bytes", &Labels::new(), used as f64);
+    }
+    if !check_durations.is_empty() {
+        out.insert("nv_instance_ready_check_histogram_us", check_durations);
     }
     for samples in out.values_mut() {
         samples.sort_by(|a, b| a.0.cmp(&b.0));

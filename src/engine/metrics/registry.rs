@@ -135,6 +135,13 @@ pub const BUILTIN_FAMILIES: &[(&str, FamilyType, &str)] = &[
     ("nv_cpu_utilization", FamilyType::Gauge, "CPU utilization rate [0.0 - 1.0]"),
     ("nv_cpu_memory_total_bytes", FamilyType::Gauge, "CPU total memory (RAM), in bytes"),
     ("nv_cpu_memory_used_bytes", FamilyType::Gauge, "CPU used memory (RAM), in bytes"),
+    // triton-core extensions: runtime readiness of model instances.
+    ("nv_instance_ready", FamilyType::Gauge, "Whether the model instance passed its last readiness check (1) or not (0)"),
+    ("nv_instance_ready_transitions", FamilyType::Counter, "Number of times the model instance went from ready to not ready or back"),
+    ("nv_instance_ready_check_histogram_us", FamilyType::Histogram, "Duration of the backend's readiness check of the model instance, in microseconds"),
+    ("nv_instance_ready_check_timeouts", FamilyType::Counter, "Number of readiness checks of the model instance that did not answer within the readiness timeout"),
+    ("nv_instance_restarts", FamilyType::Counter, "Number of times the model instance was restarted after failing its readiness checks"),
+    ("nv_instance_restart_failures", FamilyType::Counter, "Number of failed restart attempts of the model instance"),
 ];
 
 /// Every family, in registration order.

@@ -8,6 +8,7 @@ use triton_model_config::pb;
 use triton_model_config::pb::model_instance_group::Kind;
 
 use super::gate::{Finalizing, Gate, Initializing};
+use super::readiness::ReadyCell;
 use super::Model;
 use crate::engine::backend::BackendLibrary;
 use crate::engine::error::{Error, Result};
@@ -83,6 +84,10 @@ pub struct Instance {
     initialized: AtomicBool,
     /// Every call into the backend with this instance passes through it (see `gate.rs`).
     gate: Gate,
+    /// Its runtime readiness (see `readiness.rs`).
+    ready: ReadyCell,
+    /// Held while the instance is finalized or restarted, so that the two never overlap.
+    lifecycle: std::sync::Mutex<()>,
     /// Rate limiter resources the instance needs to execute.
     needs: Needs,
 }
@@ -122,6 +127,8 @@ impl Instance {
             state: AtomicPtr::new(std::ptr::null_mut()),
             initialized: AtomicBool::new(false),
             gate: Gate::default(),
+            ready: ReadyCell::default(),
+            lifecycle: std::sync::Mutex::new(()),
             needs: Needs::of(group, settings.device_id),
         })
     }
@@ -172,6 +179,15 @@ impl Instance {
         &self.gate
     }
 
+    /// Its runtime readiness state.
+    pub fn ready_cell(&self) -> &ReadyCell {
+        &self.ready
+    }
+
+    pub(crate) fn lifecycle_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        crate::engine::sync::lock(&self.lifecycle)
+    }
+
     /// Run the backend's initialization of this instance and open its gate.
     pub(crate) fn initialize(&self, lib: &dyn BackendLibrary) -> Result<()> {
         lib.instance_initialize(&Initializing::new(self))?;
@@ -183,6 +199,12 @@ impl Instance {
     /// Close the gate, wait until no call into the backend with this instance is running, then
     /// run the backend's finalization of it, once.
     pub(crate) fn finalize(&self, lib: &dyn BackendLibrary) {
+        let _one = self.lifecycle_lock();
+        self.finalize_locked(lib);
+    }
+
+    /// [`Instance::finalize`] for a caller that holds the lifecycle lock (a restart).
+    pub(crate) fn finalize_locked(&self, lib: &dyn BackendLibrary) {
         if !self.initialized.swap(false, Ordering::AcqRel) {
             return;
         }

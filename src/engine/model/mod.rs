@@ -6,6 +6,8 @@ mod gate;
 mod instance;
 mod life;
 mod lifetime;
+mod readiness;
+mod restart;
 mod warmup;
 
 pub use config_update::apply_backend_update;
@@ -19,6 +21,8 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 pub use gate::{Entered, Finalizing, Initializing};
 pub use instance::Instance;
 pub use life::ModelUse;
+pub(crate) use readiness::check as check_instances;
+pub use readiness::{CellReport, ReadinessSettings, RestartPolicy, LATENCY_BUCKETS_US};
 use triton_model_config as mc;
 use triton_model_config::pb;
 
@@ -71,6 +75,8 @@ pub struct ModelContext {
     /// Told when the version fails at runtime (a panic in one of its threads): the server
     /// marks it UNAVAILABLE with the reason.
     pub on_fault: FaultSink,
+    /// How readiness checks behave.
+    pub readiness: Arc<ReadinessSettings>,
 }
 
 /// Where a model version reports a runtime failure (the version and the reason).
@@ -85,6 +91,7 @@ impl ModelContext {
             retiring: Arc::default(),
             server: Weak::<()>::new(),
             on_fault: Arc::new(|_, _| {}),
+            readiness: Arc::default(),
         }
     }
 }
@@ -224,6 +231,9 @@ impl Model {
     }
     pub(crate) fn life(&self) -> &Life {
         &self.life
+    }
+    pub(crate) fn readiness_settings(&self) -> &ReadinessSettings {
+        &self.ctx.readiness
     }
     /// Uses held now: requests accepted and not yet released, response factories held by the
     /// backend.
@@ -385,22 +395,23 @@ impl Model {
 
     /// Instances whose backend readiness check fails, with the error (all of them, or only the
     /// first with `first_only`). A retired version is not ready ("unloading") without asking
-    /// the backend; an instance whose gate is closed is not ready without asking either.
-    pub fn instances_not_ready(&self, first_only: bool) -> Vec<(Option<String>, Error)> {
-        let Some(backend) = &self.backend else {
+    /// the backend. Bounded by the readiness hook timeout (see `readiness.rs`).
+    pub fn instances_not_ready(self: &Arc<Self>, first_only: bool) -> Vec<(Option<String>, Error)> {
+        if self.backend.is_none() {
             return Vec::new();
-        };
+        }
         if self.life.is_retired() {
             return vec![(None, Error::unavailable(REASON_UNLOADING))];
         }
-        let lib = backend.library();
+        let items: Vec<(&Arc<Model>, &Arc<Instance>)> =
+            self.instances().iter().map(|i| (self, i)).collect();
         let mut out = Vec::new();
-        for inst in self.instances() {
-            let result = match Entered::new(inst) {
-                Some(pass) => lib.instance_ready(&pass),
-                None => Err(Error::unavailable(REASON_UNLOADING)),
-            };
-            if let Err(e) = result {
+        for (inst, e) in self
+            .instances()
+            .iter()
+            .zip(readiness::check(&items, &self.ctx.readiness))
+        {
+            if let Some(e) = e {
                 out.push((Some(inst.name().to_owned()), e));
                 if first_only {
                     break;
@@ -412,7 +423,7 @@ impl Model {
 
     /// Runtime readiness: `Ok` when every instance reports ready (instances of backends without
     /// a readiness hook always do); the first instance that is not ready gives the error.
-    pub fn check_ready(&self) -> Result<()> {
+    pub fn check_ready(self: &Arc<Self>) -> Result<()> {
         match self.instances_not_ready(true).into_iter().next() {
             Some((_, e)) => Err(e),
             None => Ok(()),

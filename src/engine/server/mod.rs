@@ -20,10 +20,13 @@ pub use plugins::Plugins;
 use super::backend::{BackendManager, LibraryLoader};
 use super::cache::ResponseCache;
 use super::error::{Error, Result};
-use super::model::{Model, ModelContext, ModelState, REASON_UNLOADED};
+use super::model::{
+    check_instances, CellReport, Instance, Model, ModelContext, ModelState, ReadinessSettings,
+    REASON_UNLOADED,
+};
 use super::ratelimit::RateLimiter;
 use super::repoagent::AgentManager;
-use super::repository::{ConfigOptions, ModelId, Repository};
+use super::repository::{ConfigOptions, ModelId, ModelTable, Repository};
 use super::sync::{CallCounter, CallGuard, PendingOps};
 use super::types::ModelControlMode;
 
@@ -71,7 +74,7 @@ impl ServerState {
 }
 
 /// Why a strict readiness check failed: the first model version found not ready.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NotReady {
     pub model: String,
     /// The model's namespace (its repository with model namespacing on, else empty).
@@ -80,6 +83,8 @@ pub struct NotReady {
     /// The instance whose backend readiness check failed, if that is the reason.
     pub instance: Option<String>,
     pub reason: String,
+    /// What the instance's readiness state shows (since when, hook latency, restarts).
+    pub detail: Option<CellReport>,
 }
 
 /// A Triton server.
@@ -104,6 +109,8 @@ pub struct Server {
     /// API calls in flight (counted by the C API shell): stopping waits for those that started
     /// before it, deleting for all of them.
     calls: CallCounter,
+    /// How readiness checks behave, shared with every model version.
+    readiness: Arc<ReadinessSettings>,
 }
 
 impl Server {
@@ -146,6 +153,7 @@ impl Server {
             strict: options.strict_model_config,
         };
         let host_policies = options.host_policies.clone();
+        let readiness = options.readiness.clone();
         let rate_limit = options.rate_limit_exec_count;
         let rate_limit_resources = options.rate_limit_resources.clone();
         let server = Arc::new_cyclic(|weak| Server {
@@ -162,10 +170,14 @@ impl Server {
             host_policies: Arc::new(host_policies),
             retiring: Arc::default(),
             calls: CallCounter::default(),
+            readiness: Arc::new(readiness),
         });
         let result = server.load_startup_models();
         server.log_options_table();
         server.set_state(ServerState::Ready);
+        if let Some(interval) = server.readiness.monitor_interval {
+            Server::schedule_monitor(server.weak(), interval);
+        }
         if let Err(e) = result {
             if server.options.exit_on_error {
                 let _ = server.stop_with(true);
@@ -249,26 +261,32 @@ impl Server {
                     version: None,
                     instance: None,
                     reason: "server is not ready".into(),
+                    detail: None,
                 }])
             }
         }
         if !self.options.strict_readiness {
             return Ok(Vec::new());
         }
-        let mut out = Vec::new();
         let table = self.repo.snapshot();
+        let items = serving_instances(&table);
+        let answers = check_instances(&items, &self.readiness);
+        let mut answers = items.iter().zip(answers);
+        let mut out = Vec::new();
         for (id, entry) in &table.models {
             let name = &id.name;
             let namespace = &id.namespace;
+            let item = |version: Option<i64>, instance: Option<String>, reason: String| NotReady {
+                model: name.clone(),
+                namespace: namespace.clone(),
+                version,
+                instance,
+                reason,
+                detail: None,
+            };
             if entry.versions.is_empty() {
                 if !entry.unloaded {
-                    out.push(NotReady {
-                        model: name.clone(),
-                        namespace: namespace.clone(),
-                        version: None,
-                        instance: None,
-                        reason: entry.reason.clone(),
-                    });
+                    out.push(item(None, None, entry.reason.clone()));
                 }
                 if first_only && !out.is_empty() {
                     return Ok(out);
@@ -277,39 +295,45 @@ impl Server {
             }
             for (v, slot) in &entry.versions {
                 let before = out.len();
-                match slot.state {
-                    ModelState::Ready => match &slot.model {
-                        Some(m) => {
-                            for (instance, e) in m.instances_not_ready(first_only) {
-                                out.push(NotReady {
-                                    model: name.clone(),
-                                    namespace: namespace.clone(),
-                                    version: Some(*v),
-                                    instance,
-                                    reason: e.message().to_owned(),
-                                });
+                match (slot.state, &slot.model) {
+                    (ModelState::Ready, Some(m)) if m.is_retired() => out.push(item(
+                        Some(*v),
+                        None,
+                        crate::engine::model::REASON_UNLOADING.into(),
+                    )),
+                    (ModelState::Ready, Some(m)) if m.backend().is_some() => {
+                        for _ in m.instances() {
+                            let Some(((_, inst), answer)) = answers.next() else {
+                                break;
+                            };
+                            if let Some(e) = answer {
+                                let mut n = item(
+                                    Some(*v),
+                                    Some(inst.name().to_owned()),
+                                    e.message().into(),
+                                );
+                                n.detail = Some(inst.ready_cell().report());
+                                out.push(n);
+                                if first_only {
+                                    break;
+                                }
                             }
                         }
-                        None => out.push(NotReady {
-                            model: name.clone(),
-                            namespace: namespace.clone(),
-                            version: Some(*v),
-                            instance: None,
-                            reason: "model is not available".into(),
-                        }),
-                    },
-                    ModelState::Unavailable if slot.reason == REASON_UNLOADED => {}
-                    other => out.push(NotReady {
-                        model: name.clone(),
-                        namespace: namespace.clone(),
-                        version: Some(*v),
-                        instance: None,
-                        reason: if slot.reason.is_empty() {
+                    }
+                    (ModelState::Ready, Some(_)) => {}
+                    (ModelState::Ready, None) => {
+                        out.push(item(Some(*v), None, "model is not available".into()))
+                    }
+                    (ModelState::Unavailable, _) if slot.reason == REASON_UNLOADED => {}
+                    (other, _) => out.push(item(
+                        Some(*v),
+                        None,
+                        if slot.reason.is_empty() {
                             format!("version is {}", other.name())
                         } else {
                             slot.reason.clone()
                         },
-                    }),
+                    )),
                 }
                 for n in &out[before..] {
                     crate::log_verbose!(1, "Model '{id}' version {v} is not ready: {}", n.reason);
@@ -322,8 +346,28 @@ impl Server {
         Ok(out)
     }
 
+    /// Check every serving instance in the background every `interval` (the readiness
+    /// monitor), so that readiness state, its metrics and instance restarts do not depend on
+    /// someone asking. Ends once the server stops or is gone.
+    fn schedule_monitor(weak: Weak<Server>, interval: Duration) {
+        crate::engine::workers::at(Instant::now() + interval, "readiness monitor", move || {
+            let Some(s) = weak.upgrade() else { return };
+            match s.state() {
+                ServerState::Exiting | ServerState::FailedToInitialize => return,
+                ServerState::Ready => {
+                    let table = s.repo.snapshot();
+                    let items = serving_instances(&table);
+                    let _ = check_instances(&items, &s.readiness);
+                }
+                _ => {}
+            }
+            drop(s);
+            Server::schedule_monitor(weak, interval);
+        });
+    }
+
     /// The readiness report as JSON: `{"ready": bool, "not_ready": [{"model", "version",
-    /// "state", "instance", "reason"}]}` (what `TRITONSERVER_ServerReadinessReport` returns).
+    /// "state", "instance", "reason"}]}` (what `TRITONRS_ServerReadinessReport` returns).
     pub fn readiness_report(&self) -> Result<serde_json::Value> {
         let items = self.not_ready(false)?;
         let table = self.repo.snapshot();
@@ -342,6 +386,18 @@ impl Server {
                 }
                 if let Some(i) = &n.instance {
                     o["instance"] = i.clone().into();
+                }
+                if let Some(d) = &n.detail {
+                    if let Some(t) = d.since {
+                        o["since"] = crate::engine::log::rfc3339(t).into();
+                    }
+                    if let Some(us) = d.last_latency_us {
+                        o["last_check_us"] = us.round().into();
+                    }
+                    o["transitions"] = d.transitions.into();
+                    o["check_timeouts"] = d.timeouts.into();
+                    o["restarts"] = d.restarts.into();
+                    o["restart_failures"] = d.restart_failures.into();
                 }
                 o
             })
@@ -566,6 +622,7 @@ impl Server {
                     s.version_faulted(&id, model, reason);
                 }
             }),
+            readiness: self.readiness.clone(),
         }
     }
 
@@ -589,6 +646,22 @@ impl Server {
     fn control_mode(&self) -> ModelControlMode {
         self.options.control_mode
     }
+}
+
+/// Every instance of every READY version served by a backend, to be checked together (one
+/// batch of hook calls, bounded by the readiness hook timeout).
+fn serving_instances(table: &ModelTable) -> Vec<(&Arc<Model>, &Arc<Instance>)> {
+    let mut items = Vec::new();
+    for entry in table.models.values() {
+        for slot in entry.versions.values() {
+            if let (ModelState::Ready, Some(m)) = (slot.state, &slot.model) {
+                if m.backend().is_some() && !m.is_retired() {
+                    items.extend(m.instances().iter().map(|i| (m, i)));
+                }
+            }
+        }
+    }
+    items
 }
 
 impl std::fmt::Debug for Server {

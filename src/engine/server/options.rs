@@ -21,6 +21,8 @@ pub struct Options {
     /// Extension: the deadline of a request that sets none (µs; 0 = none). A request past its
     /// deadline gets a final error response even while the backend still holds it.
     pub default_request_timeout_us: u64,
+    /// Extension: readiness hook deadline, answer reuse, background monitor, instance restarts.
+    pub readiness: crate::engine::model::ReadinessSettings,
     pub backend_dir: String,
     pub repoagent_dir: String,
     pub backend_config: BackendCmdlineConfig,
@@ -61,6 +63,7 @@ impl Default for Options {
             strict_readiness: true,
             exit_timeout_secs: 30,
             default_request_timeout_us: 0,
+            readiness: Default::default(),
             backend_dir: "/opt/tritonserver/backends".into(),
             repoagent_dir: "/opt/tritonserver/repoagents".into(),
             backend_config: BackendCmdlineConfig::default(),
@@ -82,6 +85,60 @@ impl Default for Options {
 }
 
 impl Options {
+    /// Upstream's defaults with triton-core's extension settings taken from the environment,
+    /// for frontends that cannot set them (an unmodified upstream `tritonserver`): what
+    /// `TRITONSERVER_ServerOptionsNew` creates. Unset or unparsable variables keep the default.
+    ///
+    /// | variable | setting |
+    /// |---|---|
+    /// | `TRITON_CORE_READINESS_TIMEOUT_MS` | readiness hook deadline (ms) |
+    /// | `TRITON_CORE_READINESS_REUSE_US` | reuse of a completed check's answer (µs) |
+    /// | `TRITON_CORE_READINESS_MONITOR_MS` | background readiness checks (ms; 0 off) |
+    /// | `TRITON_CORE_INSTANCE_RESTART` | `1`: restart failing instances |
+    /// | `TRITON_CORE_INSTANCE_RESTART_AFTER_FAILURES` | consecutive failed checks |
+    /// | `TRITON_CORE_INSTANCE_RESTART_MAX_ATTEMPTS` | attempts before giving up |
+    /// | `TRITON_CORE_INSTANCE_RESTART_BACKOFF_BASE_MS`, `..._CAP_MS` | backoff between attempts |
+    /// | `TRITON_CORE_REQUEST_TIMEOUT_US` | deadline of requests that set none (µs) |
+    pub fn from_env() -> Options {
+        Options::default().with_env(|k| std::env::var(k).ok())
+    }
+
+    /// Apply the extension variables `get` finds (see [`Options::from_env`]).
+    pub fn with_env(mut self, get: impl Fn(&str) -> Option<String>) -> Options {
+        use std::time::Duration;
+        let num = |k: &str| get(k).and_then(|v| v.trim().parse::<u64>().ok());
+        let r = &mut self.readiness;
+        if let Some(ms) = num("TRITON_CORE_READINESS_TIMEOUT_MS") {
+            r.hook_timeout = Duration::from_millis(ms.max(1));
+        }
+        if let Some(us) = num("TRITON_CORE_READINESS_REUSE_US") {
+            r.reuse = Duration::from_micros(us);
+        }
+        if let Some(ms) = num("TRITON_CORE_READINESS_MONITOR_MS") {
+            r.monitor_interval = (ms > 0).then(|| Duration::from_millis(ms));
+        }
+        if let Some(v) = get("TRITON_CORE_INSTANCE_RESTART") {
+            r.restart.enabled = matches!(v.trim(), "1" | "true" | "on");
+        }
+        let small = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        if let Some(n) = num("TRITON_CORE_INSTANCE_RESTART_AFTER_FAILURES") {
+            r.restart.after_failures = small(n).max(1);
+        }
+        if let Some(n) = num("TRITON_CORE_INSTANCE_RESTART_MAX_ATTEMPTS") {
+            r.restart.max_attempts = small(n);
+        }
+        if let Some(ms) = num("TRITON_CORE_INSTANCE_RESTART_BACKOFF_BASE_MS") {
+            r.restart.backoff_base = Duration::from_millis(ms);
+        }
+        if let Some(ms) = num("TRITON_CORE_INSTANCE_RESTART_BACKOFF_CAP_MS") {
+            r.restart.backoff_cap = Duration::from_millis(ms);
+        }
+        if let Some(us) = num("TRITON_CORE_REQUEST_TIMEOUT_US") {
+            self.default_request_timeout_us = us;
+        }
+        self
+    }
+
     /// The backend configuration every backend sees, with the global keys the server adds.
     pub fn effective_backend_config(&self) -> BackendCmdlineConfig {
         let mut c = self.backend_config.clone();
@@ -101,5 +158,37 @@ impl Options {
         );
         c.add("", "backend-directory", &self.backend_dir);
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn extension_settings_come_from_the_environment() {
+        let env = |k: &str| {
+            match k {
+                "TRITON_CORE_READINESS_TIMEOUT_MS" => Some("750"),
+                "TRITON_CORE_READINESS_MONITOR_MS" => Some("200"),
+                "TRITON_CORE_INSTANCE_RESTART" => Some("1"),
+                "TRITON_CORE_INSTANCE_RESTART_MAX_ATTEMPTS" => Some("7"),
+                "TRITON_CORE_REQUEST_TIMEOUT_US" => Some("5000"),
+                "TRITON_CORE_READINESS_REUSE_US" => Some("not a number"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        };
+        let o = Options::default().with_env(env);
+        assert_eq!(o.readiness.hook_timeout, Duration::from_millis(750));
+        assert_eq!(
+            o.readiness.monitor_interval,
+            Some(Duration::from_millis(200))
+        );
+        assert!(o.readiness.restart.enabled);
+        assert_eq!(o.readiness.restart.max_attempts, 7);
+        assert_eq!(o.default_request_timeout_us, 5000);
+        assert_eq!(o.readiness.reuse, Options::default().readiness.reuse);
     }
 }

@@ -30,6 +30,13 @@ struct MockState {
     /// finalize, and finalizations that ran while a hook call was inside.
     poisoned_calls: AtomicUsize,
     finalized_during_hook: AtomicUsize,
+    /// Most hook calls seen inside one instance at once, and hook calls made.
+    max_in_one_hook: AtomicUsize,
+    hook_calls: AtomicUsize,
+    /// Instance initializations fail (a restart that cannot succeed).
+    fail_instance_init: AtomicBool,
+    /// Finalizing an instance makes it healthy again (its "stub" is replaced on restart).
+    heal_on_finalize: AtomicBool,
 }
 
 const ALIVE: u64 = 0xA11CE;
@@ -86,6 +93,9 @@ impl BackendLibrary for MockLibrary {
     }
     fn instance_initialize(&self, i: &Initializing<'_>) -> Result<()> {
         self.record(format!("inst_init {}", i.name()));
+        if self.state.fail_instance_init.load(Ordering::SeqCst) {
+            return Err(Error::internal("mock instance init failure"));
+        }
         let addr = NEXT_PROBE.fetch_add(8, Ordering::SeqCst);
         PROBES.lock().unwrap().insert(addr, (ALIVE, 0));
         i.set_state(addr as *mut std::ffi::c_void);
@@ -101,6 +111,14 @@ impl BackendLibrary for MockLibrary {
                 .fetch_add(1, Ordering::SeqCst);
         }
         p.0 = POISON;
+        drop(probes);
+        if self.state.heal_on_finalize.load(Ordering::SeqCst) {
+            self.state
+                .not_ready
+                .lock()
+                .unwrap()
+                .retain(|n| n != i.name());
+        }
         Ok(())
     }
     fn instance_ready(&self, i: &Entered<'_>) -> Result<()> {
@@ -108,12 +126,13 @@ impl BackendLibrary for MockLibrary {
             return Ok(());
         }
         self.state.in_hook.fetch_add(1, Ordering::SeqCst);
-        PROBES
-            .lock()
-            .unwrap()
-            .entry(i.state() as usize)
-            .or_default()
-            .1 += 1;
+        self.state.hook_calls.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut probes = PROBES.lock().unwrap();
+            let p = probes.entry(i.state() as usize).or_default();
+            p.1 += 1;
+            self.state.max_in_one_hook.fetch_max(p.1, Ordering::SeqCst);
+        }
         let sleep = self.state.hook_sleep_ms.load(Ordering::SeqCst);
         if sleep > 0 {
             std::thread::sleep(Duration::from_millis(sleep));
@@ -209,6 +228,11 @@ impl Fixture {
             control_mode: mode,
             exit_on_error: false,
             exit_timeout_secs: 5,
+            // Every check asks the backend (tests flip the mock's answers and look at once).
+            readiness: crate::engine::model::ReadinessSettings {
+                reuse: Duration::ZERO,
+                ..Default::default()
+            },
             log: crate::engine::log::Settings {
                 info: false,
                 warn: false,
@@ -1181,5 +1205,178 @@ fn concurrent_loads_of_mutually_referencing_ensembles_fail_cleanly() {
             );
         }
     }
+    s.stop().unwrap();
+}
+
+fn bounded_options(f: &Fixture, timeout_ms: u64) -> Options {
+    let mut o = f.options(ModelControlMode::Explicit);
+    o.startup_models = vec!["m".into()];
+    o.readiness.hook_timeout = Duration::from_millis(timeout_ms);
+    o
+}
+
+/// A hook that hangs: every caller answers NOT READY with the timeout reason within the
+/// deadline, one hook call at a time per instance; once the hook answers again, READY.
+#[test]
+fn a_hung_hook_answers_not_ready_within_the_deadline_from_every_caller() {
+    let f = Fixture::new("hung-hook");
+    f.model("m", "mock", &[1], "");
+    let s = f.start(bounded_options(&f, 200)).unwrap();
+    assert_eq!(s.is_ready(), Ok(true));
+    f.state.hook_sleep_ms.store(1500, Ordering::SeqCst);
+    let calls_before = f.state.hook_calls.load(Ordering::SeqCst);
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                let r = s.is_ready();
+                (r, t.elapsed())
+            })
+        })
+        .collect();
+    for c in callers {
+        let (r, took) = c.join().unwrap();
+        assert_eq!(r, Ok(false));
+        assert!(took < Duration::from_millis(250), "took {took:?}");
+    }
+    // While the call is outstanding, later callers answer at once from that state.
+    let t = Instant::now();
+    let report = s.readiness_report().unwrap();
+    assert!(t.elapsed() < Duration::from_millis(50), "{:?}", t.elapsed());
+    assert_eq!(
+        report["not_ready"][0]["reason"],
+        "readiness check of instance m_0 did not answer within 200 ms"
+    );
+    assert_eq!(report["not_ready"][0]["check_timeouts"], 1);
+    assert_eq!(
+        f.state.hook_calls.load(Ordering::SeqCst) - calls_before,
+        1,
+        "one hook call for all callers"
+    );
+    assert_eq!(f.state.max_in_one_hook.load(Ordering::SeqCst), 1);
+    // The hook answers again: READY once the hung call has returned.
+    f.state.hook_sleep_ms.store(0, Ordering::SeqCst);
+    assert!(wait_until(|| s.is_ready() == Ok(true)));
+    s.stop().unwrap();
+}
+
+/// Callers arriving together share one hook call (answers are reused for `reuse`).
+#[test]
+fn concurrent_checks_share_one_hook_call() {
+    let f = Fixture::new("shared-hook");
+    f.model("m", "mock", &[1], "");
+    let mut o = bounded_options(&f, 2000);
+    o.readiness.reuse = Duration::from_secs(60);
+    let s = f.start(o).unwrap();
+    f.state.hook_sleep_ms.store(100, Ordering::SeqCst);
+    let before = f.state.hook_calls.load(Ordering::SeqCst);
+    let callers: Vec<_> = (0..6)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || s.model_is_ready("m", 1))
+        })
+        .collect();
+    for c in callers {
+        assert_eq!(c.join().unwrap(), Ok(true));
+    }
+    assert_eq!(s.is_ready(), Ok(true));
+    assert!(f.state.hook_calls.load(Ordering::SeqCst) - before <= 1);
+    s.stop().unwrap();
+}
+
+const RESTART: &str =
+    "parameters [{ key: \"triton_core.instance_restart\" value: { string_value: \"true\" } }, \
+    { key: \"triton_core.instance_restart_after_failures\" value: { string_value: \"2\" } }, \
+    { key: \"triton_core.instance_restart_max_attempts\" value: { string_value: \"2\" } }, \
+    { key: \"triton_core.instance_restart_backoff_base_ms\" value: { string_value: \"10\" } }]";
+
+/// An instance failing its checks is finalized and initialized again, and ready again.
+#[test]
+fn a_failing_instance_is_restarted_when_the_model_asks_for_it() {
+    let f = Fixture::new("restart-ok");
+    f.model("m", "mock", &[1], RESTART);
+    let s = f.start(bounded_options(&f, 2000)).unwrap();
+    assert_eq!(s.is_ready(), Ok(true));
+    f.state.heal_on_finalize.store(true, Ordering::SeqCst);
+    f.state.not_ready.lock().unwrap().push("m_0".into());
+    assert!(wait_until(|| s.is_ready() == Ok(true)));
+    assert_eq!(count_calls(&f, "inst_fini m_0"), 1);
+    assert_eq!(count_calls(&f, "inst_init m_0"), 2);
+    let m = s.get_model("m", 1).unwrap();
+    let r = m.instances()[0].ready_cell().report();
+    assert_eq!((r.restarts, r.restart_failures), (1, 0));
+    assert_eq!(r.transitions, 2, "ready -> not ready -> ready: {r:?}");
+    let metrics = crate::engine::metrics::exposition(Some(&s));
+    assert!(
+        metrics.contains("nv_instance_restarts{instance=\"m_0\",model=\"m\",version=\"1\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("nv_instance_ready{instance=\"m_0\",model=\"m\",version=\"1\"} 1"));
+    s.stop().unwrap();
+}
+
+/// A restart that keeps failing gives up after the attempt cap: the instance stays NOT READY
+/// with the reason, and requests to the model get UNAVAILABLE instead of waiting.
+#[test]
+fn a_restart_that_keeps_failing_gives_up_and_says_why() {
+    let f = Fixture::new("restart-fail");
+    f.model("m", "mock", &[1], RESTART);
+    let s = f.start(bounded_options(&f, 2000)).unwrap();
+    f.state.fail_instance_init.store(true, Ordering::SeqCst);
+    f.state.not_ready.lock().unwrap().push("m_0".into());
+    let reason = || {
+        s.readiness_report().unwrap()["not_ready"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(wait_until(
+        || reason().contains("could not be restarted after 2 attempt(s)")
+    ));
+    assert_eq!(s.is_ready(), Ok(false));
+    let m = s.get_model("m", 1).unwrap();
+    let r = m.instances()[0].ready_cell().report();
+    assert_eq!((r.restarts, r.restart_failures), (0, 2));
+    let fe = Arc::new(super::tests_infer::Frontend::default());
+    let e = s
+        .infer(super::tests_infer::request(&s, &fe, None))
+        .map(|_| ())
+        .unwrap_err()
+        .0;
+    assert_eq!(e.code(), Code::Unavailable, "{}", e.message());
+    assert!(
+        e.message()
+            .contains("no instance of model 'm' can execute requests"),
+        "{}",
+        e.message()
+    );
+    s.stop().unwrap();
+}
+
+/// Without the policy (the default) a failing instance is only reported, never restarted; with
+/// the monitor on, a restart happens without anyone asking.
+#[test]
+fn restarts_are_off_by_default_and_the_monitor_needs_no_caller() {
+    let f = Fixture::new("restart-off");
+    f.model("m", "mock", &[1], "");
+    let s = f.start(bounded_options(&f, 2000)).unwrap();
+    f.state.not_ready.lock().unwrap().push("m_0".into());
+    for _ in 0..5 {
+        assert_eq!(s.is_ready(), Ok(false));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(count_calls(&f, "inst_fini m_0"), 0);
+    s.stop().unwrap();
+
+    let f = Fixture::new("restart-monitor");
+    f.model("m", "mock", &[1], RESTART);
+    let mut o = bounded_options(&f, 2000);
+    o.readiness.monitor_interval = Some(Duration::from_millis(10));
+    let s = f.start(o).unwrap();
+    f.state.heal_on_finalize.store(true, Ordering::SeqCst);
+    f.state.not_ready.lock().unwrap().push("m_0".into());
+    assert!(wait_until(|| count_calls(&f, "inst_init m_0") == 2));
+    assert!(wait_until(|| s.is_ready() == Ok(true)));
     s.stop().unwrap();
 }

@@ -210,7 +210,7 @@ impl LibraryLoader for Loader {
 
 /// Counts what the frontend sees.
 #[derive(Default)]
-struct Frontend {
+pub(super) struct Frontend {
     allocs: AtomicUsize,
     frees: AtomicUsize,
     releases: AtomicUsize,
@@ -286,7 +286,7 @@ fn server(f: &Fixture, mode: Mode, extra: &str) -> (Arc<Server>, Arc<Exec>) {
     (s, exec)
 }
 
-fn request(s: &Server, fe: &Arc<Frontend>, batch: Option<i64>) -> Box<InferenceRequest> {
+pub(super) fn request(s: &Server, fe: &Arc<Frontend>, batch: Option<i64>) -> Box<InferenceRequest> {
     let mut r = Box::new(InferenceRequest::new(s.get_model("m", -1).unwrap(), -1));
     let shape: Vec<i64> = batch.into_iter().chain([4]).collect();
     let elems: i64 = shape.iter().product();
@@ -553,12 +553,13 @@ fn a_panic_on_an_instance_thread_fails_the_batch_and_the_model_not_the_server() 
     assert_eq!(responses.len(), 1);
     let err = responses[0].2.clone().expect("an error response");
     assert_eq!(err.code(), Code::Internal);
-    let (state, reason) = {
+    let slot_state = || {
         let t = s.repository().snapshot();
         let slot = &t.get("m").unwrap().versions[&1];
         (slot.state, slot.reason.clone())
     };
-    assert_eq!(state, ModelState::Unavailable);
+    assert!(wait_until(|| slot_state().0 == ModelState::Unavailable));
+    let (_, reason) = slot_state();
     assert!(reason.contains("injected panic"), "{reason}");
     assert_eq!(s.is_ready(), Ok(false));
     // Unloading and stopping still finish.
