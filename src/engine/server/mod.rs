@@ -2,31 +2,33 @@
 
 mod ensemble;
 mod infer;
-mod lifecycle;
+mod load;
+mod load_model;
 mod metadata;
 mod options;
 mod plugins;
 pub mod poll;
+mod readiness;
+mod startup;
+mod unload;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use options::Options;
 pub use plugins::Plugins;
+pub use readiness::NotReady;
 
 use super::backend::{BackendManager, LibraryLoader};
 use super::cache::ResponseCache;
 use super::error::{Error, Result};
-use super::model::{
-    check_instances, CellReport, Instance, Model, ModelContext, ModelState, ReadinessSettings,
-    REASON_UNLOADED,
-};
+use super::model::{Model, ModelState, ReadinessSettings};
 use super::ratelimit::RateLimiter;
 use super::repoagent::AgentManager;
-use super::repository::{ConfigOptions, ModelId, ModelTable, Repository};
+use super::repository::{ConfigOptions, Repository};
 use super::sync::{CallCounter, CallGuard, PendingOps};
 use super::types::ModelControlMode;
 
@@ -71,20 +73,6 @@ impl ServerState {
             _ => ServerState::Invalid,
         }
     }
-}
-
-/// Why a strict readiness check failed: the first model version found not ready.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NotReady {
-    pub model: String,
-    /// The model's namespace (its repository with model namespacing on, else empty).
-    pub namespace: String,
-    pub version: Option<i64>,
-    /// The instance whose backend readiness check failed, if that is the reason.
-    pub instance: Option<String>,
-    pub reason: String,
-    /// What the instance's readiness state shows (since when, hook latency, restarts).
-    pub detail: Option<CellReport>,
 }
 
 /// A Triton server.
@@ -232,215 +220,6 @@ impl Server {
         }
     }
 
-    /// Readiness. With strict readiness: the server is READY and every tracked model version is
-    /// READY and passes its backend's runtime readiness check, ignoring versions that were
-    /// unloaded. Otherwise the server state alone. Takes no lock.
-    pub fn is_ready(&self) -> Result<bool> {
-        Ok(self.readiness()?.is_ok())
-    }
-
-    /// Readiness with the reason: `Ok(Err(..))` names the first version found not ready.
-    pub fn readiness(&self) -> Result<std::result::Result<(), NotReady>> {
-        Ok(match self.not_ready(true)?.into_iter().next() {
-            Some(first) => Err(first),
-            None => Ok(()),
-        })
-    }
-
-    /// Every model version (and, for READY versions, every instance) that keeps the server
-    /// from being ready; empty when it is ready. With `first_only` the walk stops at the first
-    /// problem (what a health probe needs).
-    pub fn not_ready(&self, first_only: bool) -> Result<Vec<NotReady>> {
-        match self.state() {
-            ServerState::Exiting => return Err(Error::unavailable("Server exiting")),
-            ServerState::Ready => {}
-            _ => {
-                return Ok(vec![NotReady {
-                    model: String::new(),
-                    namespace: String::new(),
-                    version: None,
-                    instance: None,
-                    reason: "server is not ready".into(),
-                    detail: None,
-                }])
-            }
-        }
-        if !self.options.strict_readiness {
-            return Ok(Vec::new());
-        }
-        let table = self.repo.snapshot();
-        let items = serving_instances(&table);
-        let answers = check_instances(&items, &self.readiness);
-        let mut answers = items.iter().zip(answers);
-        let mut out = Vec::new();
-        for (id, entry) in &table.models {
-            let name = &id.name;
-            let namespace = &id.namespace;
-            let item = |version: Option<i64>, instance: Option<String>, reason: String| NotReady {
-                model: name.clone(),
-                namespace: namespace.clone(),
-                version,
-                instance,
-                reason,
-                detail: None,
-            };
-            if entry.versions.is_empty() {
-                if !entry.unloaded {
-                    out.push(item(None, None, entry.reason.clone()));
-                }
-                if first_only && !out.is_empty() {
-                    return Ok(out);
-                }
-                continue;
-            }
-            for (v, slot) in &entry.versions {
-                let before = out.len();
-                match (slot.state, &slot.model) {
-                    (ModelState::Ready, Some(m)) if m.is_retired() => out.push(item(
-                        Some(*v),
-                        None,
-                        crate::engine::model::REASON_UNLOADING.into(),
-                    )),
-                    (ModelState::Ready, Some(m)) if m.backend().is_some() => {
-                        for _ in m.instances() {
-                            let Some(((_, inst), answer)) = answers.next() else {
-                                break;
-                            };
-                            if let Some(e) = answer {
-                                let mut n = item(
-                                    Some(*v),
-                                    Some(inst.name().to_owned()),
-                                    e.message().into(),
-                                );
-                                n.detail = Some(inst.ready_cell().report());
-                                out.push(n);
-                                if first_only {
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    (ModelState::Ready, Some(_)) => {}
-                    (ModelState::Ready, None) => {
-                        out.push(item(Some(*v), None, "model is not available".into()))
-                    }
-                    (ModelState::Unavailable, _) if slot.reason == REASON_UNLOADED => {}
-                    (other, _) => out.push(item(
-                        Some(*v),
-                        None,
-                        if slot.reason.is_empty() {
-                            format!("version is {}", other.name())
-                        } else {
-                            slot.reason.clone()
-                        },
-                    )),
-                }
-                for n in &out[before..] {
-                    crate::log_verbose!(1, "Model '{id}' version {v} is not ready: {}", n.reason);
-                }
-                if first_only && !out.is_empty() {
-                    return Ok(out);
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Check every serving instance in the background every `interval` (the readiness
-    /// monitor), so that readiness state, its metrics and instance restarts do not depend on
-    /// someone asking. Ends once the server stops or is gone.
-    fn schedule_monitor(weak: Weak<Server>, interval: Duration) {
-        crate::engine::workers::at(Instant::now() + interval, "readiness monitor", move || {
-            let Some(s) = weak.upgrade() else { return };
-            match s.state() {
-                ServerState::Exiting | ServerState::FailedToInitialize => return,
-                ServerState::Ready => {
-                    let table = s.repo.snapshot();
-                    let items = serving_instances(&table);
-                    let _ = check_instances(&items, &s.readiness);
-                }
-                _ => {}
-            }
-            drop(s);
-            Server::schedule_monitor(weak, interval);
-        });
-    }
-
-    /// The readiness report as JSON: `{"ready": bool, "not_ready": [{"model", "version",
-    /// "state", "instance", "reason"}]}` (what `TRITONRS_ServerReadinessReport` returns).
-    pub fn readiness_report(&self) -> Result<serde_json::Value> {
-        let items = self.not_ready(false)?;
-        let table = self.repo.snapshot();
-        let list: Vec<serde_json::Value> = items
-            .iter()
-            .map(|n| {
-                let id = ModelId::new(n.namespace.clone(), n.model.clone());
-                let mut o = serde_json::json!({ "model": id.to_string(), "reason": n.reason });
-                if let Some(v) = n.version {
-                    o["version"] = v.to_string().into();
-                    if let Some(slot) = table.models.get(&id).and_then(|e| e.versions.get(&v)) {
-                        o["state"] = slot.state.name().into();
-                    }
-                } else if !n.model.is_empty() {
-                    o["state"] = ModelState::Unavailable.name().into();
-                }
-                if let Some(i) = &n.instance {
-                    o["instance"] = i.clone().into();
-                }
-                if let Some(d) = &n.detail {
-                    if let Some(t) = d.since {
-                        o["since"] = crate::engine::log::rfc3339(t).into();
-                    }
-                    if let Some(us) = d.last_latency_us {
-                        o["last_check_us"] = us.round().into();
-                    }
-                    o["transitions"] = d.transitions.into();
-                    o["check_timeouts"] = d.timeouts.into();
-                    o["restarts"] = d.restarts.into();
-                    o["restart_failures"] = d.restart_failures.into();
-                }
-                o
-            })
-            .collect();
-        Ok(serde_json::json!({ "ready": list.is_empty(), "not_ready": list }))
-    }
-
-    /// Model readiness: the version (-1: the highest READY one) is READY and its instances pass
-    /// the backend's readiness check. An unknown (or, with namespacing, ambiguous) model or
-    /// version is not ready (no error).
-    pub fn model_is_ready(&self, name: &str, version: i64) -> Result<bool> {
-        if self.state() != ServerState::Ready {
-            return Err(Error::unavailable("Server not ready"));
-        }
-        let table = self.repo.snapshot();
-        let Ok(id) = self.resolve(&table, name) else {
-            return Ok(false);
-        };
-        let Some(entry) = table.models.get(&id) else {
-            return Ok(false);
-        };
-        let Some((v, slot)) = entry.pick(version) else {
-            return Ok(false);
-        };
-        if slot.state != ModelState::Ready {
-            return Ok(false);
-        }
-        let Some(model) = &slot.model else {
-            return Ok(false);
-        };
-        match model.check_ready() {
-            Ok(()) => Ok(true),
-            Err(e) => {
-                crate::log_verbose!(
-                    1,
-                    "Model '{name}' version {v} is not ready: {}",
-                    e.message()
-                );
-                Ok(false)
-            }
-        }
-    }
-
     /// The loaded model for a name and version (-1: the highest READY version). With model
     /// namespacing the name must be that of one tracked model (upstream's ambiguity error
     /// otherwise), and errors name the model as `<namespace>::<name>`, as upstream.
@@ -500,7 +279,7 @@ impl Server {
                 out.push(serde_json::json!({
                     "name": name,
                     "state": ModelState::Unavailable.name(),
-                    "reason": lifecycle::DUPLICATE_REASON,
+                    "reason": load_model::DUPLICATE_REASON,
                 }));
                 continue;
             }
@@ -539,129 +318,9 @@ impl Server {
         }
     }
 
-    /// Stop the server: refuse new work, unload every model, wait for that up to the exit
-    /// timeout. Stopping twice is harmless.
-    pub fn stop(&self) -> Result<()> {
-        self.stop_with(false)
-    }
-
-    fn stop_with(&self, force: bool) -> Result<()> {
-        let state = self.state();
-        if state != ServerState::Ready && !force {
-            return Ok(());
-        }
-        self.set_state(ServerState::Exiting);
-        let deadline = Instant::now() + self.exit_timeout();
-        // Calls that started before the stop finish first: a load racing the stop publishes
-        // its model before the list of models to unload is taken.
-        if !self.calls.wait_earlier(deadline) {
-            crate::log_warn!(
-                "{} API call(s) still in flight when stopping; unloading anyway",
-                self.calls.in_flight()
-            );
-        }
-        let ids: Vec<ModelId> = self.repo.snapshot().models.keys().cloned().collect();
-        for id in ids {
-            if let Err(e) = self.unload_model_until(&id, Some(deadline)) {
-                crate::log_error!("failed to unload model '{id}': {}", e.message());
-            }
-        }
-        let now = Instant::now();
-        let done = self
-            .retiring
-            .wait_idle(deadline.saturating_duration_since(now));
-        if !done {
-            self.log_stragglers();
-        }
-        self.backends.clear();
-        self.agents.clear();
-        if done {
-            Ok(())
-        } else {
-            Err(Error::internal(
-                "Exit timeout expired. Exiting immediately.",
-            ))
-        }
-    }
-
-    /// Wait until every API call that started before now has ended, or the exit timeout
-    /// passes (deleting a server: its memory must outlive them).
-    pub fn wait_for_calls(&self) -> bool {
-        self.calls
-            .wait_earlier(Instant::now() + self.exit_timeout())
-    }
-
-    /// Log the model versions still not finalized at the exit timeout, with their uses.
-    fn log_stragglers(&self) {
-        for (id, e) in &self.repo.snapshot().models {
-            for (v, slot) in &e.versions {
-                if let Some(m) = slot.model.as_ref().filter(|m| !m.is_finalized()) {
-                    crate::log_error!(
-                        "model '{id}' version {v} was not finalized within the exit timeout: \
-                         {} use(s) still held (requests with the backend, or response factories \
-                         it holds); it is finalized when they are released",
-                        m.uses()
-                    );
-                }
-            }
-        }
-    }
-
-    /// What a new version of model `id` gets from this server.
-    pub(super) fn model_context(&self, id: &ModelId) -> ModelContext {
-        let weak = self.weak_self.clone();
-        let id = id.clone();
-        let server: Weak<dyn std::any::Any + Send + Sync> = self.weak_self.clone();
-        ModelContext {
-            rate_limiter: self.rate_limiter.clone(),
-            host_policies: self.host_policies.clone(),
-            retiring: self.retiring.clone(),
-            server,
-            on_fault: Arc::new(move |model: &Model, reason: &str| {
-                if let Some(s) = weak.upgrade() {
-                    s.version_faulted(&id, model, reason);
-                }
-            }),
-            readiness: self.readiness.clone(),
-        }
-    }
-
-    /// A version failed at runtime: UNAVAILABLE with the reason (it keeps its model, so an
-    /// unload still retires and finalizes it).
-    fn version_faulted(&self, id: &ModelId, model: &Model, reason: &str) {
-        self.repo.update(id, |e| {
-            if let Some(slot) = e.versions.get_mut(&model.version()) {
-                let same = slot
-                    .model
-                    .as_ref()
-                    .is_some_and(|m| std::ptr::eq(Arc::as_ptr(m), model));
-                if same && slot.state == ModelState::Ready {
-                    slot.state = ModelState::Unavailable;
-                    slot.reason = reason.to_owned();
-                }
-            }
-        });
-    }
-
     fn control_mode(&self) -> ModelControlMode {
         self.options.control_mode
     }
-}
-
-/// Every instance of every READY version served by a backend, to be checked together (one
-/// batch of hook calls, bounded by the readiness hook timeout).
-fn serving_instances(table: &ModelTable) -> Vec<(&Arc<Model>, &Arc<Instance>)> {
-    let mut items = Vec::new();
-    for entry in table.models.values() {
-        for slot in entry.versions.values() {
-            if let (ModelState::Ready, Some(m)) = (slot.state, &slot.model) {
-                if m.backend().is_some() && !m.is_retired() {
-                    items.extend(m.instances().iter().map(|i| (m, i)));
-                }
-            }
-        }
-    }
-    items
 }
 
 impl std::fmt::Debug for Server {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use triton_model_config::pb;
 
-use super::lifecycle::LoadFailure;
+use super::load_model::LoadFailure;
 use super::Server;
 use crate::engine::cache::{
     enabled_for, CacheLoader, InsertingCallback, NoCaches, OutputMemory, ResponseCache,
@@ -96,7 +96,7 @@ impl Server {
             let versions = if new_dir == dir && !versions.is_empty() {
                 versions.clone()
             } else {
-                super::lifecycle::versions_to_load(name, &new_dir, cfg)?
+                super::load_model::versions_to_load(name, &new_dir, cfg)?
             };
             Ok(AgentOutcome {
                 dir: new_dir,
