@@ -623,7 +623,12 @@ fn request(server: &Server, id: &str, tx: &mpsc::Sender<String>) -> Box<Inferenc
     r.add_input("IN", DataType::Fp32, &[4]).unwrap();
     r.append_input_data(
         "IN",
-        DataBuffer::borrowed(DATA.as_ptr() as usize, 16, MemoryType::Cpu, 0),
+        DataBuffer::borrowed(
+            tritonserver::engine::buffer::Addr::of(DATA.as_ptr()),
+            16,
+            MemoryType::Cpu,
+            0,
+        ),
         None,
     )
     .unwrap();

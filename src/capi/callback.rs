@@ -9,6 +9,7 @@ use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::types::{
     TRITONSERVER_DataType, TRITONSERVER_InferenceTraceActivity, TRITONSERVER_MemoryType,
 };
+use crate::engine::buffer::Addr;
 use crate::engine::infer::{
     AllocatedBuffer, BufferAttributes, InferenceRequest, InferenceResponse, ReleaseCallback,
     ResponseAllocator, ResponseCallback,
@@ -98,7 +99,7 @@ pub struct CAllocator {
     /// The frontend's allocator object, passed back to its functions.
     allocator: usize,
     fns: TRITONSERVER_ResponseAllocator,
-    userp: usize,
+    userp: Addr,
 }
 
 impl CAllocator {
@@ -106,7 +107,7 @@ impl CAllocator {
         CAllocator {
             allocator: std::ptr::from_ref(allocator) as usize,
             fns: *allocator,
-            userp: userp as usize,
+            userp: Addr::of(userp),
         }
     }
     fn alloc_ptr(&self) -> *mut TRITONSERVER_ResponseAllocator {
@@ -121,7 +122,7 @@ impl ResponseAllocator for CAllocator {
         };
         // SAFETY: the frontend's start function, called with its own allocator and user
         // pointer, which it keeps valid while responses of its requests exist.
-        backend_error(unsafe { f(self.alloc_ptr(), self.userp as *mut c_void) })
+        backend_error(unsafe { f(self.alloc_ptr(), self.userp.ptr::<c_void>()) })
     }
 
     fn alloc(
@@ -144,7 +145,7 @@ impl ResponseAllocator for CAllocator {
                 byte_size,
                 TRITONSERVER_MemoryType(memory_type_in as u32),
                 memory_type_id,
-                self.userp as *mut c_void,
+                self.userp.ptr::<c_void>(),
                 &mut buffer,
                 &mut buffer_userp,
                 &mut actual,
@@ -152,11 +153,11 @@ impl ResponseAllocator for CAllocator {
             )
         })?;
         let buf = AllocatedBuffer {
-            addr: buffer as usize,
+            addr: Addr::of(buffer),
             byte_size,
             memory_type: memory_type(actual)?,
             memory_type_id: actual_id,
-            buffer_userp: buffer_userp as usize,
+            buffer_userp: Addr::of(buffer_userp),
         };
         if let Some(f) = self.fns.buffer_attributes_fn {
             let mut attrs = BufferAttributes {
@@ -172,7 +173,7 @@ impl ResponseAllocator for CAllocator {
                     self.alloc_ptr(),
                     tensor.as_ptr(),
                     &mut attrs,
-                    self.userp as *mut c_void,
+                    self.userp.ptr::<c_void>(),
                     buffer_userp,
                 )
             });
@@ -190,8 +191,8 @@ impl ResponseAllocator for CAllocator {
         backend_error(unsafe {
             (self.fns.release_fn)(
                 self.alloc_ptr(),
-                b.addr as *mut c_void,
-                b.buffer_userp as *mut c_void,
+                b.addr.ptr::<c_void>(),
+                b.buffer_userp.ptr::<c_void>(),
                 b.byte_size,
                 TRITONSERVER_MemoryType(b.memory_type as u32),
                 b.memory_type_id,
@@ -219,7 +220,7 @@ impl ResponseAllocator for CAllocator {
         backend_error(unsafe {
             f(
                 self.alloc_ptr(),
-                self.userp as *mut c_void,
+                self.userp.ptr::<c_void>(),
                 tensor.map_or(std::ptr::null(), CStr::as_ptr),
                 if byte_size.is_some() {
                     &mut size
@@ -237,14 +238,14 @@ impl ResponseAllocator for CAllocator {
 /// The frontend's response complete callback.
 pub struct CResponseCallback {
     f: ResponseCompleteFn,
-    userp: usize,
+    userp: Addr,
 }
 
 impl CResponseCallback {
     pub fn new(f: ResponseCompleteFn, userp: *mut c_void) -> CResponseCallback {
         CResponseCallback {
             f,
-            userp: userp as usize,
+            userp: Addr::of(userp),
         }
     }
 }
@@ -254,21 +255,21 @@ impl ResponseCallback for CResponseCallback {
         let p = response.map_or(std::ptr::null_mut(), Box::into_raw);
         // SAFETY: the frontend's callback takes ownership of the response (freed with
         // TRITONSERVER_InferenceResponseDelete), with the user pointer it registered.
-        unsafe { (self.f)(p, flags, self.userp as *mut c_void) }
+        unsafe { (self.f)(p, flags, self.userp.ptr::<c_void>()) }
     }
 }
 
 /// The frontend's request release callback.
 pub struct CReleaseCallback {
     f: RequestReleaseFn,
-    userp: usize,
+    userp: Addr,
 }
 
 impl CReleaseCallback {
     pub fn new(f: RequestReleaseFn, userp: *mut c_void) -> CReleaseCallback {
         CReleaseCallback {
             f,
-            userp: userp as usize,
+            userp: Addr::of(userp),
         }
     }
 }
@@ -277,7 +278,7 @@ impl ReleaseCallback for CReleaseCallback {
     fn release(&self, request: Box<InferenceRequest>, flags: u32) {
         // SAFETY: ownership of the request returns to the frontend (the same object it created
         // with TRITONSERVER_InferenceRequestNew), with the user pointer it registered.
-        unsafe { (self.f)(Box::into_raw(request), flags, self.userp as *mut c_void) }
+        unsafe { (self.f)(Box::into_raw(request), flags, self.userp.ptr::<c_void>()) }
     }
 }
 
@@ -287,7 +288,7 @@ pub struct CTraceCallbacks {
     pub activity_fn: Option<TraceActivityFn>,
     pub tensor_activity_fn: Option<TraceTensorActivityFn>,
     pub release_fn: Option<TraceReleaseFn>,
-    pub userp: usize,
+    pub userp: Addr,
 }
 
 pub type TraceActivityFn =
@@ -321,7 +322,7 @@ impl TraceCallbacks for CTraceCallbacks {
                 trace_ptr(trace),
                 TRITONSERVER_InferenceTraceActivity(activity as u32),
                 timestamp_ns,
-                self.userp as *mut c_void,
+                self.userp.ptr::<c_void>(),
             )
         }
     }
@@ -331,7 +332,7 @@ impl TraceCallbacks for CTraceCallbacks {
             return;
         };
         let (base, byte_size, memory_type, memory_type_id, _joined): (
-            usize,
+            Addr,
             usize,
             MemoryType,
             i64,
@@ -365,11 +366,11 @@ impl TraceCallbacks for CTraceCallbacks {
                     // SAFETY: a host input buffer of the request, `byte_size` readable bytes
                     // at `addr` that the frontend keeps valid until the request is released.
                     let bytes =
-                        unsafe { std::slice::from_raw_parts(b.addr as *const u8, b.byte_size()) };
+                        unsafe { std::slice::from_raw_parts(b.addr.ptr::<u8>(), b.byte_size()) };
                     joined.extend_from_slice(bytes);
                 }
                 (
-                    joined.as_ptr() as usize,
+                    Addr::of(joined.as_ptr()),
                     joined.len(),
                     MemoryType::Cpu,
                     0,
@@ -385,13 +386,13 @@ impl TraceCallbacks for CTraceCallbacks {
                 TRITONSERVER_InferenceTraceActivity(activity as u32),
                 tensor.name.as_ptr(),
                 TRITONSERVER_DataType(tensor.datatype as u32),
-                base as *const c_void,
+                base.ptr::<c_void>().cast_const(),
                 byte_size,
                 tensor.shape.as_ptr(),
                 tensor.shape.len() as u64,
                 TRITONSERVER_MemoryType(memory_type as u32),
                 memory_type_id,
-                self.userp as *mut c_void,
+                self.userp.ptr::<c_void>(),
             )
         }
     }
@@ -400,6 +401,6 @@ impl TraceCallbacks for CTraceCallbacks {
         let Some(f) = self.release_fn else { return };
         // SAFETY: the frontend's release callback, given the trace object it created; the core
         // keeps its own reference until the call returns, so deleting it there is fine.
-        unsafe { f(trace_ptr(trace), self.userp as *mut c_void) }
+        unsafe { f(trace_ptr(trace), self.userp.ptr::<c_void>()) }
     }
 }

@@ -164,13 +164,13 @@ impl crate::engine::infer::HostMemory for CHostMemory {
         if let Some(owned) = &b.owned {
             return Some(owned);
         }
-        if b.attributes.memory_type == crate::engine::types::MemoryType::Gpu || b.addr == 0 {
+        if b.attributes.memory_type == crate::engine::types::MemoryType::Gpu || b.addr.is_null() {
             return (b.byte_size() == 0).then_some(&[][..]);
         }
         // SAFETY: the frontend appended `byte_size` readable bytes of host memory at `addr` and
         // keeps them valid until the request is released (TRITONSERVER_InferenceRequest
         // AppendInputData contract); the check runs inside ServerInferAsync, before that.
-        Some(unsafe { std::slice::from_raw_parts(b.addr as *const u8, b.byte_size()) })
+        Some(unsafe { std::slice::from_raw_parts(b.addr.ptr::<u8>(), b.byte_size()) })
     }
 }
 

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod buffer;
 pub mod cache;
 pub mod error;
 pub mod infer;

@@ -9,7 +9,8 @@ use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::engine::infer::{monotonic_ns, DataBuffer};
+use crate::engine::buffer::DataBuffer;
+use crate::engine::sync::monotonic_ns;
 use crate::engine::sync::{c_string, lock};
 use crate::engine::types::DataType;
 

@@ -463,7 +463,7 @@ fn input_buffer(
             buffers.len()
         ))
     })?;
-    buffer.write(b.addr as *const c_void);
+    buffer.write(b.addr.ptr::<c_void>());
     size.write(b.byte_size() as u64);
     mt.write(TRITONSERVER_MemoryType(b.attributes.memory_type as u32));
     id.write(b.attributes.memory_type_id);
@@ -543,7 +543,7 @@ pub unsafe extern "C" fn TRITONBACKEND_InputBufferAttributes(
                 i.buffers.len()
             ))
         })?;
-        buffer.write(b.addr as *const c_void);
+        buffer.write(b.addr.ptr::<c_void>());
         attrs.write(std::ptr::from_ref(&b.attributes).cast_mut());
         Ok(())
     })

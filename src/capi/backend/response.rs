@@ -256,7 +256,7 @@ pub unsafe extern "C" fn TRITONBACKEND_OutputBuffer(
         let size = usize::try_from(buffer_byte_size)
             .map_err(|_| Error::invalid_arg("buffer_byte_size is too large"))?;
         let b = o.allocate(size, mt.get()?, *id)?;
-        buffer.write(b.addr as *mut c_void);
+        buffer.write(b.addr.ptr::<c_void>());
         *mt = TRITONSERVER_MemoryType(b.memory_type as u32);
         *id = b.memory_type_id;
         Ok(())

@@ -89,7 +89,7 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceReportBatchStatistics(
 /// Statistics of one response of a decoupled model, filled in field by field.
 #[derive(Default)]
 pub struct TRITONBACKEND_ModelInstanceResponseStatistics {
-    instance: usize,
+    instance: crate::engine::buffer::Addr,
     response_start: u64,
     compute_output_start: u64,
     response_end: u64,
@@ -140,7 +140,7 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsSetModelIn
         response_statistics,
         |s| {
             arg_ref(model_instance, "model_instance")?;
-            s.instance = model_instance as usize;
+            s.instance = crate::engine::buffer::Addr::of(model_instance);
             Ok(())
         },
     )
@@ -235,7 +235,8 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceReportResponseStatistics(
         "TRITONBACKEND_ModelInstanceReportResponseStatistics",
         || {
             let s = arg_ref(response_statistics, "response_statistics")?;
-            let instance: &Instance = arg_ref(s.instance as *const Instance, "model_instance")?;
+            let instance: &Instance =
+                arg_ref(s.instance.ptr::<Instance>().cast_const(), "model_instance")?;
             model_of(instance)?.stats().report_response(
                 !s.error,
                 s.response_start,

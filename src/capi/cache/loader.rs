@@ -5,6 +5,7 @@
 //! required. A library is opened once per process and never closed; each server initializes
 //! its own cache object and finalizes it when the server is gone.
 
+use crate::engine::buffer::Addr;
 use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CString};
 use std::path::{Path, PathBuf};
@@ -104,7 +105,7 @@ impl CacheLoader for DlopenCacheLoader {
         Ok(Arc::new(CCache {
             path: path.to_path_buf(),
             eps,
-            cache: cache as usize,
+            cache: Addr::of(cache),
         }))
     }
 }
@@ -114,7 +115,7 @@ pub struct CCache {
     path: PathBuf,
     eps: Arc<Entrypoints>,
     /// The implementation's `TRITONCACHE_Cache*`.
-    cache: usize,
+    cache: Addr,
 }
 
 impl CCache {
@@ -132,7 +133,7 @@ impl CCache {
         // cache API only uses them during it).
         backend_error(unsafe {
             f(
-                self.cache as *mut TRITONCACHE_Cache,
+                self.cache.ptr::<TRITONCACHE_Cache>(),
                 key.as_ptr(),
                 std::ptr::from_ref(entry).cast_mut(),
                 std::ptr::from_ref(allocator).cast_mut(),
@@ -171,7 +172,7 @@ impl Drop for CCache {
             self.path.display()
         );
         // SAFETY: TRITONCACHE_CacheFinalize, once, with the object its Initialize returned.
-        let r = backend_error(unsafe { (self.eps.fini)(self.cache as *mut TRITONCACHE_Cache) });
+        let r = backend_error(unsafe { (self.eps.fini)(self.cache.ptr::<TRITONCACHE_Cache>()) });
         if let Err(e) = r {
             crate::log_error!("failed finalizing cache: {}", e.message());
         }
@@ -185,14 +186,13 @@ pub(super) fn allocate(allocator: &TRITONCACHE_Allocator, entry: &CacheEntry) ->
         TRITONCACHE_Allocator::FromCache(out) => {
             let mut copies = Vec::with_capacity(buffers.len());
             for (addr, size) in buffers {
-                if addr == 0 {
+                if addr.is_null() {
                     return Err(Error::internal("buffer was nullptr"));
                 }
                 // SAFETY: a buffer the cache added to the entry with CacheEntryAddBuffer: `size`
                 // readable bytes of host memory, valid until this copy returns (cache API
                 // contract).
-                copies
-                    .push(unsafe { std::slice::from_raw_parts(addr as *const u8, size) }.to_vec());
+                copies.push(unsafe { std::slice::from_raw_parts(addr.ptr::<u8>(), size) }.to_vec());
             }
             *crate::engine::sync::lock(out) = Some(copies);
             Ok(())
@@ -212,7 +212,7 @@ pub(super) fn allocate(allocator: &TRITONCACHE_Allocator, entry: &CacheEntry) ->
                         bytes.len()
                     )));
                 }
-                if *addr == 0 {
+                if addr.is_null() {
                     return Err(Error::internal("buffer was nullptr"));
                 }
             }
@@ -221,7 +221,7 @@ pub(super) fn allocate(allocator: &TRITONCACHE_Allocator, entry: &CacheEntry) ->
                 // writable bytes of host memory it allocated for the entry (sizes checked
                 // above), not overlapping the core's own copy.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), *addr as *mut u8, bytes.len())
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr.ptr::<u8>(), bytes.len())
                 };
             }
             Ok(())
@@ -241,13 +241,13 @@ impl OutputMemory for CHostOutputMemory {
         if b.byte_size == 0 {
             return Some(Vec::new());
         }
-        if b.addr == 0 {
+        if b.addr.is_null() {
             return None;
         }
         // SAFETY: an output buffer the frontend's allocator returned: `byte_size` bytes of host
         // memory, written by the backend and valid until the response is deleted (the response
         // is alive while it is inserted).
-        Some(unsafe { std::slice::from_raw_parts(b.addr as *const u8, b.byte_size) }.to_vec())
+        Some(unsafe { std::slice::from_raw_parts(b.addr.ptr::<u8>(), b.byte_size) }.to_vec())
     }
 
     fn write(&self, b: &AllocatedBuffer, data: &[u8]) -> Result<()> {
@@ -266,12 +266,12 @@ impl OutputMemory for CHostOutputMemory {
         if data.is_empty() {
             return Ok(());
         }
-        if b.addr == 0 {
+        if b.addr.is_null() {
             return Err(Error::internal("allocated output buffer is NULL"));
         }
         // SAFETY: an output buffer the frontend's allocator just returned for `byte_size`
         // bytes of host memory (checked above), owned by the response being built.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), b.addr as *mut u8, data.len()) };
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), b.addr.ptr::<u8>(), data.len()) };
         Ok(())
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod loader;
 
+use crate::engine::buffer::Addr;
 use std::ffi::c_void;
 use std::sync::Mutex;
 
@@ -117,7 +118,7 @@ pub unsafe extern "C" fn TRITONCACHE_CacheEntryAddBuffer(
             return Err(Error::invalid_arg("Buffer byte size was zero"));
         }
         check_host(attrs.memory_type)?;
-        e.add_buffer(base as usize, attrs.byte_size);
+        e.add_buffer(Addr::of(base), attrs.byte_size);
         Ok(())
     })
 }
@@ -138,7 +139,7 @@ pub unsafe extern "C" fn TRITONCACHE_CacheEntryGetBuffer(
         attrs.byte_size = size;
         attrs.memory_type = MemoryType::Cpu;
         attrs.memory_type_id = 0;
-        out.write(addr as *mut c_void);
+        out.write(addr.ptr::<c_void>());
         Ok(())
     })
 }
@@ -162,7 +163,7 @@ pub unsafe extern "C" fn TRITONCACHE_CacheEntrySetBuffer(
         } else {
             Some(arg_ref(buffer_attributes, "buffer_attributes")?)
         };
-        e.set_buffer(index, new_base as usize, attrs.map(|a| a.byte_size))?;
+        e.set_buffer(index, Addr::of(new_base), attrs.map(|a| a.byte_size))?;
         if let Some(a) = attrs {
             check_host(a.memory_type)?;
         }

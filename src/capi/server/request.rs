@@ -23,6 +23,7 @@ use crate::capi::handle::{arg_cstr, arg_mut, arg_ref, arg_slice, into_raw, out_p
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::server::{server_ref, TRITONSERVER_Server};
 use crate::capi::types::{TRITONSERVER_DataType, TRITONSERVER_MemoryType};
+use crate::engine::buffer::Addr;
 use crate::engine::infer::{CorrelationId, DataBuffer, InferenceRequest};
 use crate::engine::parameters::ParameterValue;
 use crate::engine::types::MemoryType;
@@ -56,7 +57,7 @@ fn host_buffer(
             crate::capi::boundary::current_fn()
         )));
     }
-    Ok(DataBuffer::borrowed(base as usize, byte_size, mt, id))
+    Ok(DataBuffer::borrowed(Addr::of(base), byte_size, mt, id))
 }
 
 /// Create a request for a model version (-1: the latest ready one).

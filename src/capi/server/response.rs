@@ -251,11 +251,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceResponseOutput(
         dim_count.write(o.shape.len() as u64);
         match &o.buffer {
             Some(b) => {
-                base.write(b.addr as *const c_void);
+                base.write(b.addr.ptr::<c_void>());
                 byte_size.write(b.byte_size);
                 memory_type.write(TRITONSERVER_MemoryType(b.memory_type as u32));
                 memory_type_id.write(b.memory_type_id);
-                userp.write(b.buffer_userp as *mut c_void);
+                userp.write(b.buffer_userp.ptr::<c_void>());
             }
             None => {
                 base.write(std::ptr::null());

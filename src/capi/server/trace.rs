@@ -122,7 +122,7 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceNew(
                 activity_fn,
                 tensor_activity_fn: None,
                 release_fn,
-                userp: trace_userp as usize,
+                userp: crate::engine::buffer::Addr::of(trace_userp),
             },
         )
     })
@@ -169,7 +169,7 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceTensorNew(
                 activity_fn,
                 tensor_activity_fn,
                 release_fn,
-                userp: trace_userp as usize,
+                userp: crate::engine::buffer::Addr::of(trace_userp),
             },
         )
     })

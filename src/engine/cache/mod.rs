@@ -14,6 +14,7 @@
 //! `[u32 output count]` then per output `[u64 packed size][u32 name length][name]`
 //! `[u32 datatype length][datatype][u32 shape bytes][i64 dims...][u64 data size][data]`.
 
+use crate::engine::buffer::Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -29,14 +30,14 @@ use super::types::{DataType, MemoryType};
 /// the cache implementation pass between them. The engine only stores the addresses.
 #[derive(Debug, Default)]
 pub struct CacheEntry {
-    buffers: Mutex<Vec<(usize, usize)>>,
+    buffers: Mutex<Vec<(Addr, usize)>>,
 }
 
 impl CacheEntry {
     /// An entry with a placeholder (NULL) buffer of each size: what an insert announces.
     pub fn with_sizes(sizes: impl IntoIterator<Item = usize>) -> CacheEntry {
         CacheEntry {
-            buffers: Mutex::new(sizes.into_iter().map(|s| (0, s)).collect()),
+            buffers: Mutex::new(sizes.into_iter().map(|s| (Addr::NULL, s)).collect()),
         }
     }
     /// `TRITONCACHE_CacheEntryBufferCount`.
@@ -44,18 +45,18 @@ impl CacheEntry {
         lock(&self.buffers).len()
     }
     /// `TRITONCACHE_CacheEntryAddBuffer`.
-    pub fn add_buffer(&self, addr: usize, byte_size: usize) {
+    pub fn add_buffer(&self, addr: Addr, byte_size: usize) {
         lock(&self.buffers).push((addr, byte_size));
     }
     /// `TRITONCACHE_CacheEntryGetBuffer`: (address, size).
-    pub fn buffer(&self, index: usize) -> Result<(usize, usize)> {
+    pub fn buffer(&self, index: usize) -> Result<(Addr, usize)> {
         lock(&self.buffers)
             .get(index)
             .copied()
             .ok_or_else(|| Error::invalid_arg("index was greater than count"))
     }
     /// `TRITONCACHE_CacheEntrySetBuffer`: a new address, and a new size when given.
-    pub fn set_buffer(&self, index: usize, addr: usize, byte_size: Option<usize>) -> Result<()> {
+    pub fn set_buffer(&self, index: usize, addr: Addr, byte_size: Option<usize>) -> Result<()> {
         let mut b = lock(&self.buffers);
         let slot = b
             .get_mut(index)
@@ -67,7 +68,7 @@ impl CacheEntry {
         Ok(())
     }
     /// Every (address, size).
-    pub fn buffers(&self) -> Vec<(usize, usize)> {
+    pub fn buffers(&self) -> Vec<(Addr, usize)> {
         lock(&self.buffers).clone()
     }
 }
@@ -450,7 +451,7 @@ impl ResponseCache {
                     "Only input buffers in CPU memory are allowed in cache currently",
                 ));
             }
-            if buf.addr == 0 && !o.data.is_empty() {
+            if buf.addr.is_null() && !o.data.is_empty() {
                 return Err(Error::internal(format!(
                     "failed to allocate buffer for output '{}'",
                     o.name

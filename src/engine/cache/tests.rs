@@ -1,5 +1,6 @@
 //! Cache entries, the entry layout and request keys.
 
+use crate::engine::buffer::Addr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -10,16 +11,18 @@ use crate::engine::Code;
 fn entries_track_buffers() {
     let e = CacheEntry::with_sizes([3, 5]);
     assert_eq!(e.buffer_count(), 2);
-    assert_eq!(e.buffer(1).unwrap(), (0, 5));
-    e.set_buffer(1, 0x10, None).unwrap();
-    e.set_buffer(0, 0x20, Some(7)).unwrap();
-    assert_eq!(e.buffers(), vec![(0x20, 7), (0x10, 5)]);
+    assert_eq!(e.buffer(1).unwrap(), (Addr::NULL, 5));
+    e.set_buffer(1, Addr::of(0x10 as *const u8), None).unwrap();
+    e.set_buffer(0, Addr::of(0x20 as *const u8), Some(7))
+        .unwrap();
+    let a = |n: usize| Addr::of(n as *const u8);
+    assert_eq!(e.buffers(), vec![(a(0x20), 7), (a(0x10), 5)]);
     assert_eq!(e.buffer(2).unwrap_err().code(), Code::InvalidArg);
     assert_eq!(
-        e.set_buffer(2, 1, None).unwrap_err().code(),
+        e.set_buffer(2, a(1), None).unwrap_err().code(),
         Code::InvalidArg
     );
-    e.add_buffer(0x30, 1);
+    e.add_buffer(a(0x30), 1);
     assert_eq!(e.buffer_count(), 3);
 }
 

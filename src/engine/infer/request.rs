@@ -6,13 +6,14 @@ use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::response::{BufferAttributes, ResponseAllocator, ResponseCallback, ResponseFactory};
+use super::response::{ResponseAllocator, ResponseCallback, ResponseFactory};
+pub use crate::engine::buffer::DataBuffer;
 use crate::engine::error::{Error, Result};
 use crate::engine::model::{Model, ModelUse};
 use crate::engine::parameters::{Parameter, ParameterValue};
 use crate::engine::sync::c_string;
 use crate::engine::trace::{Activity, Trace, TraceProxy, TraceTensor};
-use crate::engine::types::{DataType, MemoryType};
+use crate::engine::types::DataType;
 
 /// `TRITONSERVER_REQUEST_RELEASE_ALL`.
 pub const RELEASE_ALL: u32 = 1;
@@ -22,44 +23,6 @@ pub const RELEASE_RESCHEDULE: u32 = 2;
 /// Gives a released request back to its owner (the frontend's release callback).
 pub trait ReleaseCallback: Send + Sync {
     fn release(&self, request: Box<InferenceRequest>, flags: u32);
-}
-
-/// One contiguous piece of an input tensor's data, owned by the caller (address only) or by the
-/// core (warmup data).
-#[derive(Debug, Clone)]
-pub struct DataBuffer {
-    pub addr: usize,
-    /// Size and memory placement (what `TRITONBACKEND_InputBufferAttributes` lends out).
-    pub attributes: BufferAttributes,
-    /// Keeps core-owned data alive; `addr` points into it.
-    pub owned: Option<Arc<[u8]>>,
-}
-
-impl DataBuffer {
-    /// A buffer the caller owns, at `addr`.
-    pub fn borrowed(addr: usize, byte_size: usize, memory_type: MemoryType, id: i64) -> DataBuffer {
-        DataBuffer {
-            addr,
-            attributes: BufferAttributes {
-                memory_type,
-                memory_type_id: id,
-                byte_size,
-                cuda_ipc_handle: None,
-            },
-            owned: None,
-        }
-    }
-
-    /// A buffer the core owns.
-    pub fn owned(data: Arc<[u8]>) -> DataBuffer {
-        let mut b = DataBuffer::borrowed(data.as_ptr() as usize, data.len(), MemoryType::Cpu, 0);
-        b.owned = Some(data);
-        b
-    }
-
-    pub fn byte_size(&self) -> usize {
-        self.attributes.byte_size
-    }
 }
 
 /// An input tensor of a request (`TRITONBACKEND_Input`).

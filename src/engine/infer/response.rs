@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::request::{InferenceRequest, RequestId};
+use crate::engine::buffer::Addr;
+pub use crate::engine::buffer::BufferAttributes;
 use crate::engine::error::{Error, Result};
 use crate::engine::model::{Model, ModelUse};
 use crate::engine::parameters::{Parameter, ParameterValue};
@@ -18,12 +20,12 @@ pub const RESPONSE_FINAL: u32 = 1;
 /// An output buffer handed out by the frontend's allocator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllocatedBuffer {
-    pub addr: usize,
+    pub addr: Addr,
     pub byte_size: usize,
     pub memory_type: MemoryType,
     pub memory_type_id: i64,
     /// The allocator's own tag for the buffer, given back on release.
-    pub buffer_userp: usize,
+    pub buffer_userp: Addr,
 }
 
 /// The frontend's response allocator (`TRITONSERVER_ResponseAllocator` plus its user pointer).
@@ -484,26 +486,5 @@ impl std::fmt::Debug for InferenceResponse {
             .field("outputs", &self.outputs)
             .field("error", &self.error)
             .finish()
-    }
-}
-
-/// Properties of a buffer (`TRITONSERVER_BufferAttributes`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BufferAttributes {
-    pub memory_type: MemoryType,
-    pub memory_type_id: i64,
-    pub byte_size: usize,
-    /// A copy of the CUDA IPC handle (64 bytes), if one was set (never used on CPU).
-    pub cuda_ipc_handle: Option<[u8; 64]>,
-}
-
-impl Default for BufferAttributes {
-    fn default() -> Self {
-        BufferAttributes {
-            memory_type: MemoryType::Cpu,
-            memory_type_id: 0,
-            byte_size: 0,
-            cuda_ipc_handle: None,
-        }
     }
 }

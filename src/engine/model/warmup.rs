@@ -11,6 +11,7 @@ use triton_model_config::pb;
 use triton_model_config::pb::model_warmup::input::InputDataType;
 
 use super::{Entered, Instance, Model};
+use crate::engine::buffer::Addr;
 use crate::engine::error::{Error, Result};
 use crate::engine::infer::{
     normalize_request, AllocatedBuffer, DataBuffer, InferenceRequest, InferenceResponse,
@@ -35,7 +36,7 @@ struct TrackerState {
     finals: usize,
     errors: Vec<String>,
     /// Output buffers handed to the backend, by address.
-    buffers: HashMap<usize, Vec<u8>>,
+    buffers: HashMap<Addr, Vec<u8>>,
 }
 
 impl Tracker {
@@ -61,14 +62,14 @@ impl ResponseAllocator for Alloc {
     }
     fn alloc(&self, _: &CStr, size: usize, _: MemoryType, _: i64) -> Result<AllocatedBuffer> {
         let buf = vec![0u8; size.max(1)];
-        let addr = buf.as_ptr() as usize;
+        let addr = Addr::of(buf.as_ptr());
         lock(&self.0.state).buffers.insert(addr, buf);
         Ok(AllocatedBuffer {
             addr,
             byte_size: size,
             memory_type: MemoryType::Cpu,
             memory_type_id: 0,
-            buffer_userp: 0,
+            buffer_userp: Addr::NULL,
         })
     }
     fn release(&self, b: &AllocatedBuffer) -> Result<()> {

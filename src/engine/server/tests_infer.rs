@@ -225,11 +225,11 @@ impl ResponseAllocator for Alloc {
     fn alloc(&self, _: &CStr, size: usize, t: MemoryType, id: i64) -> Result<AllocatedBuffer> {
         let n = self.0.allocs.fetch_add(1, Ordering::SeqCst);
         Ok(AllocatedBuffer {
-            addr: 0x1000 + n * 64,
+            addr: crate::engine::buffer::Addr::of((0x1000 + n * 64) as *const u8),
             byte_size: size,
             memory_type: t,
             memory_type_id: id,
-            buffer_userp: n,
+            buffer_userp: crate::engine::buffer::Addr::of(n as *const u8),
         })
     }
     fn release(&self, _: &AllocatedBuffer) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Engine tests of repository agents and the response cache, with mock agents, a mock cache,
 //! a mock backend that computes its output from its input, and mock host memory.
 
+use crate::engine::buffer::Addr;
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::path::{Path, PathBuf};
@@ -27,16 +28,17 @@ use crate::engine::{Code, Error, Result};
 #[derive(Default)]
 struct Memory {
     next: AtomicUsize,
-    bufs: Mutex<HashMap<usize, Vec<u8>>>,
+    bufs: Mutex<HashMap<Addr, Vec<u8>>>,
 }
 
 impl Memory {
-    fn alloc(&self, size: usize) -> usize {
-        let addr = 0x10_0000 + self.next.fetch_add(1, Ordering::SeqCst) * 0x1000;
+    fn alloc(&self, size: usize) -> Addr {
+        let n = 0x10_0000 + self.next.fetch_add(1, Ordering::SeqCst) * 0x1000;
+        let addr = Addr::of(n as *const u8);
         self.bufs.lock().unwrap().insert(addr, vec![0; size]);
         addr
     }
-    fn get(&self, addr: usize) -> Vec<u8> {
+    fn get(&self, addr: Addr) -> Vec<u8> {
         self.bufs.lock().unwrap()[&addr].clone()
     }
 }
@@ -276,7 +278,7 @@ impl ResponseAllocator for Alloc {
             byte_size: size,
             memory_type: t,
             memory_type_id: id,
-            buffer_userp: 0,
+            buffer_userp: Addr::NULL,
         })
     }
     fn release(&self, _: &AllocatedBuffer) -> Result<()> {
