@@ -73,8 +73,11 @@ pub unsafe extern "C" fn TRITONSERVER_MetricsFormatted(
                 format.0
             )));
         }
-        let server = m.server.upgrade();
-        let text = exposition(server.as_deref());
+        let text = match m.server.upgrade() {
+            Some(server) => server.metrics_text(),
+            // A deleted server has no samples of its own; custom families remain.
+            None => exposition(Default::default()),
+        };
         m.text = CString::new(text).map_err(|_| Error::internal("metrics text contains NUL"))?;
         base.write(m.text.as_ptr());
         byte_size.write(m.text.as_bytes().len());

@@ -5,6 +5,7 @@ mod infer;
 mod load;
 mod load_model;
 mod metadata;
+mod metrics;
 mod options;
 mod plugins;
 pub mod poll;

@@ -1307,7 +1307,7 @@ fn a_failing_instance_is_restarted_when_the_model_asks_for_it() {
     let r = m.instances()[0].ready_cell().report();
     assert_eq!((r.restarts, r.restart_failures), (1, 0));
     assert_eq!(r.transitions, 2, "ready -> not ready -> ready: {r:?}");
-    let metrics = crate::engine::metrics::exposition(Some(&s));
+    let metrics = s.metrics_text();
     assert!(
         metrics.contains("nv_instance_restarts{instance=\"m_0\",model=\"m\",version=\"1\"} 1"),
         "{metrics}"
