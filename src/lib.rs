@@ -17,5 +17,8 @@
 )]
 
 pub mod capi;
+#[cfg(feature = "testing")]
 pub mod engine;
+#[cfg(not(feature = "testing"))]
+pub(crate) mod engine;
 pub mod sys;

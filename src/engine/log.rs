@@ -101,15 +101,6 @@ pub fn configure(settings: Settings) -> super::Result<()> {
     Ok(())
 }
 
-/// The settings in force.
-pub fn settings() -> Settings {
-    let guard = crate::engine::sync::read(&LOGGER);
-    guard
-        .as_ref()
-        .map(|l| l.settings.clone())
-        .unwrap_or_default()
-}
-
 /// Whether messages of `level` are written (verbose: whether the verbose level is above 0).
 pub fn is_enabled(level: Level) -> bool {
     verbose_enabled_at(level, 1)
@@ -211,6 +202,7 @@ fn escape_messages() -> bool {
 }
 
 /// One formatted log line, ending in a newline.
+#[cfg(test)]
 pub fn format_line(
     format: Format,
     level: Level,

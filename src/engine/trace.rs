@@ -54,6 +54,10 @@ pub fn effective_level(level: u32) -> u32 {
 }
 
 /// A trace activity (`TRITONSERVER_InferenceTraceActivity`).
+#[allow(
+    clippy::enum_variant_names,
+    reason = "the names mirror upstream's TRITONSERVER_TRACE_* activities, CUSTOM_ACTIVITY included"
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activity {
     RequestStart = 0,

@@ -130,7 +130,6 @@ pub struct Backend {
     state: AtomicPtr<c_void>,
     attributes: BackendAttributes,
     memory_manager: MemoryManager,
-    python_based: bool,
     initialized: AtomicBool,
 }
 
@@ -179,9 +178,6 @@ impl Backend {
     pub fn memory_manager(&self) -> &MemoryManager {
         &self.memory_manager
     }
-    pub fn is_python_based(&self) -> bool {
-        self.python_based
-    }
 }
 
 impl Drop for Backend {
@@ -229,10 +225,6 @@ impl BackendManager {
         }
     }
 
-    pub fn cmdline(&self) -> &BackendCmdlineConfig {
-        &self.cmdline
-    }
-
     /// The backend for a resolved library, created and initialized on first use.
     pub fn get_or_create(&self, backend_name: &str, lib: &ResolvedLibrary) -> Result<Arc<Backend>> {
         self.backends.get_or_create(
@@ -264,7 +256,6 @@ impl BackendManager {
             state: AtomicPtr::new(std::ptr::null_mut()),
             attributes: BackendAttributes::default(),
             memory_manager: MemoryManager::default(),
-            python_based: lib.python_based,
             initialized: AtomicBool::new(false),
         });
         // A backend whose Initialize failed is dropped without a Finalize call.

@@ -13,14 +13,14 @@ mod stats;
 mod validate;
 
 pub use request::{
-    CorrelationId, DataBuffer, InferenceRequest, InputTensor, LogPrefix, OwnedTensor,
-    ReleaseCallback, RELEASE_ALL, RELEASE_RESCHEDULE,
+    CorrelationId, DataBuffer, InferenceRequest, InputTensor, OwnedTensor, ReleaseCallback,
+    RELEASE_ALL, RELEASE_RESCHEDULE,
 };
 pub use response::{
     AllocatedBuffer, BackendFactory, BufferAttributes, InferenceResponse, OutputTensor,
-    ResponseAllocator, ResponseCallback, ResponseFactory, RESPONSE_FINAL,
+    ResponseAllocator, ResponseCallback, RESPONSE_FINAL,
 };
-pub use stats::{monotonic_ns, FailureReason, MetricCounts, ModelStats, StatDuration};
+pub use stats::{monotonic_ns, FailureReason, ModelStats};
 pub use validate::{
     config_data_type, normalize_request, normalize_request_with, HostMemory, OwnedMemory,
 };

@@ -535,10 +535,6 @@ impl InferenceRequest {
         })
     }
 
-    pub fn has_release_callback(&self) -> bool {
-        self.release.is_some()
-    }
-
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
     }

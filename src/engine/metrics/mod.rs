@@ -11,15 +11,11 @@ mod registry;
 mod system;
 mod text;
 
-pub use registry::{
-    collect, valid_label_name, valid_metric_name, CollectedFamily, FamilyType, Labels, Metric,
-    MetricArgs, MetricFamily, MetricKind, Value, BUILTIN_FAMILIES,
-};
+pub use registry::{collect, Labels, Metric, MetricArgs, MetricFamily, MetricKind, Value};
 pub use system::{cpu_utilization, memory_info};
-pub use text::{format_value, write_family};
+pub use text::write_family;
 
 use std::collections::HashMap;
-
 
 /// The core's own samples of one server, by family name (see `Server::metric_samples`).
 pub type Samples = HashMap<&'static str, Vec<(Labels, Value)>>;

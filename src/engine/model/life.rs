@@ -94,10 +94,6 @@ impl ModelUse {
             model: self.model.clone(),
         }
     }
-
-    pub fn model(&self) -> &Arc<Model> {
-        &self.model
-    }
 }
 
 impl Drop for ModelUse {

@@ -22,7 +22,7 @@ pub use gate::{Entered, Finalizing, Initializing};
 pub use instance::Instance;
 pub use life::ModelUse;
 pub(crate) use readiness::check as check_instances;
-pub use readiness::{CellReport, ReadinessSettings, RestartPolicy, LATENCY_BUCKETS_US};
+pub use readiness::{CellReport, ReadinessSettings, LATENCY_BUCKETS_US};
 use triton_model_config as mc;
 use triton_model_config::pb;
 
@@ -81,20 +81,6 @@ pub struct ModelContext {
 
 /// Where a model version reports a runtime failure (the version and the reason).
 pub type FaultSink = Arc<dyn Fn(&Model, &str) + Send + Sync>;
-
-impl ModelContext {
-    /// A context for a model with no server (tests of single models).
-    pub fn standalone() -> ModelContext {
-        ModelContext {
-            rate_limiter: Arc::new(RateLimiter::new(false, &[])),
-            host_policies: Arc::default(),
-            retiring: Arc::default(),
-            server: Weak::<()>::new(),
-            on_fault: Arc::new(|_, _| {}),
-            readiness: Arc::default(),
-        }
-    }
-}
 
 /// One loaded version of a model, as a backend sees it.
 ///

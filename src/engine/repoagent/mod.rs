@@ -308,11 +308,6 @@ impl AgentModel {
         &self.agent
     }
 
-    /// The last action sent to the agent, if any.
-    pub fn current_action(&self) -> Option<Action> {
-        lock(&self.inner).action
-    }
-
     /// `TRITONREPOAGENT_ModelRepositoryLocation`: the pointer stays valid until the location
     /// changes or the model is dropped.
     pub fn location(&self) -> Result<(ArtifactType, *const c_char)> {

@@ -34,16 +34,6 @@ impl Server {
         self.load_request(name, &LoadOverrides::default())
     }
 
-    /// `TRITONSERVER_ServerLoadModelWithParameters` with a `config` override (JSON).
-    pub fn load_model_with_config(&self, name: &str, config_json: Option<&str>) -> Result<()> {
-        self.check_explicit_allowed()?;
-        let overrides = LoadOverrides {
-            config_json: config_json.map(str::to_owned),
-            files: Vec::new(),
-        };
-        self.load_request(name, &overrides)
-    }
-
     /// `TRITONSERVER_ServerLoadModelWithParameters`: `config` (STRING, a JSON configuration
     /// replacing the model's) and `file:<path>` (BYTES, written into a private model directory;
     /// needs `config`). Parameter errors fail the poll of the model, as upstream.

@@ -154,4 +154,3 @@ fn server_samples(server: &Server, settings: MetricsSettings) -> Samples {
     }
     out
 }
-

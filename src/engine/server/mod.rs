@@ -21,7 +21,6 @@ use std::time::Duration;
 
 pub use options::Options;
 pub use plugins::Plugins;
-pub use readiness::NotReady;
 
 use super::backend::{BackendManager, LibraryLoader};
 use super::cache::ResponseCache;
