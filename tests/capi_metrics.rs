@@ -880,16 +880,17 @@ fn custom_metrics_join_the_server_exposition() {
 fn disabled_metrics_leave_only_custom_families() {
     let fx = Fixture::new("off");
     let mut o = fx.options();
-    o.other.insert("metrics".into(), "false".into());
+    o.metrics.enabled = false;
     let server = fx.start(o);
     let text = server_text(&server);
     assert!(!text.contains("nv_"), "{text}");
     server.stop().unwrap();
 
     let mut o = fx.options();
-    o.other.insert("cpu_metrics".into(), "false".into());
-    o.other
-        .insert("metrics_config[.counter_latencies]".into(), "false".into());
+    o.metrics.cpu = false;
+    o.metrics
+        .config
+        .insert((String::new(), "counter_latencies".into()), "false".into());
     let server = fx.start(o);
     let text = server_text(&server);
     assert!(!text.contains("nv_cpu_"), "{text}");

@@ -32,7 +32,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("plugins", &["repoagent"]),
     (
         "runtime",
-        &["backend", "model", "infer", "scheduler", "sequence", "cache"],
+        &[
+            "backend",
+            "model",
+            "infer",
+            "scheduler",
+            "sequence",
+            "cache",
+        ],
     ),
     ("repository", &["repository"]),
     ("server", &["server"]),
@@ -69,7 +76,9 @@ fn uses() -> BTreeMap<String, BTreeSet<String>> {
                 continue;
             }
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if !name.ends_with(".rs") || name.starts_with("tests") || name == "mod.rs" && dir == root
+            if !name.ends_with(".rs")
+                || name.starts_with("tests")
+                || name == "mod.rs" && dir == root
             {
                 continue;
             }

@@ -211,8 +211,9 @@ pub struct Args {
     pub http_thread_count: Option<u16>,
 
     /// How long (µs) an idle model-instance thread keeps polling its queue before it sleeps,
-    /// while the machine has a CPU to spare (sets the core's TRITON_CORE_SPIN_US unless that is
-    /// set). Saves the wake-up of a sleeping thread per request at light load; 0 turns it off.
+    /// while the machine has a CPU to spare (through the core's extension
+    /// TRITONRS_ServerOptionsSetInstanceSpin, unless TRITON_CORE_SPIN_US is set). Saves the
+    /// wake-up of a sleeping thread per request at light load; 0 turns it off.
     #[arg(
         long,
         default_value_t = 100,
@@ -283,6 +284,10 @@ impl Args {
             )),
             default_request_timeout_us: (self.default_request_timeout_us > 0)
                 .then_some(self.default_request_timeout_us),
+            // The core's own TRITON_CORE_SPIN_US, when set, wins (as before).
+            instance_spin_us: std::env::var_os("TRITON_CORE_SPIN_US")
+                .is_none()
+                .then_some(u64::from(self.instance_spin_us)),
         }
     }
 }

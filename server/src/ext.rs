@@ -33,6 +33,7 @@ const SET_READINESS_TIMEOUT: &CStr = c"TRITONRS_ServerOptionsSetReadinessTimeout
 const SET_READINESS_MONITOR: &CStr = c"TRITONRS_ServerOptionsSetReadinessMonitor";
 const SET_INSTANCE_RESTART: &CStr = c"TRITONRS_ServerOptionsSetInstanceRestart";
 const SET_DEFAULT_REQUEST_TIMEOUT: &CStr = c"TRITONRS_ServerOptionsSetDefaultRequestTimeout";
+const SET_INSTANCE_SPIN: &CStr = c"TRITONRS_ServerOptionsSetInstanceSpin";
 
 /// The extensions the loaded core exports.
 #[derive(Clone, Copy, Default)]
@@ -42,6 +43,7 @@ pub struct Extensions {
     set_readiness_monitor: Option<SetU64Fn>,
     set_instance_restart: Option<SetRestartFn>,
     set_default_request_timeout: Option<SetU64Fn>,
+    set_instance_spin: Option<SetU64Fn>,
 }
 
 /// The extension options a server is created with (from the command line); `None` / off: not
@@ -53,6 +55,7 @@ pub struct ExtensionOptions {
     /// (after failures, max attempts, backoff base ms, backoff cap ms) when restarts are on.
     pub instance_restart: Option<(u32, u32, u64, u64)>,
     pub default_request_timeout_us: Option<u64>,
+    pub instance_spin_us: Option<u64>,
 }
 
 /// The address of `name` in the already loaded objects (the core is one of them), or NULL.
@@ -88,6 +91,7 @@ impl Extensions {
             set_readiness_monitor: setter(SET_READINESS_MONITOR),
             set_instance_restart,
             set_default_request_timeout: setter(SET_DEFAULT_REQUEST_TIMEOUT),
+            set_instance_spin: setter(SET_INSTANCE_SPIN),
         }
     }
 
@@ -124,6 +128,11 @@ impl Extensions {
                 SET_DEFAULT_REQUEST_TIMEOUT,
             ),
         ];
+        // A performance hint, not a behaviour the user asked for: skipped on a core without it.
+        if let (Some(v), Some(f)) = (x.instance_spin_us, self.set_instance_spin) {
+            // SAFETY: f is the setter resolved above; the caller passes live options.
+            check(unsafe { f(opts, v) })?;
+        }
         for (value, f, name) in u64_options {
             if let Some(v) = value {
                 let f = f.ok_or_else(|| missing(name))?;

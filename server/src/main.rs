@@ -157,10 +157,6 @@ async fn shutdown_signal() -> &'static str {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    // Read by the core when an instance thread first goes idle; nothing else runs yet.
-    if std::env::var_os("TRITON_CORE_SPIN_US").is_none() {
-        std::env::set_var("TRITON_CORE_SPIN_US", args.instance_spin_us.to_string());
-    }
 
     let server = match create_server(&args) {
         Ok(s) => s,

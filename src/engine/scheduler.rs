@@ -157,53 +157,42 @@ impl State {
     }
 }
 
-/// How long an idle instance thread keeps looking at its queue before it sleeps
-/// (`TRITON_CORE_SPIN_US`, in µs; unset or 0: no spinning, as upstream), and how many CPUs this
-/// process may use. No spinning when that is one CPU: there a spinning thread only delays the
-/// thread it waits for.
-fn spin_window() -> (Duration, usize) {
-    static W: std::sync::OnceLock<(Duration, usize)> = std::sync::OnceLock::new();
+/// How model-instance threads wait for work and run (triton-core extension settings; for an
+/// unmodified frontend also from the environment, see `Options::from_env`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulerSettings {
+    /// How long an idle instance thread keeps looking at its queue before it sleeps, while the
+    /// machine has a CPU to spare (0: it sleeps at once, as upstream).
+    pub spin: std::time::Duration,
+    /// Instance threads run under `SCHED_BATCH` (their wake-up does not preempt the caller).
+    pub batch_policy: bool,
+    /// A request that finds its queue empty and an instance idle executes on the caller's
+    /// thread (never with dynamic or sequence batching or rate limiting).
+    pub caller_executes: bool,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        SchedulerSettings {
+            spin: std::time::Duration::ZERO,
+            batch_policy: true,
+            caller_executes: false,
+        }
+    }
+}
+
+/// The spin window of idle instance threads and how many CPUs this process may use (computed
+/// once). No spinning on one CPU: there a spinning thread only delays the thread it waits for.
+fn spin_window(settings: &SchedulerSettings) -> (Duration, usize) {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     if cfg!(test) {
         // The engine's own tests run every idle worker through the spin, machine load or not.
         return (Duration::from_micros(200), 2);
     }
-    *W.get_or_init(|| {
-        let us = std::env::var("TRITON_CORE_SPIN_US")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(DEFAULT_SPIN_US);
-        (Duration::from_micros(us), triton_idle_spin::usable_cpus())
-    })
-}
-
-/// Off unless asked for: spinning trades CPU time for latency, which the host decides.
-const DEFAULT_SPIN_US: u64 = 0;
-
-/// Whether instance threads run under `SCHED_BATCH` (`TRITON_CORE_SCHED_BATCH`, default on; `0`
-/// keeps the default policy). A batch thread's wake-up does not preempt the thread that woke
-/// it: a caller queueing requests keeps its CPU until it blocks, and the instance then takes
-/// the queued requests in one run instead of one context switch per request (on one CPU,
-/// 8 in flight: ~1.5x the requests/s). The price is a lone request on a CPU that the caller
-/// also needs: it waits for the caller to block instead of preempting it.
-fn batch_policy_wanted() -> bool {
-    static B: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *B.get_or_init(|| env_switch("TRITON_CORE_SCHED_BATCH", true))
-}
-
-/// Whether a request may execute on its caller's thread (`TRITON_CORE_CALLER_EXECUTES=1`).
-fn caller_executes() -> bool {
-    static C: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *C.get_or_init(|| env_switch("TRITON_CORE_CALLER_EXECUTES", false))
-}
-
-/// An on/off environment variable: `1` on, `0` off (surrounding blanks ignored), anything else
-/// or unset: `default`.
-fn env_switch(name: &str, default: bool) -> bool {
-    match std::env::var(name).as_deref().map(str::trim) {
-        Ok("1") => true,
-        Ok("0") => false,
-        _ => default,
-    }
+    (
+        settings.spin,
+        *CPUS.get_or_init(triton_idle_spin::usable_cpus),
+    )
 }
 
 /// The queue and workers of one model version.
@@ -221,8 +210,9 @@ pub struct Scheduler {
     /// by a caller executing on its own thread): an instance never executes twice at once, and
     /// shutdown waits for a caller's execution like a worker's.
     executing: Vec<Mutex<()>>,
-    /// Caller-thread execution is on (from `TRITON_CORE_CALLER_EXECUTES`).
+    /// Caller-thread execution is on (from the settings; tests switch it).
     caller_executes: std::sync::atomic::AtomicBool,
+    settings: SchedulerSettings,
     running: AtomicUsize,
     idle_cv: Condvar,
     idle_lock: Mutex<()>,
@@ -236,6 +226,7 @@ impl Scheduler {
         sequences: Option<Arc<Sequences>>,
     ) -> Arc<Scheduler> {
         let policy = Policy::from_config(&model.config());
+        let settings = model.scheduler_settings().clone();
         let levels = (policy.priority_levels.max(1)) as usize;
         let active = instances.iter().filter(|i| !i.is_passive()).count();
         if let Some(s) = &sequences {
@@ -264,7 +255,8 @@ impl Scheduler {
             cv: Condvar::new(),
             workers: Mutex::new(Vec::new()),
             executing: (0..active).map(|_| Mutex::new(())).collect(),
-            caller_executes: std::sync::atomic::AtomicBool::new(caller_executes()),
+            caller_executes: std::sync::atomic::AtomicBool::new(settings.caller_executes),
+            settings,
             running: AtomicUsize::new(0),
             idle_cv: Condvar::new(),
             idle_lock: Mutex::new(()),
@@ -519,7 +511,7 @@ impl Scheduler {
                     return None;
                 }
                 let idle = spin.get_or_insert_with(|| {
-                    let (window, cpus) = spin_window();
+                    let (window, cpus) = spin_window(&self.settings);
                     IdleSpin::start(window, cpus, !cfg!(test))
                 });
                 if let Some(sp) = idle {
@@ -606,7 +598,7 @@ impl Scheduler {
     }
 
     fn worker(self: Arc<Self>, model: Weak<Model>, instance: Arc<Instance>, index: usize) {
-        if batch_policy_wanted() && !crate::sys::set_current_thread_batch_policy() {
+        if self.settings.batch_policy && !crate::sys::set_current_thread_batch_policy() {
             crate::log_verbose!(
                 1,
                 "instance thread of '{}' keeps the default scheduling policy",

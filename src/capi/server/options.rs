@@ -28,10 +28,6 @@ fn with_options(
     ffi_try(name, || f(arg_mut(options, "options")?))
 }
 
-fn note(o: &mut Options, key: &str, value: impl ToString) {
-    o.other.insert(key.to_owned(), value.to_string());
-}
-
 /// Create options with upstream's defaults.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_ServerOptionsNew(
@@ -229,11 +225,8 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetCudaVirtualAddressSize(
         "TRITONSERVER_ServerOptionsSetCudaVirtualAddressSize",
         options,
         |o| {
-            note(
-                o,
-                &format!("cuda_virtual_address_size{{{gpu_device}}}"),
-                cuda_virtual_address_size,
-            );
+            o.cuda_virtual_address_size
+                .insert(gpu_device, cuda_virtual_address_size as u64);
             Ok(())
         },
     )
@@ -358,7 +351,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetBufferManagerThreadCount(
         "TRITONSERVER_ServerOptionsSetBufferManagerThreadCount",
         options,
         |o| {
-            note(o, "buffer_manager_thread_count", thread_count);
+            o.buffer_manager_thread_count = thread_count;
             Ok(())
         },
     )
@@ -427,7 +420,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetEnablePeerAccess(
         "TRITONSERVER_ServerOptionsSetEnablePeerAccess",
         options,
         |o| {
-            note(o, "enable_peer_access", enable_peer_access);
+            o.enable_peer_access = enable_peer_access;
             Ok(())
         },
     )
@@ -513,7 +506,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetMetrics(
     metrics: bool,
 ) -> *mut TRITONSERVER_Error {
     with_options("TRITONSERVER_ServerOptionsSetMetrics", options, |o| {
-        note(o, "metrics", metrics);
+        o.metrics.enabled = metrics;
         Ok(())
     })
 }
@@ -525,7 +518,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetGpuMetrics(
     gpu_metrics: bool,
 ) -> *mut TRITONSERVER_Error {
     with_options("TRITONSERVER_ServerOptionsSetGpuMetrics", options, |o| {
-        note(o, "gpu_metrics", gpu_metrics);
+        o.metrics.gpu = gpu_metrics;
         Ok(())
     })
 }
@@ -537,7 +530,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetCpuMetrics(
     cpu_metrics: bool,
 ) -> *mut TRITONSERVER_Error {
     with_options("TRITONSERVER_ServerOptionsSetCpuMetrics", options, |o| {
-        note(o, "cpu_metrics", cpu_metrics);
+        o.metrics.cpu = cpu_metrics;
         Ok(())
     })
 }
@@ -552,7 +545,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetMetricsInterval(
         "TRITONSERVER_ServerOptionsSetMetricsInterval",
         options,
         |o| {
-            note(o, "metrics_interval_ms", metrics_interval_ms);
+            o.metrics.interval_ms = metrics_interval_ms;
             Ok(())
         },
     )
@@ -673,7 +666,9 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetMetricsConfig(
         let group = arg_cstr(name, "name")?;
         let setting = arg_cstr(setting, "setting")?;
         let value = arg_cstr(value, "value")?;
-        note(o, &format!("metrics_config[{group}.{setting}]"), value);
+        o.metrics
+            .config
+            .insert((group.to_owned(), setting.to_owned()), value.to_owned());
         Ok(())
     })
 }

@@ -30,7 +30,7 @@ use super::backend::Backend;
 use super::error::{Error, Result};
 use super::infer::{InferenceRequest, ModelStats};
 use super::ratelimit::RateLimiter;
-use super::scheduler::Scheduler;
+use super::scheduler::{Scheduler, SchedulerSettings};
 use super::sync::c_string;
 use super::sync::PendingOps;
 use life::Life;
@@ -77,6 +77,8 @@ pub struct ModelContext {
     pub on_fault: FaultSink,
     /// How readiness checks behave.
     pub readiness: Arc<ReadinessSettings>,
+    /// How instance threads wait for work and run.
+    pub scheduler: SchedulerSettings,
 }
 
 /// Where a model version reports a runtime failure (the version and the reason).
@@ -220,6 +222,9 @@ impl Model {
     }
     pub(crate) fn readiness_settings(&self) -> &ReadinessSettings {
         &self.ctx.readiness
+    }
+    pub(crate) fn scheduler_settings(&self) -> &SchedulerSettings {
+        &self.ctx.scheduler
     }
     /// Uses held now: requests accepted and not yet released, response factories held by the
     /// backend.

@@ -486,6 +486,7 @@ impl Server {
                 }
             }),
             readiness: self.readiness.clone(),
+            scheduler: self.options.scheduler.clone(),
         }
     }
 

@@ -31,18 +31,14 @@ pub struct MetricsSettings {
 }
 
 impl MetricsSettings {
-    /// The settings of a server, from the options recorded in `Options::other`.
+    /// The settings of a server's options.
     pub fn of(server: &Server) -> MetricsSettings {
-        let other = &server.options().other;
-        let on = |k: &str| other.get(k).is_none_or(|v| v != "false");
+        let m = &server.options().metrics;
         MetricsSettings {
-            enabled: on("metrics"),
-            cpu: on("cpu_metrics"),
-            counter_latencies: on("metrics_config[.counter_latencies]"),
-            interval_ms: other
-                .get("metrics_interval_ms")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(2000),
+            enabled: m.enabled,
+            cpu: m.cpu,
+            counter_latencies: m.counter_latencies(),
+            interval_ms: m.interval_ms,
         }
     }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::engine::backend::BackendCmdlineConfig;
 use crate::engine::log;
+pub use crate::engine::scheduler::SchedulerSettings;
 use crate::engine::types::ModelControlMode;
 
 /// Everything a server is created with.
@@ -46,8 +47,51 @@ pub struct Options {
     pub cache_configs: BTreeMap<String, String>,
     /// Where cache implementations are found (`ServerOptionsSetCacheDirectory`).
     pub cache_dir: String,
-    /// Everything else that is accepted and reported but has no effect yet, by option name.
-    pub other: BTreeMap<String, String>,
+    /// What the metrics collect (`ServerOptionsSetMetrics`, `...CpuMetrics`, ...).
+    pub metrics: MetricsOptions,
+    /// How instance threads wait and run (extension settings).
+    pub scheduler: SchedulerSettings,
+    /// Accepted and recorded, without effect in this build (no GPUs, no buffer manager).
+    pub buffer_manager_thread_count: u32,
+    pub cuda_virtual_address_size: BTreeMap<i32, u64>,
+    pub enable_peer_access: bool,
+}
+
+/// Metrics settings of the server options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsOptions {
+    /// `ServerOptionsSetMetrics` (default on).
+    pub enabled: bool,
+    /// `ServerOptionsSetGpuMetrics` (default on; no GPUs here).
+    pub gpu: bool,
+    /// `ServerOptionsSetCpuMetrics` (default on; needs `enabled`).
+    pub cpu: bool,
+    /// `ServerOptionsSetMetricsInterval` in ms (default 2000).
+    pub interval_ms: u64,
+    /// `ServerOptionsSetMetricsConfig`: (group, setting) -> value; `("", "counter_latencies")`
+    /// turns the `*_duration_us` counters off with "false".
+    pub config: BTreeMap<(String, String), String>,
+}
+
+impl Default for MetricsOptions {
+    fn default() -> Self {
+        MetricsOptions {
+            enabled: true,
+            gpu: true,
+            cpu: true,
+            interval_ms: 2000,
+            config: BTreeMap::new(),
+        }
+    }
+}
+
+impl MetricsOptions {
+    /// Whether the `*_duration_us` counters are reported (metrics config `counter_latencies`).
+    pub fn counter_latencies(&self) -> bool {
+        self.config
+            .get(&(String::new(), "counter_latencies".to_owned()))
+            .is_none_or(|v| v != "false")
+    }
 }
 
 impl Default for Options {
@@ -79,7 +123,11 @@ impl Default for Options {
             host_policies: BTreeMap::new(),
             cache_configs: BTreeMap::new(),
             cache_dir: "/opt/tritonserver/caches".into(),
-            other: BTreeMap::new(),
+            metrics: MetricsOptions::default(),
+            scheduler: SchedulerSettings::default(),
+            buffer_manager_thread_count: 0,
+            cuda_virtual_address_size: BTreeMap::new(),
+            enable_peer_access: true,
         }
     }
 }
@@ -99,6 +147,9 @@ impl Options {
     /// | `TRITON_CORE_INSTANCE_RESTART_MAX_ATTEMPTS` | attempts before giving up |
     /// | `TRITON_CORE_INSTANCE_RESTART_BACKOFF_BASE_MS`, `..._CAP_MS` | backoff between attempts |
     /// | `TRITON_CORE_REQUEST_TIMEOUT_US` | deadline of requests that set none (µs) |
+    /// | `TRITON_CORE_SPIN_US` | idle instance threads poll their queue this long (µs) |
+    /// | `TRITON_CORE_SCHED_BATCH` | `0`: instance threads keep the default scheduling policy |
+    /// | `TRITON_CORE_CALLER_EXECUTES` | `1`: requests may execute on the caller's thread |
     pub fn from_env() -> Options {
         Options::default().with_env(|k| std::env::var(k).ok())
     }
@@ -135,6 +186,20 @@ impl Options {
         }
         if let Some(us) = num("TRITON_CORE_REQUEST_TIMEOUT_US") {
             self.default_request_timeout_us = us;
+        }
+        if let Some(us) = num("TRITON_CORE_SPIN_US") {
+            self.scheduler.spin = Duration::from_micros(us);
+        }
+        let switch = |k: &str| match get(k).as_deref().map(str::trim) {
+            Some("1") => Some(true),
+            Some("0") => Some(false),
+            _ => None,
+        };
+        if let Some(on) = switch("TRITON_CORE_SCHED_BATCH") {
+            self.scheduler.batch_policy = on;
+        }
+        if let Some(on) = switch("TRITON_CORE_CALLER_EXECUTES") {
+            self.scheduler.caller_executes = on;
         }
         self
     }
