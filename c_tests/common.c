@@ -226,6 +226,9 @@ tc_touch(const char* repo, const char* model, const char* file)
   char path[PATH_MAX];
   snprintf(path, sizeof(path), "%s/%s/%s", repo, model, file);
   write_file(path, "");
+  /* The core reuses a completed readiness answer for 1 ms (TRITONRS_ServerOptionsSetReadiness
+   * Reuse): a check right after flipping a test backend's state could still see the old one. */
+  tc_sleep_ms(2);
 }
 
 void
@@ -234,6 +237,7 @@ tc_unlink(const char* repo, const char* model, const char* file)
   char path[PATH_MAX];
   snprintf(path, sizeof(path), "%s/%s/%s", repo, model, file);
   REQUIRE(unlink(path) == 0, "unlink(%s): %s", path, strerror(errno));
+  tc_sleep_ms(2); /* see tc_touch */
 }
 
 pid_t

@@ -119,6 +119,19 @@ struct CellState {
     restart_note: Option<String>,
     restarts: u64,
     restart_failures: u64,
+    /// Restarts in a row, each followed by a new failure soon after (a crash loop).
+    restart_streak: u32,
+    last_restart: Option<std::time::Instant>,
+}
+
+/// What a request to restart an instance leads to.
+pub(crate) enum RestartStart {
+    /// A restart is already in progress or was given up.
+    Busy,
+    /// Attempt number `n` (1 after a stable run).
+    Attempt(u32),
+    /// The instance keeps failing right after each restart: restarts stop, with this reason.
+    GiveUp(String),
 }
 
 #[derive(Debug, Clone)]
@@ -204,17 +217,47 @@ impl ReadyCell {
         st.restart_failures += u64::from(failed);
     }
 
-    /// Mark a restart as started with `note` as the readiness answer meanwhile; false when a
-    /// restart is already in progress (or gave up).
-    pub(crate) fn begin_restart(&self, note: String) -> bool {
+    /// Start a restart, unless one is in progress or was given up. An instance that fails
+    /// again within `stable` of its last restart continues the same streak of attempts (a stub
+    /// that dies right after every start is a failed attempt each time, not a new first one);
+    /// past `max_attempts` in a row restarts stop. `note(n)` is the readiness answer meanwhile.
+    pub(crate) fn begin_restart(
+        &self,
+        stable: Duration,
+        max_attempts: u32,
+        note: impl FnOnce(u32) -> String,
+    ) -> RestartStart {
         let mut st = lock(&self.state);
         if st.restart_note.is_some() {
-            return false;
+            return RestartStart::Busy;
         }
-        st.restart_note = Some(note);
+        let recent = st.last_restart.is_some_and(|t| t.elapsed() < stable);
+        let attempt = if recent { st.restart_streak + 1 } else { 1 };
+        let start = if attempt > max_attempts {
+            let why = format!(
+                "not ready: instance failed again within {} s of each of its last {} restart(s); \
+                 restarts stopped: {}",
+                stable.as_secs(),
+                st.restart_streak,
+                st.reason
+            );
+            st.restart_note = Some(why.clone());
+            st.restart_failures += 1;
+            RestartStart::GiveUp(why)
+        } else {
+            st.restart_note = Some(note(attempt));
+            RestartStart::Attempt(attempt)
+        };
         drop(st);
         self.ok_until.store(0, Ordering::Release);
-        true
+        start
+    }
+
+    /// A restart attempt succeeded: the streak it belongs to is remembered.
+    pub(crate) fn restarted(&self, attempt: u32) {
+        let mut st = lock(&self.state);
+        st.restart_streak = attempt;
+        st.last_restart = Some(std::time::Instant::now());
     }
 }
 
@@ -243,6 +286,9 @@ pub(crate) fn check(
         }
         if let Some(p) = &st.pending {
             if p.queued_ns + timeout_ns <= now {
+                if p.job.unclaimed() {
+                    start(&p.job);
+                }
                 let started = p.started;
                 out[i] = Some(mark_overdue(model, inst, &mut st, settings, started));
             } else {
@@ -303,7 +349,9 @@ pub(crate) fn check(
             let wait = Duration::from_nanos(deadline - now).min(help_after);
             st = wait_timeout(&cell.cv, st, wait);
             if st.completed == seen {
-                if let Some(p) = st.pending.as_ref().filter(|p| !p.started) {
+                // Items of this job nobody has taken yet (the thread on it may be stuck in an
+                // earlier item's hook): ask one more pool thread to go on with them.
+                if let Some(p) = st.pending.as_ref().filter(|p| p.job.unclaimed()) {
                     let job = p.job.clone();
                     drop(st);
                     start(&job);
@@ -361,9 +409,16 @@ fn overdue(inst: &Instance, settings: &ReadinessSettings, started: bool) -> Erro
     }
 }
 
+impl Job {
+    /// Whether some item has not been taken by a pool thread yet.
+    fn unclaimed(&self) -> bool {
+        self.next.load(Ordering::Acquire) < self.items.len()
+    }
+}
+
 /// Queue (one more helper on) a job on the readiness pool.
 fn start(job: &Arc<Job>) {
-    if job.next.load(Ordering::Acquire) >= job.items.len() {
+    if !job.unclaimed() {
         return;
     }
     let job = job.clone();

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::readiness::RestartPolicy;
+use super::readiness::{RestartPolicy, RestartStart};
 use super::{warmup, Instance, Model};
 use crate::engine::workers;
 
@@ -60,21 +60,47 @@ impl Model {
     /// Start restarting `inst` (once: a restart in progress or given up is left alone).
     pub(crate) fn restart_instance(self: &Arc<Self>, inst: &Arc<Instance>) {
         let policy = self.restart_policy();
-        if !inst.ready_cell().begin_restart(format!(
-            "not ready: restarting (attempt 1 of {})",
-            policy.max_attempts
-        )) {
-            return;
-        }
+        let max = policy.max_attempts;
+        let start = inst
+            .ready_cell()
+            .begin_restart(stable_after(&policy), max, |n| {
+                format!("not ready: restarting (attempt {n} of {max})")
+            });
+        let attempt = match start {
+            RestartStart::Busy => return,
+            RestartStart::GiveUp(why) => {
+                crate::log_error!(
+                    "model '{}' version {} instance {}: {why}",
+                    self.name(),
+                    self.version(),
+                    inst.name()
+                );
+                if let Some(s) = self.scheduler.get() {
+                    s.fail_instance(inst, &why);
+                }
+                return;
+            }
+            RestartStart::Attempt(n) => n,
+        };
         crate::log_warn!(
-            "model '{}' version {} instance {} failed {} readiness checks in a row; restarting it",
+            "model '{}' version {} instance {} failed {} readiness checks in a row; restarting it \
+             (attempt {attempt} of {max})",
             self.name(),
             self.version(),
             inst.name(),
             policy.after_failures
         );
         let (m, i) = (self.clone(), inst.clone());
-        workers::submit("restarting an instance", move || m.restart_attempt(&i, 1));
+        if attempt == 1 {
+            workers::submit("restarting an instance", move || m.restart_attempt(&i, 1));
+        } else {
+            // It died again soon after its last restart: back off as after a failed attempt.
+            workers::at(
+                Instant::now() + backoff(&policy, attempt - 1),
+                "restarting an instance",
+                move || m.restart_attempt(&i, attempt),
+            );
+        }
     }
 
     /// One attempt: out of scheduling, drained, finalized, initialized again.
@@ -121,6 +147,9 @@ impl Model {
         match outcome {
             Ok(restarted) => {
                 cell.reset_answers();
+                if restarted {
+                    cell.restarted(attempt);
+                }
                 cell.set_restart_note(None, restarted, false);
                 sched.resume(inst);
                 if restarted {
@@ -167,6 +196,12 @@ impl Model {
             }
         }
     }
+}
+
+/// How long a restarted instance must keep working for its next failure to start a new streak
+/// of attempts rather than continue the current one.
+fn stable_after(p: &RestartPolicy) -> Duration {
+    p.backoff_cap.max(Duration::from_secs(5))
 }
 
 /// The wait before attempt `attempt + 1`: the base doubled per failed attempt, capped.

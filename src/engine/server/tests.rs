@@ -37,6 +37,10 @@ struct MockState {
     fail_instance_init: AtomicBool,
     /// Finalizing an instance makes it healthy again (its "stub" is replaced on restart).
     heal_on_finalize: AtomicBool,
+    /// A newly initialized instance is sick at once (a stub that dies right after starting).
+    sick_after_init: AtomicBool,
+    /// Instances whose hook hangs for `hook_sleep_ms` (all of them when empty).
+    slow_instances: Mutex<Vec<String>>,
 }
 
 const ALIVE: u64 = 0xA11CE;
@@ -96,6 +100,13 @@ impl BackendLibrary for MockLibrary {
         if self.state.fail_instance_init.load(Ordering::SeqCst) {
             return Err(Error::internal("mock instance init failure"));
         }
+        if self.state.sick_after_init.load(Ordering::SeqCst) {
+            self.state
+                .not_ready
+                .lock()
+                .unwrap()
+                .push(i.name().to_owned());
+        }
         let addr = NEXT_PROBE.fetch_add(8, Ordering::SeqCst);
         PROBES.lock().unwrap().insert(addr, (ALIVE, 0));
         i.set_state(addr as *mut std::ffi::c_void);
@@ -133,7 +144,12 @@ impl BackendLibrary for MockLibrary {
             p.1 += 1;
             self.state.max_in_one_hook.fetch_max(p.1, Ordering::SeqCst);
         }
-        let sleep = self.state.hook_sleep_ms.load(Ordering::SeqCst);
+        let slow = self.state.slow_instances.lock().unwrap().clone();
+        let sleep = if slow.is_empty() || slow.iter().any(|n| n == i.name()) {
+            self.state.hook_sleep_ms.load(Ordering::SeqCst)
+        } else {
+            0
+        };
         if sleep > 0 {
             std::thread::sleep(Duration::from_millis(sleep));
         }
@@ -1377,6 +1393,64 @@ fn restarts_are_off_by_default_and_the_monitor_needs_no_caller() {
     f.state.heal_on_finalize.store(true, Ordering::SeqCst);
     f.state.not_ready.lock().unwrap().push("m_0".into());
     assert!(wait_until(|| count_calls(&f, "inst_init m_0") == 2));
+    assert!(wait_until(|| s.is_ready() == Ok(true)));
+    s.stop().unwrap();
+}
+
+/// A stub that dies right after every start is a crash loop, not a healed instance: the
+/// restarts count as one streak of attempts and stop at the cap, with the reason.
+#[test]
+fn a_crash_loop_stops_restarting_at_the_attempt_cap() {
+    let f = Fixture::new("restart-loop");
+    f.model("m", "mock", &[1], RESTART);
+    let s = f.start(bounded_options(&f, 2000)).unwrap();
+    f.state.heal_on_finalize.store(true, Ordering::SeqCst);
+    f.state.sick_after_init.store(true, Ordering::SeqCst);
+    f.state.not_ready.lock().unwrap().push("m_0".into());
+    let reason = || {
+        s.readiness_report().unwrap()["not_ready"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        wait_until(|| reason().contains("restarts stopped")),
+        "{}",
+        reason()
+    );
+    let inits = count_calls(&f, "inst_init m_0");
+    assert_eq!(inits, 3, "the first start and 2 restarts");
+    std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..10 {
+        assert_eq!(s.is_ready(), Ok(false));
+    }
+    assert_eq!(count_calls(&f, "inst_init m_0"), inits, "no more restarts");
+    s.stop().unwrap();
+}
+
+/// One model's hung hook does not make another model not ready: the rest of the batch of
+/// checks goes on without the thread stuck in the hung hook.
+#[test]
+fn a_hung_hook_does_not_hold_up_the_other_models_checks() {
+    let f = Fixture::new("hung-other");
+    f.model("a", "mock", &[1], "");
+    f.model("b", "mock", &[1], "");
+    let mut o = f.options(ModelControlMode::Explicit);
+    o.startup_models = vec!["a".into(), "b".into()];
+    o.readiness.hook_timeout = Duration::from_millis(300);
+    let s = f.start(o).unwrap();
+    f.state.slow_instances.lock().unwrap().push("a_0".into());
+    f.state.hook_sleep_ms.store(1500, Ordering::SeqCst);
+    let report = s.readiness_report().unwrap();
+    let names: Vec<&str> = report["not_ready"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["instance"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, vec!["a_0"], "{report}");
+    assert_eq!(s.model_is_ready("b", 1), Ok(true));
+    f.state.hook_sleep_ms.store(0, Ordering::SeqCst);
     assert!(wait_until(|| s.is_ready() == Ok(true)));
     s.stop().unwrap();
 }
