@@ -223,6 +223,7 @@ impl ReadyCell {
     /// past `max_attempts` in a row restarts stop. `note(n)` is the readiness answer meanwhile.
     pub(crate) fn begin_restart(
         &self,
+        instance: &str,
         stable: Duration,
         max_attempts: u32,
         note: impl FnOnce(u32) -> String,
@@ -235,10 +236,10 @@ impl ReadyCell {
         let attempt = if recent { st.restart_streak + 1 } else { 1 };
         let start = if attempt > max_attempts {
             let why = format!(
-                "not ready: instance failed again within {} s of each of its last {} restart(s); \
-                 restarts stopped: {}",
-                stable.as_secs(),
+                "not ready: instance {instance} could not be restarted after {} attempt(s): it \
+                 failed again within {} s of each restart: {}",
                 st.restart_streak,
+                stable.as_secs(),
                 st.reason
             );
             st.restart_note = Some(why.clone());

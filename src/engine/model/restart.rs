@@ -63,7 +63,7 @@ impl Model {
         let max = policy.max_attempts;
         let start = inst
             .ready_cell()
-            .begin_restart(stable_after(&policy), max, |n| {
+            .begin_restart(inst.name(), stable_after(&policy), max, |n| {
                 format!("not ready: restarting (attempt {n} of {max})")
             });
         let attempt = match start {

@@ -1414,7 +1414,7 @@ fn a_crash_loop_stops_restarting_at_the_attempt_cap() {
             .to_owned()
     };
     assert!(
-        wait_until(|| reason().contains("restarts stopped")),
+        wait_until(|| reason().contains("could not be restarted after 2 attempt(s)")),
         "{}",
         reason()
     );
