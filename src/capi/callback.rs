@@ -1,6 +1,6 @@
 //! Calling the frontend's C callbacks: the response allocator, the response complete callback,
-//! the request release callback and the trace callbacks. Function pointers and user pointers are kept as they came;
-//! every call states the header contract it relies on.
+//! the request release callback and the trace callbacks. Function pointers and user pointers are
+//! kept as they came; every call states the header contract it relies on.
 
 use std::ffi::{c_char, c_void, CStr};
 
@@ -122,7 +122,8 @@ impl ResponseAllocator for CAllocator {
         };
         // SAFETY: the frontend's start function, called with its own allocator and user
         // pointer, which it keeps valid while responses of its requests exist.
-        backend_error(unsafe { f(self.alloc_ptr(), self.userp.ptr::<c_void>()) })
+        // It returns NULL or a new error object, which the core then owns (tritonserver.h).
+        unsafe { backend_error(f(self.alloc_ptr(), self.userp.ptr::<c_void>())) }
     }
 
     fn alloc(
@@ -138,8 +139,9 @@ impl ResponseAllocator for CAllocator {
         let mut actual_id = memory_type_id;
         // SAFETY: the frontend's alloc function with valid out-pointers to locals and a
         // NUL-terminated tensor name that outlives the call.
-        backend_error(unsafe {
-            (self.fns.alloc_fn)(
+        // It returns NULL or a new error object, which the core then owns (tritonserver.h).
+        unsafe {
+            backend_error((self.fns.alloc_fn)(
                 self.alloc_ptr(),
                 tensor.as_ptr(),
                 byte_size,
@@ -150,8 +152,8 @@ impl ResponseAllocator for CAllocator {
                 &mut buffer_userp,
                 &mut actual,
                 &mut actual_id,
-            )
-        })?;
+            ))
+        }?;
         let buf = AllocatedBuffer {
             addr: Addr::of(buffer),
             byte_size,
@@ -168,15 +170,16 @@ impl ResponseAllocator for CAllocator {
             };
             // SAFETY: the frontend's buffer-attributes function with a live attributes object
             // and the user pointers it gave.
-            let r = backend_error(unsafe {
-                f(
+            // It returns NULL or a new error object, which the core then owns (tritonserver.h).
+            let r = unsafe {
+                backend_error(f(
                     self.alloc_ptr(),
                     tensor.as_ptr(),
                     &mut attrs,
                     self.userp.ptr::<c_void>(),
                     buffer_userp,
-                )
-            });
+                ))
+            };
             if let Err(e) = r {
                 let _ = self.release(&buf);
                 return Err(e);
@@ -188,16 +191,17 @@ impl ResponseAllocator for CAllocator {
     fn release(&self, b: &AllocatedBuffer) -> Result<()> {
         // SAFETY: the frontend's release function, given back exactly what its alloc function
         // returned, once.
-        backend_error(unsafe {
-            (self.fns.release_fn)(
+        // It returns NULL or a new error object, which the core then owns (tritonserver.h).
+        unsafe {
+            backend_error((self.fns.release_fn)(
                 self.alloc_ptr(),
                 b.addr.ptr::<c_void>(),
                 b.buffer_userp.ptr::<c_void>(),
                 b.byte_size,
                 TRITONSERVER_MemoryType(b.memory_type as u32),
                 b.memory_type_id,
-            )
-        })
+            ))
+        }
     }
 
     fn query(
@@ -217,8 +221,9 @@ impl ResponseAllocator for CAllocator {
         let mut id = memory_type_id;
         // SAFETY: the frontend's query function with valid out-pointers (NULL size when the
         // size is unknown, as the header allows) and an optional NUL-terminated name.
-        backend_error(unsafe {
-            f(
+        // It returns NULL or a new error object, which the core then owns (tritonserver.h).
+        unsafe {
+            backend_error(f(
                 self.alloc_ptr(),
                 self.userp.ptr::<c_void>(),
                 tensor.map_or(std::ptr::null(), CStr::as_ptr),
@@ -229,8 +234,8 @@ impl ResponseAllocator for CAllocator {
                 },
                 &mut mt,
                 &mut id,
-            )
-        })?;
+            ))
+        }?;
         Ok((memory_type(mt)?, id))
     }
 }

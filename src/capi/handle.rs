@@ -136,9 +136,16 @@ pub fn c_ptr(s: &CStr) -> *const c_char {
     s.as_ptr()
 }
 
-/// Turn an error object returned by foreign code (a backend or a frontend callback) into an
-/// engine error, deleting the object.
-pub fn backend_error(err: *mut crate::capi::server::error::TRITONSERVER_Error) -> Result<()> {
+/// Turn an error object returned by foreign code (a backend, agent, cache or frontend
+/// callback) into an engine error, deleting the object.
+///
+/// # Safety
+///
+/// `err` is NULL or an error object created by this library (`TRITONSERVER_ErrorNew` or an
+/// API function's result) that the caller owns and gives up: it is not used again.
+pub unsafe fn backend_error(
+    err: *mut crate::capi::server::error::TRITONSERVER_Error,
+) -> Result<()> {
     if err.is_null() {
         return Ok(());
     }
