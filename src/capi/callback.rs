@@ -1,10 +1,12 @@
 //! Calling the frontend's C callbacks: the response allocator, the response complete callback,
 //! the request release callback and the trace callbacks. Function pointers and user pointers are
-//! kept as they came; every call states the header contract it relies on.
+//! kept as they came; every call states the header contract it relies on. The wrappers are made
+//! only with a [`Contract`] of the exported function that registers the callbacks: safe code
+//! cannot wrap arbitrary function pointers and have them called.
 
 use std::ffi::{c_char, c_void, CStr};
 
-use crate::capi::handle::backend_error;
+use crate::capi::handle::{backend_error, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::types::{
     TRITONSERVER_DataType, TRITONSERVER_InferenceTraceActivity, TRITONSERVER_MemoryType,
@@ -103,7 +105,13 @@ pub struct CAllocator {
 }
 
 impl CAllocator {
-    pub fn new(allocator: &TRITONSERVER_ResponseAllocator, userp: *mut c_void) -> CAllocator {
+    /// The allocator and user pointer given to `TRITONSERVER_InferenceRequestSetResponseCallback`
+    /// (the call of the token `_c`).
+    pub fn new(
+        _c: Contract,
+        allocator: &TRITONSERVER_ResponseAllocator,
+        userp: *mut c_void,
+    ) -> CAllocator {
         CAllocator {
             allocator: std::ptr::from_ref(allocator) as usize,
             fns: *allocator,
@@ -247,7 +255,9 @@ pub struct CResponseCallback {
 }
 
 impl CResponseCallback {
-    pub fn new(f: ResponseCompleteFn, userp: *mut c_void) -> CResponseCallback {
+    /// The callback and user pointer given to `TRITONSERVER_InferenceRequestSetResponseCallback`
+    /// (the call of the token `_c`).
+    pub fn new(_c: Contract, f: ResponseCompleteFn, userp: *mut c_void) -> CResponseCallback {
         CResponseCallback {
             f,
             userp: Addr::of(userp),
@@ -271,7 +281,9 @@ pub struct CReleaseCallback {
 }
 
 impl CReleaseCallback {
-    pub fn new(f: RequestReleaseFn, userp: *mut c_void) -> CReleaseCallback {
+    /// The callback and user pointer given to `TRITONSERVER_InferenceRequestSetReleaseCallback`
+    /// (the call of the token `_c`).
+    pub fn new(_c: Contract, f: RequestReleaseFn, userp: *mut c_void) -> CReleaseCallback {
         CReleaseCallback {
             f,
             userp: Addr::of(userp),
@@ -290,10 +302,29 @@ impl ReleaseCallback for CReleaseCallback {
 /// The frontend's trace callbacks and user pointer (`TRITONSERVER_InferenceTraceNew` /
 /// `TRITONSERVER_InferenceTraceTensorNew`); every callback gets the trace object itself.
 pub struct CTraceCallbacks {
-    pub activity_fn: Option<TraceActivityFn>,
-    pub tensor_activity_fn: Option<TraceTensorActivityFn>,
-    pub release_fn: Option<TraceReleaseFn>,
-    pub userp: Addr,
+    activity_fn: Option<TraceActivityFn>,
+    tensor_activity_fn: Option<TraceTensorActivityFn>,
+    release_fn: Option<TraceReleaseFn>,
+    userp: Addr,
+}
+
+impl CTraceCallbacks {
+    /// The callbacks and user pointer given to `TRITONSERVER_InferenceTraceNew` or
+    /// `TRITONSERVER_InferenceTraceTensorNew` (the call of the token `_c`).
+    pub fn new(
+        _c: Contract,
+        activity_fn: Option<TraceActivityFn>,
+        tensor_activity_fn: Option<TraceTensorActivityFn>,
+        release_fn: Option<TraceReleaseFn>,
+        userp: *mut c_void,
+    ) -> CTraceCallbacks {
+        CTraceCallbacks {
+            activity_fn,
+            tensor_activity_fn,
+            release_fn,
+            userp: Addr::of(userp),
+        }
+    }
 }
 
 pub type TraceActivityFn =

@@ -207,8 +207,16 @@ pub unsafe fn backend_error(
     Err(c.take_box(err, "error")?.to_error())
 }
 
-/// Reads the frontend's input buffers in host memory (for BYTES validation).
-pub struct CHostMemory;
+/// Reads the frontend's input buffers in host memory (for BYTES validation), during the
+/// `TRITONSERVER_ServerInferAsync` call that made it.
+pub struct CHostMemory(Contract);
+
+impl CHostMemory {
+    /// For the request given to the `TRITONSERVER_ServerInferAsync` call of this token.
+    pub fn new(c: Contract) -> CHostMemory {
+        CHostMemory(c)
+    }
+}
 
 impl crate::engine::infer::HostMemory for CHostMemory {
     fn bytes<'a>(&self, b: &'a crate::engine::infer::DataBuffer) -> Option<&'a [u8]> {
@@ -220,7 +228,8 @@ impl crate::engine::infer::HostMemory for CHostMemory {
         }
         // SAFETY: the frontend appended `byte_size` readable bytes of host memory at `addr` and
         // keeps them valid until the request is released (TRITONSERVER_InferenceRequest
-        // AppendInputData contract); the check runs inside ServerInferAsync, before that.
+        // AppendInputData contract); the check runs inside the ServerInferAsync call whose
+        // token `self.0` is, before that.
         Some(unsafe { std::slice::from_raw_parts(b.addr.ptr::<u8>(), b.byte_size()) })
     }
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use libloading::os::unix::{Library, Symbol, RTLD_LOCAL, RTLD_NOW};
 
 use super::{TRITONCACHE_Allocator, TRITONCACHE_CacheEntry};
-use crate::capi::handle::backend_error;
+use crate::capi::handle::{backend_error, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::engine::cache::{CacheEntry, CacheLibrary, CacheLoader, OutputMemory};
 use crate::engine::infer::AllocatedBuffer;
@@ -192,8 +192,14 @@ impl Drop for CCache {
     }
 }
 
-/// `TRITONCACHE_Copy`: copy the entry's buffers out (lookup) or fill them (insert).
-pub(super) fn allocate(allocator: &TRITONCACHE_Allocator, entry: &CacheEntry) -> Result<()> {
+/// `TRITONCACHE_Copy`: copy the entry's buffers out (lookup) or fill them (insert). `_c` is the
+/// token of the `TRITONCACHE_Copy` call: its caller (the cache) vouches for the buffers it put
+/// in the entry.
+pub(super) fn allocate(
+    _c: Contract,
+    allocator: &TRITONCACHE_Allocator,
+    entry: &CacheEntry,
+) -> Result<()> {
     let buffers = entry.buffers();
     match allocator {
         TRITONCACHE_Allocator::FromCache(out) => {
@@ -203,8 +209,8 @@ pub(super) fn allocate(allocator: &TRITONCACHE_Allocator, entry: &CacheEntry) ->
                     return Err(Error::internal("buffer was nullptr"));
                 }
                 // SAFETY: a buffer the cache added to the entry with CacheEntryAddBuffer: `size`
-                // readable bytes of host memory, valid until this copy returns (cache API
-                // contract).
+                // readable bytes of host memory, valid until this copy returns (the tritoncache.h
+                // contract of the TRITONCACHE_Copy call whose token `_c` is).
                 copies.push(unsafe { std::slice::from_raw_parts(addr.ptr::<u8>(), size) }.to_vec());
             }
             *crate::engine::sync::lock(out) = Some(copies);
@@ -232,7 +238,8 @@ pub(super) fn allocate(allocator: &TRITONCACHE_Allocator, entry: &CacheEntry) ->
             for ((addr, _), bytes) in buffers.iter().zip(data) {
                 // SAFETY: the cache set this buffer with CacheEntrySetBuffer: `bytes.len()`
                 // writable bytes of host memory it allocated for the entry (sizes checked
-                // above), not overlapping the core's own copy.
+                // above), not overlapping the core's own copy (the tritoncache.h contract of the
+                // TRITONCACHE_Copy call whose token `_c` is).
                 unsafe {
                     std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr.ptr::<u8>(), bytes.len())
                 };

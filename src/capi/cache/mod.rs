@@ -206,6 +206,6 @@ pub unsafe extern "C" fn TRITONCACHE_Copy(
     ffi_try("TRITONCACHE_Copy", || {
         let a = c.arg_ref(allocator, "allocator")?;
         let e = c.arg_ref(entry, "entry")?;
-        loader::allocate(a, e)
+        loader::allocate(c, a, e)
     })
 }

@@ -688,7 +688,7 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetReleaseCallback(
         |r| {
             let f = request_release_fn
                 .ok_or_else(|| crate::capi::handle::null_arg("request_release_fn"))?;
-            r.set_release_callback(Arc::new(CReleaseCallback::new(f, request_release_userp)));
+            r.set_release_callback(Arc::new(CReleaseCallback::new(c, f, request_release_userp)));
             Ok(())
         },
     )
@@ -717,8 +717,8 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetResponseCallback(
             let allocator = c.arg_ref(response_allocator, "response_allocator")?;
             let f = response_fn.ok_or_else(|| crate::capi::handle::null_arg("response_fn"))?;
             r.set_response_callback(
-                Arc::new(CAllocator::new(allocator, response_allocator_userp)),
-                Arc::new(CResponseCallback::new(f, response_userp)),
+                Arc::new(CAllocator::new(c, allocator, response_allocator_userp)),
+                Arc::new(CResponseCallback::new(c, f, response_userp)),
             );
             Ok(())
         },
@@ -853,7 +853,7 @@ pub unsafe extern "C" fn TRITONSERVER_ServerInferAsync(
         if !trace.is_null() {
             attach_trace(c, &mut request, trace);
         }
-        match s.infer_with_memory(request, &crate::capi::handle::CHostMemory) {
+        match s.infer_with_memory(request, &crate::capi::handle::CHostMemory::new(c)) {
             Ok(()) => Ok(()),
             Err((e, mut request)) => {
                 // An accepted trace is released (its release callback runs), as upstream does

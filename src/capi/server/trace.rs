@@ -123,12 +123,7 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceNew(
             trace,
             level,
             parent_id,
-            CTraceCallbacks {
-                activity_fn,
-                tensor_activity_fn: None,
-                release_fn,
-                userp: crate::engine::buffer::Addr::of(trace_userp),
-            },
+            CTraceCallbacks::new(c, activity_fn, None, release_fn, trace_userp),
         )
     })
 }
@@ -175,12 +170,7 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceTensorNew(
             trace,
             level,
             parent_id,
-            CTraceCallbacks {
-                activity_fn,
-                tensor_activity_fn,
-                release_fn,
-                userp: crate::engine::buffer::Addr::of(trace_userp),
-            },
+            CTraceCallbacks::new(c, activity_fn, tensor_activity_fn, release_fn, trace_userp),
         )
     })
 }
