@@ -70,13 +70,15 @@ pub fn ffi_or_else<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capi::handle::take_box;
+    use crate::capi::handle::Contract;
     use crate::engine::Code;
 
     #[test]
     fn panics_become_internal_errors() {
         let e = ffi_try("TEST_fn", || panic!("boom"));
-        let e = take_box(e, "error").unwrap();
+        // SAFETY: `e` is the error object ffi_try just returned; this test owns it.
+        let c = unsafe { Contract::assume() };
+        let e = c.take_box(e, "error").unwrap();
         assert_eq!(e.code(), Code::Internal);
         assert!(e.message().contains("boom") && e.message().contains("TEST_fn"));
         assert!(ffi_try("TEST_fn", || Ok(())).is_null());

@@ -1,10 +1,12 @@
 //! Calling the frontend's C callbacks: the response allocator, the response complete callback,
-//! the request release callback and the trace callbacks. Function pointers and user pointers are kept as they came;
-//! every call states the header contract it relies on.
+//! the request release callback and the trace callbacks. Function pointers and user pointers are
+//! kept as they came; every call states the header contract it relies on. The wrappers are made
+//! only with a [`Contract`] of the exported function that registers the callbacks: safe code
+//! cannot wrap arbitrary function pointers and have them called.
 
 use std::ffi::{c_char, c_void, CStr};
 
-use crate::capi::handle::backend_error;
+use crate::capi::handle::{backend_error, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::types::{
     TRITONSERVER_DataType, TRITONSERVER_InferenceTraceActivity, TRITONSERVER_MemoryType,
@@ -103,7 +105,13 @@ pub struct CAllocator {
 }
 
 impl CAllocator {
-    pub fn new(allocator: &TRITONSERVER_ResponseAllocator, userp: *mut c_void) -> CAllocator {
+    /// The allocator and user pointer given to `TRITONSERVER_InferenceRequestSetResponseCallback`
+    /// (the call of the token `_c`).
+    pub fn new(
+        _c: Contract,
+        allocator: &TRITONSERVER_ResponseAllocator,
+        userp: *mut c_void,
+    ) -> CAllocator {
         CAllocator {
             allocator: std::ptr::from_ref(allocator) as usize,
             fns: *allocator,
@@ -122,7 +130,8 @@ impl ResponseAllocator for CAllocator {
         };
         // SAFETY: the frontend's start function, called with its own allocator and user
         // pointer, which it keeps valid while responses of its requests exist.
-        backend_error(unsafe { f(self.alloc_ptr(), self.userp.ptr::<c_void>()) })
+        // It returns NULL or a new error object, which the core then owns (tritonserver.h).
+        unsafe { backend_error(f(self.alloc_ptr(), self.userp.ptr::<c_void>())) }
     }
 
     fn alloc(
@@ -138,8 +147,9 @@ impl ResponseAllocator for CAllocator {
         let mut actual_id = memory_type_id;
         // SAFETY: the frontend's alloc function with valid out-pointers to locals and a
         // NUL-terminated tensor name that outlives the call.
-        backend_error(unsafe {
-            (self.fns.alloc_fn)(
+        // It returns NULL or a new error object, which the core then owns (tritonserver.h).
+        unsafe {
+            backend_error((self.fns.alloc_fn)(
                 self.alloc_ptr(),
                 tensor.as_ptr(),
                 byte_size,
@@ -150,8 +160,8 @@ impl ResponseAllocator for CAllocator {
                 &mut buffer_userp,
                 &mut actual,
                 &mut actual_id,
-            )
-        })?;
+            ))
+        }?;
         let buf = AllocatedBuffer {
             addr: Addr::of(buffer),
             byte_size,
@@ -168,15 +178,16 @@ impl ResponseAllocator for CAllocator {
             };
             // SAFETY: the frontend's buffer-attributes function with a live attributes object
             // and the user pointers it gave.
-            let r = backend_error(unsafe {
-                f(
+            // It returns NULL or a new error object, which the core then owns (tritonserver.h).
+            let r = unsafe {
+                backend_error(f(
                     self.alloc_ptr(),
                     tensor.as_ptr(),
                     &mut attrs,
                     self.userp.ptr::<c_void>(),
                     buffer_userp,
-                )
-            });
+                ))
+            };
             if let Err(e) = r {
                 let _ = self.release(&buf);
                 return Err(e);
@@ -188,16 +199,17 @@ impl ResponseAllocator for CAllocator {
     fn release(&self, b: &AllocatedBuffer) -> Result<()> {
         // SAFETY: the frontend's release function, given back exactly what its alloc function
         // returned, once.
-        backend_error(unsafe {
-            (self.fns.release_fn)(
+        // It returns NULL or a new error object, which the core then owns (tritonserver.h).
+        unsafe {
+            backend_error((self.fns.release_fn)(
                 self.alloc_ptr(),
                 b.addr.ptr::<c_void>(),
                 b.buffer_userp.ptr::<c_void>(),
                 b.byte_size,
                 TRITONSERVER_MemoryType(b.memory_type as u32),
                 b.memory_type_id,
-            )
-        })
+            ))
+        }
     }
 
     fn query(
@@ -217,8 +229,9 @@ impl ResponseAllocator for CAllocator {
         let mut id = memory_type_id;
         // SAFETY: the frontend's query function with valid out-pointers (NULL size when the
         // size is unknown, as the header allows) and an optional NUL-terminated name.
-        backend_error(unsafe {
-            f(
+        // It returns NULL or a new error object, which the core then owns (tritonserver.h).
+        unsafe {
+            backend_error(f(
                 self.alloc_ptr(),
                 self.userp.ptr::<c_void>(),
                 tensor.map_or(std::ptr::null(), CStr::as_ptr),
@@ -229,8 +242,8 @@ impl ResponseAllocator for CAllocator {
                 },
                 &mut mt,
                 &mut id,
-            )
-        })?;
+            ))
+        }?;
         Ok((memory_type(mt)?, id))
     }
 }
@@ -242,7 +255,9 @@ pub struct CResponseCallback {
 }
 
 impl CResponseCallback {
-    pub fn new(f: ResponseCompleteFn, userp: *mut c_void) -> CResponseCallback {
+    /// The callback and user pointer given to `TRITONSERVER_InferenceRequestSetResponseCallback`
+    /// (the call of the token `_c`).
+    pub fn new(_c: Contract, f: ResponseCompleteFn, userp: *mut c_void) -> CResponseCallback {
         CResponseCallback {
             f,
             userp: Addr::of(userp),
@@ -266,7 +281,9 @@ pub struct CReleaseCallback {
 }
 
 impl CReleaseCallback {
-    pub fn new(f: RequestReleaseFn, userp: *mut c_void) -> CReleaseCallback {
+    /// The callback and user pointer given to `TRITONSERVER_InferenceRequestSetReleaseCallback`
+    /// (the call of the token `_c`).
+    pub fn new(_c: Contract, f: RequestReleaseFn, userp: *mut c_void) -> CReleaseCallback {
         CReleaseCallback {
             f,
             userp: Addr::of(userp),
@@ -285,10 +302,29 @@ impl ReleaseCallback for CReleaseCallback {
 /// The frontend's trace callbacks and user pointer (`TRITONSERVER_InferenceTraceNew` /
 /// `TRITONSERVER_InferenceTraceTensorNew`); every callback gets the trace object itself.
 pub struct CTraceCallbacks {
-    pub activity_fn: Option<TraceActivityFn>,
-    pub tensor_activity_fn: Option<TraceTensorActivityFn>,
-    pub release_fn: Option<TraceReleaseFn>,
-    pub userp: Addr,
+    activity_fn: Option<TraceActivityFn>,
+    tensor_activity_fn: Option<TraceTensorActivityFn>,
+    release_fn: Option<TraceReleaseFn>,
+    userp: Addr,
+}
+
+impl CTraceCallbacks {
+    /// The callbacks and user pointer given to `TRITONSERVER_InferenceTraceNew` or
+    /// `TRITONSERVER_InferenceTraceTensorNew` (the call of the token `_c`).
+    pub fn new(
+        _c: Contract,
+        activity_fn: Option<TraceActivityFn>,
+        tensor_activity_fn: Option<TraceTensorActivityFn>,
+        release_fn: Option<TraceReleaseFn>,
+        userp: *mut c_void,
+    ) -> CTraceCallbacks {
+        CTraceCallbacks {
+            activity_fn,
+            tensor_activity_fn,
+            release_fn,
+            userp: Addr::of(userp),
+        }
+    }
 }
 
 pub type TraceActivityFn =

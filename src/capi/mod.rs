@@ -3,8 +3,15 @@
 //! Each exported function is a thin boundary: it checks its arguments (a NULL or invalid one is
 //! a `TRITONSERVER_ERROR_INVALID_ARG` error naming the function and parameter), runs the engine
 //! inside [`boundary::ffi_try`] (a panic becomes `TRITONSERVER_ERROR_INTERNAL`), and writes
-//! out-parameters only on success. `unsafe` code is confined to [`handle`], [`callback`] and
-//! the plugin loaders ([`backend::loader`], [`repoagent::loader`], [`cache::loader`]).
+//! out-parameters only on success.
+//!
+//! Pointers from C become references only through the methods of [`handle::Contract`], a token
+//! that an `unsafe` block makes at the start of each exported function, under a `SAFETY` comment
+//! stating what the header promises about that function's arguments. Helpers that take raw
+//! pointers take the token too. Other `unsafe` code (calling plugins and frontend callbacks,
+//! reading the memory they lend) is in [`handle`], [`callback`] and the plugin loaders
+//! ([`backend::loader`], [`repoagent::loader`], [`cache::loader`]), each block with the contract
+//! it relies on.
 #![allow(
     non_snake_case,
     non_camel_case_types,

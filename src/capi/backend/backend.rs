@@ -14,7 +14,7 @@ use crate::capi::backend::{
     TRITONBACKEND_API_VERSION_MAJOR, TRITONBACKEND_API_VERSION_MINOR,
 };
 use crate::capi::boundary::ffi_try;
-use crate::capi::handle::{self, arg_ref, arg_slice, c_ptr, out_ptr};
+use crate::capi::handle::{self, c_ptr, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::message::TRITONSERVER_Message;
 use crate::capi::types::{
@@ -31,9 +31,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ApiVersion(
     major: *mut u32,
     minor: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ApiVersion's caller passes writable `major` and `minor`, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ApiVersion", || {
-        let major = out_ptr(major, "major")?;
-        let minor = out_ptr(minor, "minor")?;
+        let major = c.out_ptr(major, "major")?;
+        let minor = c.out_ptr(minor, "minor")?;
         major.write(TRITONBACKEND_API_VERSION_MAJOR);
         minor.write(TRITONBACKEND_API_VERSION_MINOR);
         Ok(())
@@ -46,9 +49,12 @@ pub unsafe extern "C" fn TRITONBACKEND_BackendName(
     backend: *mut TRITONBACKEND_Backend,
     name: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_BackendName's caller passes a live backend and writable `name`, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_BackendName", || {
-        let b = arg_ref(backend, "backend")?;
-        out_ptr(name, "name")?.write(c_ptr(b.name_c()));
+        let b = c.arg_ref(backend, "backend")?;
+        c.out_ptr(name, "name")?.write(c_ptr(b.name_c()));
         Ok(())
     })
 }
@@ -60,9 +66,12 @@ pub unsafe extern "C" fn TRITONBACKEND_BackendConfig(
     backend: *mut TRITONBACKEND_Backend,
     backend_config: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_BackendConfig's caller passes a live backend and writable
+    // `backend_config`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_BackendConfig", || {
-        let b = arg_ref(backend, "backend")?;
-        let out = out_ptr(backend_config, "backend_config")?;
+        let b = c.arg_ref(backend, "backend")?;
+        let out = c.out_ptr(backend_config, "backend_config")?;
         out.write(std::ptr::from_ref(b.config()).cast_mut());
         Ok(())
     })
@@ -74,9 +83,12 @@ pub unsafe extern "C" fn TRITONBACKEND_BackendExecutionPolicy(
     backend: *mut TRITONBACKEND_Backend,
     policy: *mut TRITONBACKEND_ExecutionPolicy,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_BackendExecutionPolicy's caller passes a live backend and writable
+    // `policy`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_BackendExecutionPolicy", || {
-        let b = arg_ref(backend, "backend")?;
-        out_ptr(policy, "policy")?
+        let b = c.arg_ref(backend, "backend")?;
+        c.out_ptr(policy, "policy")?
             .write(TRITONBACKEND_ExecutionPolicy(b.execution_policy() as u32));
         Ok(())
     })
@@ -88,8 +100,11 @@ pub unsafe extern "C" fn TRITONBACKEND_BackendSetExecutionPolicy(
     backend: *mut TRITONBACKEND_Backend,
     policy: TRITONBACKEND_ExecutionPolicy,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_BackendSetExecutionPolicy's caller passes a live backend, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_BackendSetExecutionPolicy", || {
-        let b = arg_ref(backend, "backend")?;
+        let b = c.arg_ref(backend, "backend")?;
         b.set_execution_policy(policy.get()?);
         Ok(())
     })
@@ -102,10 +117,13 @@ pub unsafe extern "C" fn TRITONBACKEND_BackendArtifacts(
     artifact_type: *mut TRITONBACKEND_ArtifactType,
     location: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_BackendArtifacts's caller passes a live backend and writable
+    // `artifact_type` and `location`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_BackendArtifacts", || {
-        let b = arg_ref(backend, "backend")?;
-        let kind = out_ptr(artifact_type, "artifact_type")?;
-        let loc = out_ptr(location, "location")?;
+        let b = c.arg_ref(backend, "backend")?;
+        let kind = c.out_ptr(artifact_type, "artifact_type")?;
+        let loc = c.out_ptr(location, "location")?;
         kind.write(ARTIFACT_FILESYSTEM);
         loc.write(c_ptr(b.artifacts_dir_c()));
         Ok(())
@@ -118,9 +136,13 @@ pub unsafe extern "C" fn TRITONBACKEND_BackendMemoryManager(
     backend: *mut TRITONBACKEND_Backend,
     manager: *mut *mut TRITONBACKEND_MemoryManager,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_BackendMemoryManager's caller passes a live backend and writable
+    // `manager`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_BackendMemoryManager", || {
-        let b = arg_ref(backend, "backend")?;
-        out_ptr(manager, "manager")?.write(std::ptr::from_ref(b.memory_manager()).cast_mut());
+        let b = c.arg_ref(backend, "backend")?;
+        c.out_ptr(manager, "manager")?
+            .write(std::ptr::from_ref(b.memory_manager()).cast_mut());
         Ok(())
     })
 }
@@ -131,9 +153,12 @@ pub unsafe extern "C" fn TRITONBACKEND_BackendState(
     backend: *mut TRITONBACKEND_Backend,
     state: *mut *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_BackendState's caller passes a live backend and writable `state`, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_BackendState", || {
-        let b = arg_ref(backend, "backend")?;
-        out_ptr(state, "state")?.write(b.state());
+        let b = c.arg_ref(backend, "backend")?;
+        c.out_ptr(state, "state")?.write(b.state());
         Ok(())
     })
 }
@@ -144,8 +169,11 @@ pub unsafe extern "C" fn TRITONBACKEND_BackendSetState(
     backend: *mut TRITONBACKEND_Backend,
     state: *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_BackendSetState's caller passes a live backend, as tritonbackend.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_BackendSetState", || {
-        arg_ref(backend, "backend")?.set_state(state);
+        c.arg_ref(backend, "backend")?.set_state(state);
         Ok(())
     })
 }
@@ -159,10 +187,14 @@ pub unsafe extern "C" fn TRITONBACKEND_BackendAttributeAddPreferredInstanceGroup
     device_ids: *const u64,
     id_count: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_BackendAttributeAddPreferredInstanceGroup's caller passes a live
+    // backend attribute object and `id_count` elements at `device_ids` (or NULL), as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try(
         "TRITONBACKEND_BackendAttributeAddPreferredInstanceGroup",
         || {
-            let attrs = arg_ref(backend_attributes, "backend_attributes")?;
+            let attrs = c.arg_ref(backend_attributes, "backend_attributes")?;
             let kind = kind.get()?;
             let n = usize::try_from(id_count)
                 .map_err(|_| Error::invalid_arg("id_count is too large"))?;
@@ -170,7 +202,7 @@ pub unsafe extern "C" fn TRITONBACKEND_BackendAttributeAddPreferredInstanceGroup
             let ids = if device_ids.is_null() {
                 &[][..]
             } else {
-                arg_slice(device_ids, n, "device_ids")?
+                c.arg_slice(device_ids, n, "device_ids")?
             };
             attrs.add_preferred_group(PreferredGroup {
                 kind,
@@ -188,10 +220,13 @@ pub unsafe extern "C" fn TRITONBACKEND_BackendAttributeSetParallelModelInstanceL
     backend_attributes: *mut TRITONBACKEND_BackendAttribute,
     enabled: bool,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_BackendAttributeSetParallelModelInstanceLoading's caller passes a live
+    // backend attribute object, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try(
         "TRITONBACKEND_BackendAttributeSetParallelModelInstanceLoading",
         || {
-            arg_ref(backend_attributes, "backend_attributes")?
+            c.arg_ref(backend_attributes, "backend_attributes")?
                 .set_parallel_instance_loading(enabled);
             Ok(())
         },
@@ -208,9 +243,12 @@ pub unsafe extern "C" fn TRITONBACKEND_MemoryManagerAllocate(
     memory_type_id: i64,
     byte_size: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_MemoryManagerAllocate's caller passes a live memory manager and
+    // writable `buffer`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_MemoryManagerAllocate", || {
-        arg_ref(manager, "manager")?;
-        let out = out_ptr(buffer, "buffer")?;
+        c.arg_ref(manager, "manager")?;
+        let out = c.out_ptr(buffer, "buffer")?;
         match memory_type.get()? {
             MemoryType::Cpu | MemoryType::CpuPinned => {}
             MemoryType::Gpu => {
@@ -239,11 +277,14 @@ pub unsafe extern "C" fn TRITONBACKEND_MemoryManagerFree(
     memory_type: TRITONSERVER_MemoryType,
     memory_type_id: i64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_MemoryManagerFree's caller passes a live memory manager and `buffer`
+    // from TRITONBACKEND_MemoryManagerAllocate, not yet freed, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_MemoryManagerFree", || {
-        arg_ref(manager, "manager")?;
+        c.arg_ref(manager, "manager")?;
         match memory_type.get()? {
             MemoryType::Cpu | MemoryType::CpuPinned => {
-                handle::host_free(buffer);
+                c.host_free(buffer);
                 Ok(())
             }
             MemoryType::Gpu => Err(Error::unsupported(format!(

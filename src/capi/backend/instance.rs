@@ -10,7 +10,7 @@ use std::ffi::{c_char, c_void};
 
 use crate::capi::backend::{TRITONBACKEND_Model, TRITONBACKEND_ModelInstance};
 use crate::capi::boundary::ffi_try;
-use crate::capi::handle::{arg_ref, c_ptr, out_ptr};
+use crate::capi::handle::{c_ptr, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::message::TRITONSERVER_Message;
 use crate::capi::types::TRITONSERVER_InstanceGroupKind;
@@ -28,9 +28,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceName(
     instance: *mut TRITONBACKEND_ModelInstance,
     name: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceName's caller passes a live model instance and writable
+    // `name`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelInstanceName", || {
-        let i = arg_ref(instance, "instance")?;
-        out_ptr(name, "name")?.write(c_ptr(i.name_c()));
+        let i = c.arg_ref(instance, "instance")?;
+        c.out_ptr(name, "name")?.write(c_ptr(i.name_c()));
         Ok(())
     })
 }
@@ -41,9 +44,13 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceKind(
     instance: *mut TRITONBACKEND_ModelInstance,
     kind: *mut TRITONSERVER_InstanceGroupKind,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceKind's caller passes a live model instance and writable
+    // `kind`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelInstanceKind", || {
-        let i = arg_ref(instance, "instance")?;
-        out_ptr(kind, "kind")?.write(TRITONSERVER_InstanceGroupKind(i.kind() as u32));
+        let i = c.arg_ref(instance, "instance")?;
+        c.out_ptr(kind, "kind")?
+            .write(TRITONSERVER_InstanceGroupKind(i.kind() as u32));
         Ok(())
     })
 }
@@ -54,9 +61,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceDeviceId(
     instance: *mut TRITONBACKEND_ModelInstance,
     device_id: *mut i32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceDeviceId's caller passes a live model instance and
+    // writable `device_id`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelInstanceDeviceId", || {
-        let i = arg_ref(instance, "instance")?;
-        out_ptr(device_id, "device_id")?.write(i.device_id());
+        let i = c.arg_ref(instance, "instance")?;
+        c.out_ptr(device_id, "device_id")?.write(i.device_id());
         Ok(())
     })
 }
@@ -68,9 +78,13 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceHostPolicy(
     instance: *mut TRITONBACKEND_ModelInstance,
     host_policy: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceHostPolicy's caller passes a live model instance and
+    // writable `host_policy`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelInstanceHostPolicy", || {
-        let i = arg_ref(instance, "instance")?;
-        out_ptr(host_policy, "host_policy")?.write(std::ptr::from_ref(i.host_policy()).cast_mut());
+        let i = c.arg_ref(instance, "instance")?;
+        c.out_ptr(host_policy, "host_policy")?
+            .write(std::ptr::from_ref(i.host_policy()).cast_mut());
         Ok(())
     })
 }
@@ -81,9 +95,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceIsPassive(
     instance: *mut TRITONBACKEND_ModelInstance,
     is_passive: *mut bool,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceIsPassive's caller passes a live model instance and
+    // writable `is_passive`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelInstanceIsPassive", || {
-        let i = arg_ref(instance, "instance")?;
-        out_ptr(is_passive, "is_passive")?.write(i.is_passive());
+        let i = c.arg_ref(instance, "instance")?;
+        c.out_ptr(is_passive, "is_passive")?.write(i.is_passive());
         Ok(())
     })
 }
@@ -94,9 +111,13 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceProfileCount(
     instance: *mut TRITONBACKEND_ModelInstance,
     count: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceProfileCount's caller passes a live model instance and
+    // writable `count`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelInstanceProfileCount", || {
-        let i = arg_ref(instance, "instance")?;
-        out_ptr(count, "count")?.write(u32::try_from(i.profiles().len()).unwrap_or(u32::MAX));
+        let i = c.arg_ref(instance, "instance")?;
+        c.out_ptr(count, "count")?
+            .write(u32::try_from(i.profiles().len()).unwrap_or(u32::MAX));
         Ok(())
     })
 }
@@ -108,9 +129,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceProfileName(
     index: u32,
     profile_name: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceProfileName's caller passes a live model instance and
+    // writable `profile_name`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelInstanceProfileName", || {
-        let i = arg_ref(instance, "instance")?;
-        let out = out_ptr(profile_name, "profile_name")?;
+        let i = c.arg_ref(instance, "instance")?;
+        let out = c.out_ptr(profile_name, "profile_name")?;
         let p = i
             .profiles()
             .get(index as usize)
@@ -126,10 +150,14 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceSecondaryDeviceCount(
     instance: *mut TRITONBACKEND_ModelInstance,
     count: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceSecondaryDeviceCount's caller passes a live model instance
+    // and writable `count`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelInstanceSecondaryDeviceCount", || {
-        let i = arg_ref(instance, "instance")?;
+        let i = c.arg_ref(instance, "instance")?;
         let n = i.secondary_devices().len();
-        out_ptr(count, "count")?.write(u32::try_from(n).unwrap_or(u32::MAX));
+        c.out_ptr(count, "count")?
+            .write(u32::try_from(n).unwrap_or(u32::MAX));
         Ok(())
     })
 }
@@ -142,12 +170,15 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceSecondaryDeviceProperties(
     kind: *mut *const c_char,
     id: *mut i64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceSecondaryDeviceProperties's caller passes a live model
+    // instance and writable `kind` and `id`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try(
         "TRITONBACKEND_ModelInstanceSecondaryDeviceProperties",
         || {
-            let i = arg_ref(instance, "instance")?;
-            let kind = out_ptr(kind, "kind")?;
-            let id = out_ptr(id, "id")?;
+            let i = c.arg_ref(instance, "instance")?;
+            let kind = c.out_ptr(kind, "kind")?;
+            let id = c.out_ptr(id, "id")?;
             let devices = i.secondary_devices();
             let (k, d) = devices
                 .get(index as usize)
@@ -165,9 +196,13 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceModel(
     instance: *mut TRITONBACKEND_ModelInstance,
     model: *mut *mut TRITONBACKEND_Model,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceModel's caller passes a live model instance and writable
+    // `model`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelInstanceModel", || {
-        let i = arg_ref(instance, "instance")?;
-        out_ptr(model, "model")?.write(i.model().as_ptr().cast_mut());
+        let i = c.arg_ref(instance, "instance")?;
+        c.out_ptr(model, "model")?
+            .write(i.model().as_ptr().cast_mut());
         Ok(())
     })
 }
@@ -178,9 +213,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceState(
     instance: *mut TRITONBACKEND_ModelInstance,
     state: *mut *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceState's caller passes a live model instance and writable
+    // `state`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelInstanceState", || {
-        let i = arg_ref(instance, "instance")?;
-        out_ptr(state, "state")?.write(i.state());
+        let i = c.arg_ref(instance, "instance")?;
+        c.out_ptr(state, "state")?.write(i.state());
         Ok(())
     })
 }
@@ -191,8 +229,11 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceSetState(
     instance: *mut TRITONBACKEND_ModelInstance,
     state: *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceSetState's caller passes a live model instance, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelInstanceSetState", || {
-        arg_ref(instance, "instance")?.set_state(state);
+        c.arg_ref(instance, "instance")?.set_state(state);
         Ok(())
     })
 }

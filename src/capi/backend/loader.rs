@@ -76,9 +76,13 @@ impl LibraryLoader for DlopenLoader {
 }
 
 /// Look up an optional symbol and copy out its function pointer.
-fn optional<T: Copy>(lib: &Library, name: &[u8]) -> Option<T> {
-    // SAFETY: the symbol names are the backend API's entry points, whose C signatures are fixed
-    // by tritonbackend.h and match the fn-pointer type `T` requested for each name.
+///
+/// # Safety
+///
+/// `T` is the function pointer type tritonbackend.h declares for the entry point `name`.
+unsafe fn optional<T: Copy>(lib: &Library, name: &[u8]) -> Option<T> {
+    // SAFETY: the caller names an entry point of the backend API and asks for the fn-pointer
+    // type `T` that tritonbackend.h fixes for it.
     unsafe { lib.get::<T>(name) }.ok().map(|s: Symbol<T>| *s)
 }
 
@@ -96,26 +100,33 @@ impl CLibrary {
                 path.display()
             ))
         })?;
-        let execute: ExecuteFn = optional(&library, b"TRITONBACKEND_ModelInstanceExecute\0")
-            .ok_or_else(|| {
-                Error::not_found(format!(
-                    "unable to find required entrypoint 'TRITONBACKEND_ModelInstanceExecute' in backend library: {}",
-                    path.display()
-                ))
-            })?;
-        Ok(CLibrary {
-            path: path.to_path_buf(),
-            initialize: optional(&library, b"TRITONBACKEND_Initialize\0"),
-            finalize: optional(&library, b"TRITONBACKEND_Finalize\0"),
-            get_attribute: optional(&library, b"TRITONBACKEND_GetBackendAttribute\0"),
-            model_initialize: optional(&library, b"TRITONBACKEND_ModelInitialize\0"),
-            model_finalize: optional(&library, b"TRITONBACKEND_ModelFinalize\0"),
-            instance_initialize: optional(&library, b"TRITONBACKEND_ModelInstanceInitialize\0"),
-            instance_finalize: optional(&library, b"TRITONBACKEND_ModelInstanceFinalize\0"),
-            instance_ready: optional(&library, b"TRITONBACKEND_ModelInstanceReady\0"),
-            execute,
-            _library: library,
-        })
+        // SAFETY: ExecuteFn is TRITONBACKEND_ModelInstanceExecute's type in tritonbackend.h.
+        let execute: Option<ExecuteFn> =
+            unsafe { optional(&library, b"TRITONBACKEND_ModelInstanceExecute\0") };
+        let execute = execute.ok_or_else(|| {
+            Error::not_found(format!(
+                "unable to find required entrypoint 'TRITONBACKEND_ModelInstanceExecute' in backend library: {}",
+                path.display()
+            ))
+        })?;
+        // SAFETY: each field's type (BackendFn, AttributeFn, ModelFn, InstanceFn) is the one
+        // tritonbackend.h declares for the entry point looked up for it.
+        let lib = unsafe {
+            CLibrary {
+                path: path.to_path_buf(),
+                initialize: optional(&library, b"TRITONBACKEND_Initialize\0"),
+                finalize: optional(&library, b"TRITONBACKEND_Finalize\0"),
+                get_attribute: optional(&library, b"TRITONBACKEND_GetBackendAttribute\0"),
+                model_initialize: optional(&library, b"TRITONBACKEND_ModelInitialize\0"),
+                model_finalize: optional(&library, b"TRITONBACKEND_ModelFinalize\0"),
+                instance_initialize: optional(&library, b"TRITONBACKEND_ModelInstanceInitialize\0"),
+                instance_finalize: optional(&library, b"TRITONBACKEND_ModelInstanceFinalize\0"),
+                instance_ready: optional(&library, b"TRITONBACKEND_ModelInstanceReady\0"),
+                execute,
+                _library: library,
+            }
+        };
+        Ok(lib)
     }
 
     /// Whether the library exports `TRITONBACKEND_ModelInstanceReady`.
@@ -146,7 +157,8 @@ impl BackendLibrary for CLibrary {
         };
         // SAFETY: `f` is the library's TRITONBACKEND_Initialize; the handle points to a live
         // backend object that outlives the call.
-        backend_error(unsafe { f(backend_ptr(backend)) })
+        // It returns NULL or a new error object, which the core then owns (tritonbackend.h).
+        unsafe { backend_error(f(backend_ptr(backend))) }
     }
 
     fn finalize(&self, backend: &Backend) -> Result<()> {
@@ -154,7 +166,8 @@ impl BackendLibrary for CLibrary {
             return Ok(());
         };
         // SAFETY: as for `initialize`; the backend is still alive during its own finalization.
-        backend_error(unsafe { f(backend_ptr(backend)) })
+        // It returns NULL or a new error object, which the core then owns (tritonbackend.h).
+        unsafe { backend_error(f(backend_ptr(backend))) }
     }
 
     fn get_attributes(&self, backend: &Backend, attributes: &BackendAttributes) -> Result<()> {
@@ -164,7 +177,8 @@ impl BackendLibrary for CLibrary {
         let attrs: *mut TRITONBACKEND_BackendAttribute = std::ptr::from_ref(attributes).cast_mut();
         // SAFETY: `f` is TRITONBACKEND_GetBackendAttribute; both handles point to live objects
         // (the attribute setters only take shared references).
-        backend_error(unsafe { f(backend_ptr(backend), attrs) })
+        // It returns NULL or a new error object, which the core then owns (tritonbackend.h).
+        unsafe { backend_error(f(backend_ptr(backend), attrs)) }
     }
 
     fn model_initialize(&self, model: &Model) -> Result<()> {
@@ -173,7 +187,8 @@ impl BackendLibrary for CLibrary {
         };
         // SAFETY: `f` is TRITONBACKEND_ModelInitialize; the model lives (in an Arc) until after
         // its finalization.
-        backend_error(unsafe { f(model_ptr(model)) })
+        // It returns NULL or a new error object, which the core then owns (tritonbackend.h).
+        unsafe { backend_error(f(model_ptr(model))) }
     }
 
     fn model_finalize(&self, model: &Model) -> Result<()> {
@@ -181,7 +196,8 @@ impl BackendLibrary for CLibrary {
             return Ok(());
         };
         // SAFETY: `f` is TRITONBACKEND_ModelFinalize on a live model.
-        backend_error(unsafe { f(model_ptr(model)) })
+        // It returns NULL or a new error object, which the core then owns (tritonbackend.h).
+        unsafe { backend_error(f(model_ptr(model))) }
     }
 
     fn instance_initialize(&self, instance: &Initializing<'_>) -> Result<()> {
@@ -191,7 +207,8 @@ impl BackendLibrary for CLibrary {
         // SAFETY: `f` is TRITONBACKEND_ModelInstanceInitialize; the `Initializing` pass exists
         // only for an instance the core has created and not yet opened to any other call, and
         // the instance (in an Arc) outlives the call.
-        backend_error(unsafe { f(instance_ptr(instance)) })
+        // It returns NULL or a new error object, which the core then owns (tritonbackend.h).
+        unsafe { backend_error(f(instance_ptr(instance))) }
     }
 
     fn instance_finalize(&self, instance: &Finalizing<'_>) -> Result<()> {
@@ -201,7 +218,8 @@ impl BackendLibrary for CLibrary {
         // SAFETY: `f` is TRITONBACKEND_ModelInstanceFinalize; the `Finalizing` pass exists only
         // once the instance's gate is closed and no Execute or readiness call is inside it, and
         // `Instance::finalize` makes it at most once per initialization.
-        backend_error(unsafe { f(instance_ptr(instance)) })
+        // It returns NULL or a new error object, which the core then owns (tritonbackend.h).
+        unsafe { backend_error(f(instance_ptr(instance))) }
     }
 
     fn instance_ready(&self, instance: &Entered<'_>) -> Result<()> {
@@ -212,7 +230,8 @@ impl BackendLibrary for CLibrary {
         // instance's gate open for the whole call, so the backend's Initialize has returned OK
         // and its Finalize cannot start until this call returns. Concurrent calls with Execute
         // are part of the entry point's contract.
-        backend_error(unsafe { f(instance_ptr(instance)) })
+        // It returns NULL or a new error object, which the core then owns (tritonbackend.h).
+        unsafe { backend_error(f(instance_ptr(instance))) }
     }
 
     fn execute(
@@ -226,9 +245,16 @@ impl BackendLibrary for CLibrary {
         // SAFETY: TRITONBACKEND_ModelInstanceExecute with an instance whose gate the `Entered`
         // pass holds open (initialized, not finalizing) and an array of `count` request
         // pointers; ownership of each request passes to the backend, which gives it back with
-        // TRITONBACKEND_RequestRelease.
-        let err = unsafe { (self.execute)(instance_ptr(instance), ptrs.as_mut_ptr(), count) };
-        match backend_error(err) {
+        // TRITONBACKEND_RequestRelease. It returns NULL or a new error object that the core owns
+        // from then on (tritonbackend.h).
+        let result = unsafe {
+            backend_error((self.execute)(
+                instance_ptr(instance),
+                ptrs.as_mut_ptr(),
+                count,
+            ))
+        };
+        match result {
             Ok(()) => Ok(()),
             Err(e) => {
                 // On an error the backend kept none of the requests: take them back.

@@ -8,7 +8,7 @@ use std::ffi::{c_char, c_void};
 
 use crate::capi::backend::{TRITONBACKEND_Backend, TRITONBACKEND_Model};
 use crate::capi::boundary::ffi_try;
-use crate::capi::handle::{arg_ref, c_ptr, into_raw, out_ptr};
+use crate::capi::handle::{c_ptr, into_raw, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::message::TRITONSERVER_Message;
 use crate::capi::server::server::TRITONSERVER_Server;
@@ -32,9 +32,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelName(
     model: *mut TRITONBACKEND_Model,
     name: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelName's caller passes a live model and writable `name`, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelName", || {
-        let m = arg_ref(model, "model")?;
-        out_ptr(name, "name")?.write(c_ptr(m.name_c()));
+        let m = c.arg_ref(model, "model")?;
+        c.out_ptr(name, "name")?.write(c_ptr(m.name_c()));
         Ok(())
     })
 }
@@ -45,9 +48,13 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelVersion(
     model: *mut TRITONBACKEND_Model,
     version: *mut u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelVersion's caller passes a live model and writable `version`, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelVersion", || {
-        let m = arg_ref(model, "model")?;
-        out_ptr(version, "version")?.write(u64::try_from(m.version()).unwrap_or(0));
+        let m = c.arg_ref(model, "model")?;
+        c.out_ptr(version, "version")?
+            .write(u64::try_from(m.version()).unwrap_or(0));
         Ok(())
     })
 }
@@ -59,10 +66,13 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelRepository(
     artifact_type: *mut TRITONBACKEND_ArtifactType,
     location: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelRepository's caller passes a live model and writable
+    // `artifact_type` and `location`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelRepository", || {
-        let m = arg_ref(model, "model")?;
-        let kind = out_ptr(artifact_type, "artifact_type")?;
-        let loc = out_ptr(location, "location")?;
+        let m = c.arg_ref(model, "model")?;
+        let kind = c.out_ptr(artifact_type, "artifact_type")?;
+        let loc = c.out_ptr(location, "location")?;
         kind.write(ARTIFACT_FILESYSTEM);
         loc.write(c_ptr(m.model_dir_c()));
         Ok(())
@@ -77,9 +87,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelConfig(
     config_version: u32,
     model_config: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelConfig's caller passes a live model and writable `model_config`,
+    // as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelConfig", || {
-        let m = arg_ref(model, "model")?;
-        let out = out_ptr(model_config, "model_config")?;
+        let m = c.arg_ref(model, "model")?;
+        let out = c.out_ptr(model_config, "model_config")?;
         check_config_version(config_version)?;
         let json = m.config_json()?;
         out.write(into_raw(Box::new(Message::from_json_text(&json)?)));
@@ -93,9 +106,13 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelAutoCompleteConfig(
     model: *mut TRITONBACKEND_Model,
     auto_complete_config: *mut bool,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelAutoCompleteConfig's caller passes a live model and writable
+    // `auto_complete_config`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelAutoCompleteConfig", || {
-        let m = arg_ref(model, "model")?;
-        out_ptr(auto_complete_config, "auto_complete_config")?.write(m.auto_complete());
+        let m = c.arg_ref(model, "model")?;
+        c.out_ptr(auto_complete_config, "auto_complete_config")?
+            .write(m.auto_complete());
         Ok(())
     })
 }
@@ -109,9 +126,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelSetConfig(
     config_version: u32,
     model_config: *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelSetConfig's caller passes a live model and a live message, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelSetConfig", || {
-        let m = arg_ref(model, "model")?;
-        let msg = arg_ref(model_config, "model_config")?;
+        let m = c.arg_ref(model, "model")?;
+        let msg = c.arg_ref(model_config, "model_config")?;
         check_config_version(config_version)?;
         m.set_config_from_backend(msg.as_str())
     })
@@ -123,9 +143,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelServer(
     model: *mut TRITONBACKEND_Model,
     server: *mut *mut TRITONSERVER_Server,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelServer's caller passes a live model and writable `server`, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelServer", || {
-        let m = arg_ref(model, "model")?;
-        let out = out_ptr(server, "server")?;
+        let m = c.arg_ref(model, "model")?;
+        let out = c.out_ptr(server, "server")?;
         let handle = m.server_handle();
         if handle.strong_count() == 0 {
             return Err(Error::unavailable("the server of this model is gone"));
@@ -141,9 +164,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelBackend(
     model: *mut TRITONBACKEND_Model,
     backend: *mut *mut TRITONBACKEND_Backend,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelBackend's caller passes a live model and writable `backend`, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelBackend", || {
-        let m = arg_ref(model, "model")?;
-        let out = out_ptr(backend, "backend")?;
+        let m = c.arg_ref(model, "model")?;
+        let out = c.out_ptr(backend, "backend")?;
         let b = m
             .backend()
             .ok_or_else(|| Error::not_found(format!("model '{}' has no backend", m.name())))?;
@@ -158,9 +184,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelState(
     model: *mut TRITONBACKEND_Model,
     state: *mut *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelState's caller passes a live model and writable `state`, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelState", || {
-        let m = arg_ref(model, "model")?;
-        out_ptr(state, "state")?.write(m.state());
+        let m = c.arg_ref(model, "model")?;
+        c.out_ptr(state, "state")?.write(m.state());
         Ok(())
     })
 }
@@ -171,8 +200,11 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelSetState(
     model: *mut TRITONBACKEND_Model,
     state: *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelSetState's caller passes a live model, as tritonbackend.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelSetState", || {
-        arg_ref(model, "model")?.set_state(state);
+        c.arg_ref(model, "model")?.set_state(state);
         Ok(())
     })
 }

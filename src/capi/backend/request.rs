@@ -14,7 +14,7 @@ use std::ffi::{c_char, c_void};
 use crate::capi::backend::TRITONBACKEND_Request;
 use crate::capi::boundary::ffi_try;
 use crate::capi::callback::TRITONSERVER_BufferAttributes;
-use crate::capi::handle::{arg_cstr, arg_ref, opt_out, out_ptr, take_box};
+use crate::capi::handle::Contract;
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::response::param_value_ptr;
 use crate::capi::server::trace::TRITONSERVER_InferenceTrace;
@@ -36,8 +36,11 @@ fn index_error(what: &str, index: u32, count: usize) -> Error {
     ))
 }
 
-fn request_ref<'a>(request: *mut TRITONBACKEND_Request) -> Result<&'a InferenceRequest> {
-    arg_ref(request, "request")
+fn request_ref<'a>(
+    c: Contract,
+    request: *mut TRITONBACKEND_Request,
+) -> Result<&'a InferenceRequest> {
+    c.arg_ref(request, "request")
 }
 
 /// The request id ("" when unset).
@@ -46,9 +49,12 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestId(
     request: *mut TRITONBACKEND_Request,
     id: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestId's caller passes a live request and writable `id`, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestId", || {
-        let r = request_ref(request)?;
-        out_ptr(id, "id")?.write(r.id_c().as_ptr());
+        let r = request_ref(c, request)?;
+        c.out_ptr(id, "id")?.write(r.id_c().as_ptr());
         Ok(())
     })
 }
@@ -59,9 +65,13 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestIsCancelled(
     request: *mut TRITONBACKEND_Request,
     is_cancelled: *mut bool,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestIsCancelled's caller passes a live request and writable
+    // `is_cancelled`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestIsCancelled", || {
-        let r = request_ref(request)?;
-        out_ptr(is_cancelled, "is_cancelled")?.write(r.is_cancelled());
+        let r = request_ref(c, request)?;
+        c.out_ptr(is_cancelled, "is_cancelled")?
+            .write(r.is_cancelled());
         Ok(())
     })
 }
@@ -72,9 +82,12 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestCorrelationId(
     request: *mut TRITONBACKEND_Request,
     id: *mut u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestCorrelationId's caller passes a live request and writable `id`,
+    // as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestCorrelationId", || {
-        let r = request_ref(request)?;
-        let out = out_ptr(id, "id")?;
+        let r = request_ref(c, request)?;
+        let out = c.out_ptr(id, "id")?;
         match &r.correlation_id {
             CorrelationId::U64(v) => {
                 out.write(*v);
@@ -93,9 +106,12 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestCorrelationIdString(
     request: *mut TRITONBACKEND_Request,
     id: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestCorrelationIdString's caller passes a live request and writable
+    // `id`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestCorrelationIdString", || {
-        let r = request_ref(request)?;
-        let out = out_ptr(id, "id")?;
+        let r = request_ref(c, request)?;
+        let out = c.out_ptr(id, "id")?;
         match &r.correlation_id {
             CorrelationId::Str(s) => {
                 out.write(s.as_ptr());
@@ -114,9 +130,12 @@ pub unsafe extern "C" fn TRITONBACKEND_InferenceRequestTimeoutMicroseconds(
     request: *mut TRITONBACKEND_Request,
     timeout: *mut u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_InferenceRequestTimeoutMicroseconds's caller passes a live request and
+    // writable `timeout`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_InferenceRequestTimeoutMicroseconds", || {
-        let r = request_ref(request)?;
-        out_ptr(timeout, "timeout")?.write(r.timeout_us);
+        let r = request_ref(c, request)?;
+        c.out_ptr(timeout, "timeout")?.write(r.timeout_us);
         Ok(())
     })
 }
@@ -127,9 +146,12 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestFlags(
     request: *mut TRITONBACKEND_Request,
     flags: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestFlags's caller passes a live request and writable `flags`, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestFlags", || {
-        let r = request_ref(request)?;
-        out_ptr(flags, "flags")?.write(r.flags);
+        let r = request_ref(c, request)?;
+        c.out_ptr(flags, "flags")?.write(r.flags);
         Ok(())
     })
 }
@@ -140,9 +162,13 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestParameterCount(
     request: *mut TRITONBACKEND_Request,
     count: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestParameterCount's caller passes a live request and writable
+    // `count`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestParameterCount", || {
-        let r = request_ref(request)?;
-        out_ptr(count, "count")?.write(u32::try_from(r.parameters.len()).unwrap_or(u32::MAX));
+        let r = request_ref(c, request)?;
+        c.out_ptr(count, "count")?
+            .write(u32::try_from(r.parameters.len()).unwrap_or(u32::MAX));
         Ok(())
     })
 }
@@ -156,11 +182,14 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestParameter(
     type_: *mut TRITONSERVER_ParameterType,
     vvalue: *mut *const c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestParameter's caller passes a live request and writable `key`,
+    // `type_` and `vvalue`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestParameter", || {
-        let r = request_ref(request)?;
-        let key = out_ptr(key, "key")?;
-        let kind = out_ptr(type_, "type")?;
-        let value = out_ptr(vvalue, "vvalue")?;
+        let r = request_ref(c, request)?;
+        let key = c.out_ptr(key, "key")?;
+        let kind = c.out_ptr(type_, "type")?;
+        let value = c.out_ptr(vvalue, "vvalue")?;
         let p = r
             .parameters
             .get(index as usize)
@@ -178,9 +207,13 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestInputCount(
     request: *mut TRITONBACKEND_Request,
     count: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestInputCount's caller passes a live request and writable `count`,
+    // as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestInputCount", || {
-        let r = request_ref(request)?;
-        out_ptr(count, "count")?.write(u32::try_from(r.inputs().len()).unwrap_or(u32::MAX));
+        let r = request_ref(c, request)?;
+        c.out_ptr(count, "count")?
+            .write(u32::try_from(r.inputs().len()).unwrap_or(u32::MAX));
         Ok(())
     })
 }
@@ -192,9 +225,12 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestInputName(
     index: u32,
     input_name: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestInputName's caller passes a live request and writable
+    // `input_name`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestInputName", || {
-        let r = request_ref(request)?;
-        let out = out_ptr(input_name, "input_name")?;
+        let r = request_ref(c, request)?;
+        let out = c.out_ptr(input_name, "input_name")?;
         let i = r
             .inputs()
             .get(index as usize)
@@ -211,10 +247,13 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestInput(
     name: *const c_char,
     input: *mut *mut TRITONBACKEND_Input,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestInput's caller passes a live request, a NUL-terminated `name`
+    // and writable `input`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestInput", || {
-        let r = request_ref(request)?;
-        let name = arg_cstr(name, "name")?;
-        let out = out_ptr(input, "input")?;
+        let r = request_ref(c, request)?;
+        let name = c.arg_cstr(name, "name")?;
+        let out = c.out_ptr(input, "input")?;
         let i = r.input(name).ok_or_else(|| {
             Error::invalid_arg(format!(
                 "{}input '{name}' does not exist in request",
@@ -233,9 +272,12 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestInputByIndex(
     index: u32,
     input: *mut *mut TRITONBACKEND_Input,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestInputByIndex's caller passes a live request and writable
+    // `input`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestInputByIndex", || {
-        let r = request_ref(request)?;
-        let out = out_ptr(input, "input")?;
+        let r = request_ref(c, request)?;
+        let out = c.out_ptr(input, "input")?;
         let i = r
             .inputs()
             .get(index as usize)
@@ -252,9 +294,12 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestOutputCount(
     request: *mut TRITONBACKEND_Request,
     count: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestOutputCount's caller passes a live request and writable `count`,
+    // as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestOutputCount", || {
-        let r = request_ref(request)?;
-        out_ptr(count, "count")?
+        let r = request_ref(c, request)?;
+        c.out_ptr(count, "count")?
             .write(u32::try_from(r.effective_outputs().len()).unwrap_or(u32::MAX));
         Ok(())
     })
@@ -267,9 +312,12 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestOutputName(
     index: u32,
     output_name: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestOutputName's caller passes a live request and writable
+    // `output_name`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestOutputName", || {
-        let r = request_ref(request)?;
-        let out = out_ptr(output_name, "output_name")?;
+        let r = request_ref(c, request)?;
+        let out = c.out_ptr(output_name, "output_name")?;
         let outputs = r.effective_outputs();
         let name = outputs
             .get(index as usize)
@@ -289,16 +337,20 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestOutputBufferProperties(
     memory_type: *mut TRITONSERVER_MemoryType,
     memory_type_id: *mut i64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestOutputBufferProperties's caller passes a live request, `name`
+    // NULL or NUL-terminated, writable `memory_type` and `memory_type_id` and `byte_size` NULL or
+    // writable, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestOutputBufferProperties", || {
-        let r = request_ref(request)?;
-        let mt = out_ptr(memory_type, "memory_type")?;
-        let id = out_ptr(memory_type_id, "memory_type_id")?;
+        let r = request_ref(c, request)?;
+        let mt = c.out_ptr(memory_type, "memory_type")?;
+        let id = c.out_ptr(memory_type_id, "memory_type_id")?;
         let name = if name.is_null() {
             None
         } else {
-            Some(crate::engine::sync::c_string(arg_cstr(name, "name")?))
+            Some(crate::engine::sync::c_string(c.arg_cstr(name, "name")?))
         };
-        let size = opt_out(byte_size);
+        let size = c.opt_out(byte_size);
         let factory = r.response_factory()?;
         let (t, i) = factory
             .allocator()
@@ -320,15 +372,18 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestRelease(
     request: *mut TRITONBACKEND_Request,
     release_flags: u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestRelease's caller passes a live request that it owns and, unless
+    // the call fails, gives up, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestRelease", || {
         if release_flags & RELEASE_RESCHEDULE != 0 {
             // Rescheduling needs an iterative sequence batcher; the request stays the backend's.
-            arg_ref(request, "request")?;
+            c.arg_ref(request, "request")?;
             return Err(Error::invalid_arg(
                 "Request is released with TRITONSERVER_REQUEST_RELEASE_RESCHEDULE, while the model is not configured to handle such a flag.",
             ));
         }
-        let r = take_box(request, "request")?;
+        let r = c.take_box(request, "request")?;
         r.release(release_flags | RELEASE_ALL);
         Ok(())
     })
@@ -340,18 +395,22 @@ pub unsafe extern "C" fn TRITONBACKEND_RequestTrace(
     request: *mut TRITONBACKEND_Request,
     trace: *mut *mut TRITONSERVER_InferenceTrace,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_RequestTrace's caller passes a live request and writable `trace`, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_RequestTrace", || {
-        let r = request_ref(request)?;
+        let r = request_ref(c, request)?;
         let t = r.trace().map_or(std::ptr::null_mut(), |t| {
             std::sync::Arc::as_ptr(t).cast_mut()
         });
-        out_ptr(trace, "trace")?.write(t);
+        c.out_ptr(trace, "trace")?.write(t);
         Ok(())
     })
 }
 
 #[allow(clippy::too_many_arguments, reason = "mirrors the C function")]
 fn input_properties(
+    c: Contract,
     input: *mut TRITONBACKEND_Input,
     host_policy: Option<&str>,
     name: *mut *const c_char,
@@ -361,24 +420,24 @@ fn input_properties(
     byte_size: *mut u64,
     buffer_count: *mut u32,
 ) -> Result<()> {
-    let i = arg_ref(input, "input")?;
+    let i = c.arg_ref(input, "input")?;
     let buffers = i.buffers_for(host_policy);
-    if let Some(o) = opt_out(name) {
+    if let Some(o) = c.opt_out(name) {
         o.write(i.name_c().as_ptr());
     }
-    if let Some(o) = opt_out(datatype) {
+    if let Some(o) = c.opt_out(datatype) {
         o.write(TRITONSERVER_DataType(i.datatype as u32));
     }
-    if let Some(o) = opt_out(shape) {
+    if let Some(o) = c.opt_out(shape) {
         o.write(i.shape_with_batch_dim.as_ptr());
     }
-    if let Some(o) = opt_out(dims_count) {
+    if let Some(o) = c.opt_out(dims_count) {
         o.write(i.shape_with_batch_dim.len() as u32);
     }
-    if let Some(o) = opt_out(byte_size) {
+    if let Some(o) = c.opt_out(byte_size) {
         o.write(buffers.iter().map(|b| b.byte_size() as u64).sum());
     }
-    if let Some(o) = opt_out(buffer_count) {
+    if let Some(o) = c.opt_out(buffer_count) {
         o.write(u32::try_from(buffers.len()).unwrap_or(u32::MAX));
     }
     Ok(())
@@ -396,8 +455,13 @@ pub unsafe extern "C" fn TRITONBACKEND_InputProperties(
     byte_size: *mut u64,
     buffer_count: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_InputProperties's caller passes a live input and `name`, `datatype`,
+    // `shape`, `dims_count`, `byte_size` and `buffer_count` each NULL or writable, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_InputProperties", || {
         input_properties(
+            c,
             input,
             None,
             name,
@@ -422,13 +486,18 @@ pub unsafe extern "C" fn TRITONBACKEND_InputPropertiesForHostPolicy(
     byte_size: *mut u64,
     buffer_count: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_InputPropertiesForHostPolicy's caller passes a live input,
+    // `host_policy_name` NULL or NUL-terminated and `name`, `datatype`, `shape`, `dims_count`,
+    // `byte_size` and `buffer_count` each NULL or writable, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_InputPropertiesForHostPolicy", || {
         let policy = if host_policy_name.is_null() {
             None
         } else {
-            Some(arg_cstr(host_policy_name, "host_policy_name")?)
+            Some(c.arg_cstr(host_policy_name, "host_policy_name")?)
         };
         input_properties(
+            c,
             input,
             policy,
             name,
@@ -441,7 +510,9 @@ pub unsafe extern "C" fn TRITONBACKEND_InputPropertiesForHostPolicy(
     })
 }
 
+#[allow(clippy::too_many_arguments, reason = "mirrors the C function")]
 fn input_buffer(
+    c: Contract,
     input: *mut TRITONBACKEND_Input,
     host_policy: Option<&str>,
     index: u32,
@@ -450,11 +521,11 @@ fn input_buffer(
     memory_type: *mut TRITONSERVER_MemoryType,
     memory_type_id: *mut i64,
 ) -> Result<()> {
-    let i = arg_ref(input, "input")?;
-    let buffer = out_ptr(buffer, "buffer")?;
-    let size = out_ptr(buffer_byte_size, "buffer_byte_size")?;
-    let mt = out_ptr(memory_type, "memory_type")?;
-    let id = out_ptr(memory_type_id, "memory_type_id")?;
+    let i = c.arg_ref(input, "input")?;
+    let buffer = c.out_ptr(buffer, "buffer")?;
+    let size = c.out_ptr(buffer_byte_size, "buffer_byte_size")?;
+    let mt = c.out_ptr(memory_type, "memory_type")?;
+    let id = c.out_ptr(memory_type_id, "memory_type_id")?;
     let buffers = i.buffers_for(host_policy);
     let b = buffers.get(index as usize).ok_or_else(|| {
         Error::invalid_arg(format!(
@@ -481,8 +552,12 @@ pub unsafe extern "C" fn TRITONBACKEND_InputBuffer(
     memory_type: *mut TRITONSERVER_MemoryType,
     memory_type_id: *mut i64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_InputBuffer's caller passes a live input and writable `buffer`,
+    // `buffer_byte_size`, `memory_type` and `memory_type_id`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_InputBuffer", || {
         input_buffer(
+            c,
             input,
             None,
             index,
@@ -505,13 +580,18 @@ pub unsafe extern "C" fn TRITONBACKEND_InputBufferForHostPolicy(
     memory_type: *mut TRITONSERVER_MemoryType,
     memory_type_id: *mut i64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_InputBufferForHostPolicy's caller passes a live input,
+    // `host_policy_name` NULL or NUL-terminated and writable `buffer`, `buffer_byte_size`,
+    // `memory_type` and `memory_type_id`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_InputBufferForHostPolicy", || {
         let policy = if host_policy_name.is_null() {
             None
         } else {
-            Some(arg_cstr(host_policy_name, "host_policy_name")?)
+            Some(c.arg_cstr(host_policy_name, "host_policy_name")?)
         };
         input_buffer(
+            c,
             input,
             policy,
             index,
@@ -532,10 +612,13 @@ pub unsafe extern "C" fn TRITONBACKEND_InputBufferAttributes(
     buffer: *mut *const c_void,
     buffer_attributes: *mut *mut TRITONSERVER_BufferAttributes,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_InputBufferAttributes's caller passes a live input and writable
+    // `buffer` and `buffer_attributes`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_InputBufferAttributes", || {
-        let i = arg_ref(input, "input")?;
-        let buffer = out_ptr(buffer, "buffer")?;
-        let attrs = out_ptr(buffer_attributes, "buffer_attributes")?;
+        let i = c.arg_ref(input, "input")?;
+        let buffer = c.out_ptr(buffer, "buffer")?;
+        let attrs = c.out_ptr(buffer_attributes, "buffer_attributes")?;
         let b = i.buffers.get(index as usize).ok_or_else(|| {
             Error::invalid_arg(format!(
                 "input buffer index out of range for input '{}': {index} >= {}",

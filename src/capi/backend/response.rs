@@ -11,7 +11,7 @@ use std::ffi::{c_char, c_void};
 use crate::capi::backend::TRITONBACKEND_Request;
 use crate::capi::boundary::ffi_try;
 use crate::capi::callback::TRITONSERVER_BufferAttributes;
-use crate::capi::handle::{arg_cstr, arg_mut, arg_ref, arg_slice, into_raw, out_ptr, take_box};
+use crate::capi::handle::{into_raw, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::types::{TRITONSERVER_DataType, TRITONSERVER_MemoryType};
 use crate::engine::infer::{BackendFactory, InferenceResponse, OutputTensor};
@@ -32,9 +32,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseFactoryNew(
     factory: *mut *mut TRITONBACKEND_ResponseFactory,
     request: *mut TRITONBACKEND_Request,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ResponseFactoryNew's caller passes a live request and writable
+    // `factory`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ResponseFactoryNew", || {
-        let out = out_ptr(factory, "factory")?;
-        let r = arg_ref(request, "request")?;
+        let out = c.out_ptr(factory, "factory")?;
+        let r = c.arg_ref(request, "request")?;
         out.write(into_raw(Box::new(BackendFactory::for_request(r)?)));
         Ok(())
     })
@@ -45,8 +48,11 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseFactoryNew(
 pub unsafe extern "C" fn TRITONBACKEND_ResponseFactoryDelete(
     factory: *mut TRITONBACKEND_ResponseFactory,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ResponseFactoryDelete's caller passes a response factory it owns and
+    // gives up, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ResponseFactoryDelete", || {
-        drop(take_box(factory, "factory")?);
+        drop(c.take_box(factory, "factory")?);
         Ok(())
     })
 }
@@ -58,8 +64,11 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseFactorySendFlags(
     factory: *mut TRITONBACKEND_ResponseFactory,
     send_flags: u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ResponseFactorySendFlags's caller passes a live response factory, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ResponseFactorySendFlags", || {
-        arg_ref(factory, "factory")?
+        c.arg_ref(factory, "factory")?
             .factory()
             .send_flags(send_flags);
         Ok(())
@@ -72,9 +81,13 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseFactoryIsCancelled(
     factory: *mut TRITONBACKEND_ResponseFactory,
     is_cancelled: *mut bool,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ResponseFactoryIsCancelled's caller passes a live response factory and
+    // writable `is_cancelled`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ResponseFactoryIsCancelled", || {
-        let f = arg_ref(factory, "factory")?;
-        out_ptr(is_cancelled, "is_cancelled")?.write(f.factory().is_cancelled());
+        let f = c.arg_ref(factory, "factory")?;
+        c.out_ptr(is_cancelled, "is_cancelled")?
+            .write(f.factory().is_cancelled());
         Ok(())
     })
 }
@@ -85,9 +98,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseNew(
     response: *mut *mut TRITONBACKEND_Response,
     request: *mut TRITONBACKEND_Request,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ResponseNew's caller passes a live request and writable `response`, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ResponseNew", || {
-        let out = out_ptr(response, "response")?;
-        let r = arg_ref(request, "request")?;
+        let out = c.out_ptr(response, "response")?;
+        let r = c.arg_ref(request, "request")?;
         out.write(into_raw(r.response_factory()?.create()));
         Ok(())
     })
@@ -99,9 +115,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseNewFromFactory(
     response: *mut *mut TRITONBACKEND_Response,
     factory: *mut TRITONBACKEND_ResponseFactory,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ResponseNewFromFactory's caller passes a live response factory and
+    // writable `response`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ResponseNewFromFactory", || {
-        let out = out_ptr(response, "response")?;
-        let f = arg_ref(factory, "factory")?;
+        let out = c.out_ptr(response, "response")?;
+        let f = c.arg_ref(factory, "factory")?;
         out.write(into_raw(f.factory().create()));
         Ok(())
     })
@@ -112,21 +131,25 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseNewFromFactory(
 pub unsafe extern "C" fn TRITONBACKEND_ResponseDelete(
     response: *mut TRITONBACKEND_Response,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ResponseDelete's caller passes a response it owns and gives up, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ResponseDelete", || {
-        drop(take_box(response, "response")?);
+        drop(c.take_box(response, "response")?);
         Ok(())
     })
 }
 
 fn set_param(
+    c: Contract,
     name: &'static str,
     response: *mut TRITONBACKEND_Response,
     key: *const c_char,
     value: impl FnOnce() -> Result<ParameterValue>,
 ) -> *mut TRITONSERVER_Error {
     ffi_try(name, || {
-        let r = arg_mut(response, "response")?;
-        let key = arg_cstr(key, "name")?;
+        let r = c.arg_mut(response, "response")?;
+        let key = c.arg_cstr(key, "name")?;
         r.set_parameter(key, value()?);
         Ok(())
     })
@@ -139,13 +162,17 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseSetStringParameter(
     name: *const c_char,
     value: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ResponseSetStringParameter's caller passes a live response, a
+    // NUL-terminated `name` and a NUL-terminated `value`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     set_param(
+        c,
         "TRITONBACKEND_ResponseSetStringParameter",
         response,
         name,
         || {
             Ok(ParameterValue::String(crate::engine::sync::c_string(
-                arg_cstr(value, "value")?,
+                c.arg_cstr(value, "value")?,
             )))
         },
     )
@@ -158,7 +185,11 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseSetIntParameter(
     name: *const c_char,
     value: i64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ResponseSetIntParameter's caller passes a live response and a
+    // NUL-terminated `name`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     set_param(
+        c,
         "TRITONBACKEND_ResponseSetIntParameter",
         response,
         name,
@@ -173,7 +204,11 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseSetBoolParameter(
     name: *const c_char,
     value: bool,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ResponseSetBoolParameter's caller passes a live response and a
+    // NUL-terminated `name`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     set_param(
+        c,
         "TRITONBACKEND_ResponseSetBoolParameter",
         response,
         name,
@@ -188,7 +223,11 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseSetDoubleParameter(
     name: *const c_char,
     value: f64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ResponseSetDoubleParameter's caller passes a live response and a
+    // NUL-terminated `name`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     set_param(
+        c,
         "TRITONBACKEND_ResponseSetDoubleParameter",
         response,
         name,
@@ -206,11 +245,14 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseOutput(
     shape: *const i64,
     dims_count: u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ResponseOutput's caller passes a live response, a NUL-terminated
+    // `name`, `dims_count` elements at `shape` and writable `output`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ResponseOutput", || {
-        let r = arg_mut(response, "response")?;
-        let out = out_ptr(output, "output")?;
-        let name = arg_cstr(name, "name")?;
-        let shape = arg_slice(shape, dims_count as usize, "shape")?;
+        let r = c.arg_mut(response, "response")?;
+        let out = c.out_ptr(output, "output")?;
+        let name = c.arg_cstr(name, "name")?;
+        let shape = c.arg_slice(shape, dims_count as usize, "shape")?;
         let index = r.add_output(name, datatype.get()?, shape)?;
         let o = r
             .output_mut(index)
@@ -228,10 +270,13 @@ pub unsafe extern "C" fn TRITONBACKEND_ResponseSend(
     send_flags: u32,
     error: *mut TRITONSERVER_Error,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ResponseSend's caller passes a response it owns and gives up and a live
+    // error object or NULL, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ResponseSend", || {
-        let mut r = take_box(response, "response")?;
+        let mut r = c.take_box(response, "response")?;
         if !error.is_null() {
-            r.set_error(arg_ref(error, "error")?.to_error());
+            r.set_error(c.arg_ref(error, "error")?.to_error());
         }
         r.send(send_flags);
         Ok(())
@@ -248,11 +293,15 @@ pub unsafe extern "C" fn TRITONBACKEND_OutputBuffer(
     memory_type: *mut TRITONSERVER_MemoryType,
     memory_type_id: *mut i64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_OutputBuffer's caller passes a live output, a readable and writable
+    // `memory_type`, a readable and writable `memory_type_id` and writable `buffer`, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_OutputBuffer", || {
-        let o = arg_mut(output, "output")?;
-        let buffer = out_ptr(buffer, "buffer")?;
-        let mt = arg_mut(memory_type, "memory_type")?;
-        let id = arg_mut(memory_type_id, "memory_type_id")?;
+        let o = c.arg_mut(output, "output")?;
+        let buffer = c.out_ptr(buffer, "buffer")?;
+        let mt = c.arg_mut(memory_type, "memory_type")?;
+        let id = c.arg_mut(memory_type_id, "memory_type_id")?;
         let size = usize::try_from(buffer_byte_size)
             .map_err(|_| Error::invalid_arg("buffer_byte_size is too large"))?;
         let b = o.allocate(size, mt.get()?, *id)?;
@@ -269,9 +318,12 @@ pub unsafe extern "C" fn TRITONBACKEND_OutputBufferAttributes(
     output: *mut TRITONBACKEND_Output,
     buffer_attributes: *mut *mut TRITONSERVER_BufferAttributes,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_OutputBufferAttributes's caller passes a live output and writable
+    // `buffer_attributes`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_OutputBufferAttributes", || {
-        let o = arg_mut(output, "output")?;
-        let out = out_ptr(buffer_attributes, "buffer_attributes")?;
+        let o = c.arg_mut(output, "output")?;
+        let out = c.out_ptr(buffer_attributes, "buffer_attributes")?;
         out.write(std::ptr::from_mut(o.attributes_mut()));
         Ok(())
     })
@@ -287,16 +339,19 @@ pub unsafe extern "C" fn TRITONBACKEND_InferenceResponseOutput(
     shape: *mut *const i64,
     dim_count: *mut u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_InferenceResponseOutput's caller passes a live response and writable
+    // `name`, `datatype`, `shape` and `dim_count`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_InferenceResponseOutput", || {
-        let r = arg_ref(response, "response")?;
+        let r = c.arg_ref(response, "response")?;
         let o = r.outputs().get(index as usize).ok_or_else(|| {
             Error::invalid_arg(format!(
                 "out of bounds index {index}: response has {} outputs",
                 r.outputs().len()
             ))
         })?;
-        let name = out_ptr(name, "name")?;
-        write_type_shape(o, datatype, shape, dim_count)?;
+        let name = c.out_ptr(name, "name")?;
+        write_type_shape(c, o, datatype, shape, dim_count)?;
         name.write(o.name_c().as_ptr());
         Ok(())
     })
@@ -311,29 +366,34 @@ pub unsafe extern "C" fn TRITONBACKEND_InferenceResponseOutputByName(
     shape: *mut *const i64,
     dim_count: *mut u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_InferenceResponseOutputByName's caller passes a live response, a
+    // NUL-terminated `name` and writable `datatype`, `shape` and `dim_count`, as tritonbackend.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_InferenceResponseOutputByName", || {
-        let r = arg_ref(response, "response")?;
-        let name = arg_cstr(name, "name")?;
+        let r = c.arg_ref(response, "response")?;
+        let name = c.arg_cstr(name, "name")?;
         let o = r
             .outputs()
             .iter()
             .find(|o| o.name() == name)
             .ok_or_else(|| Error::not_found(format!("Output name {name} not found.")))?;
-        write_type_shape(o, datatype, shape, dim_count)
+        write_type_shape(c, o, datatype, shape, dim_count)
     })
 }
 
 fn write_type_shape(
+    c: Contract,
     o: &OutputTensor,
     datatype: *mut TRITONSERVER_DataType,
     shape: *mut *const i64,
     dim_count: *mut u64,
 ) -> Result<()> {
-    let d = out_ptr(datatype, "datatype")?;
-    let s = out_ptr(shape, "shape")?;
-    let c = out_ptr(dim_count, "dim_count")?;
+    let d = c.out_ptr(datatype, "datatype")?;
+    let s = c.out_ptr(shape, "shape")?;
+    let n = c.out_ptr(dim_count, "dim_count")?;
     d.write(TRITONSERVER_DataType(o.datatype as u32));
     s.write(o.shape.as_ptr());
-    c.write(o.shape.len() as u64);
+    n.write(o.shape.len() as u64);
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::capi::backend::{
 };
 use crate::capi::boundary::ffi_try;
 use crate::capi::callback::TRITONSERVER_BufferAttributes;
-use crate::capi::handle::{arg_mut, arg_ref, arg_slice, into_raw, out_ptr, take_box};
+use crate::capi::handle::{into_raw, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::types::{TRITONSERVER_DataType, TRITONSERVER_MemoryType};
 use crate::engine::infer::BufferAttributes;
@@ -38,9 +38,12 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceReportStatistics(
     compute_end_ns: u64,
     exec_end_ns: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceReportStatistics's caller passes a live model instance and
+    // a live request, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelInstanceReportStatistics", || {
-        let i = arg_ref(instance, "instance")?;
-        let r = arg_ref(request, "request")?;
+        let i = c.arg_ref(instance, "instance")?;
+        let r = c.arg_ref(request, "request")?;
         let m = model_of(i)?;
         m.stats().report_request(
             success,
@@ -73,8 +76,11 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceReportBatchStatistics(
     compute_end_ns: u64,
     exec_end_ns: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceReportBatchStatistics's caller passes a live model
+    // instance, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelInstanceReportBatchStatistics", || {
-        let i = arg_ref(instance, "instance")?;
+        let i = c.arg_ref(instance, "instance")?;
         model_of(i)?.stats().report_batch(
             batch_size,
             exec_start_ns,
@@ -101,8 +107,12 @@ pub struct TRITONBACKEND_ModelInstanceResponseStatistics {
 pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsNew(
     response_statistics: *mut *mut TRITONBACKEND_ModelInstanceResponseStatistics,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceResponseStatisticsNew's caller passes writable
+    // `response_statistics`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelInstanceResponseStatisticsNew", || {
-        out_ptr(response_statistics, "response_statistics")?.write(into_raw(Box::default()));
+        c.out_ptr(response_statistics, "response_statistics")?
+            .write(into_raw(Box::default()));
         Ok(())
     })
 }
@@ -112,21 +122,25 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsNew(
 pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsDelete(
     response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceResponseStatisticsDelete's caller passes a response
+    // statistics object it owns and gives up, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try(
         "TRITONBACKEND_ModelInstanceResponseStatisticsDelete",
         || {
-            drop(take_box(response_statistics, "response_statistics")?);
+            drop(c.take_box(response_statistics, "response_statistics")?);
             Ok(())
         },
     )
 }
 
 fn with_rs(
+    c: Contract,
     name: &'static str,
     rs: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
     f: impl FnOnce(&mut TRITONBACKEND_ModelInstanceResponseStatistics) -> Result<()>,
 ) -> *mut TRITONSERVER_Error {
-    ffi_try(name, || f(arg_mut(rs, "response_statistics")?))
+    ffi_try(name, || f(c.arg_mut(rs, "response_statistics")?))
 }
 
 /// Set the instance the response came from.
@@ -135,11 +149,15 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsSetModelIn
     response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
     model_instance: *mut TRITONBACKEND_ModelInstance,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceResponseStatisticsSetModelInstance's caller passes a live
+    // response statistics object and a live model instance, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     with_rs(
+        c,
         "TRITONBACKEND_ModelInstanceResponseStatisticsSetModelInstance",
         response_statistics,
         |s| {
-            arg_ref(model_instance, "model_instance")?;
+            c.arg_ref(model_instance, "model_instance")?;
             s.instance = crate::engine::buffer::Addr::of(model_instance);
             Ok(())
         },
@@ -152,11 +170,15 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsSetRespons
     response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
     response_factory: *mut TRITONBACKEND_ResponseFactory,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceResponseStatisticsSetResponseFactory's caller passes a
+    // live response statistics object and a live response factory, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     with_rs(
+        c,
         "TRITONBACKEND_ModelInstanceResponseStatisticsSetResponseFactory",
         response_statistics,
         |_| {
-            arg_ref(response_factory, "response_factory")?;
+            c.arg_ref(response_factory, "response_factory")?;
             Ok(())
         },
     )
@@ -168,7 +190,11 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsSetRespons
     response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
     response_start: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceResponseStatisticsSetResponseStart's caller passes a live
+    // response statistics object, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     with_rs(
+        c,
         "TRITONBACKEND_ModelInstanceResponseStatisticsSetResponseStart",
         response_statistics,
         |s| {
@@ -184,7 +210,11 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsSetCompute
     response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
     compute_output_start: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceResponseStatisticsSetComputeOutputStart's caller passes a
+    // live response statistics object, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     with_rs(
+        c,
         "TRITONBACKEND_ModelInstanceResponseStatisticsSetComputeOutputStart",
         response_statistics,
         |s| {
@@ -200,7 +230,11 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsSetRespons
     response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
     response_end: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceResponseStatisticsSetResponseEnd's caller passes a live
+    // response statistics object, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     with_rs(
+        c,
         "TRITONBACKEND_ModelInstanceResponseStatisticsSetResponseEnd",
         response_statistics,
         |s| {
@@ -216,7 +250,11 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsSetError(
     response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
     error: *mut TRITONSERVER_Error,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceResponseStatisticsSetError's caller passes a live response
+    // statistics object, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     with_rs(
+        c,
         "TRITONBACKEND_ModelInstanceResponseStatisticsSetError",
         response_statistics,
         |s| {
@@ -231,12 +269,15 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceResponseStatisticsSetError(
 pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceReportResponseStatistics(
     response_statistics: *mut TRITONBACKEND_ModelInstanceResponseStatistics,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceReportResponseStatistics's caller passes a live response
+    // statistics object whose model instance (if set) is still live, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try(
         "TRITONBACKEND_ModelInstanceReportResponseStatistics",
         || {
-            let s = arg_ref(response_statistics, "response_statistics")?;
+            let s = c.arg_ref(response_statistics, "response_statistics")?;
             let instance: &Instance =
-                arg_ref(s.instance.ptr::<Instance>().cast_const(), "model_instance")?;
+                c.arg_ref(s.instance.ptr::<Instance>().cast_const(), "model_instance")?;
             model_of(instance)?.stats().report_response(
                 !s.error,
                 s.response_start,
@@ -249,13 +290,14 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceReportResponseStatistics(
 }
 
 fn memory_usage(
+    c: Contract,
     usage: *mut *mut TRITONSERVER_BufferAttributes,
     usage_size: u32,
 ) -> Result<Vec<BufferAttributes>> {
-    let items = arg_slice(usage.cast_const(), usage_size as usize, "usage")?;
+    let items = c.arg_slice(usage.cast_const(), usage_size as usize, "usage")?;
     items
         .iter()
-        .map(|p| arg_ref(*p, "usage[i]").copied())
+        .map(|p| c.arg_ref(*p, "usage[i]").copied())
         .collect()
 }
 
@@ -266,9 +308,13 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelReportMemoryUsage(
     usage: *mut *mut TRITONSERVER_BufferAttributes,
     usage_size: u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelReportMemoryUsage's caller passes a live model and `usage_size`
+    // live buffer attributes objects at `usage`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelReportMemoryUsage", || {
-        let m = arg_ref(model, "model")?;
-        m.stats().report_memory(&memory_usage(usage, usage_size)?);
+        let m = c.arg_ref(model, "model")?;
+        m.stats()
+            .report_memory(&memory_usage(c, usage, usage_size)?);
         Ok(())
     })
 }
@@ -280,11 +326,14 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceReportMemoryUsage(
     usage: *mut *mut TRITONSERVER_BufferAttributes,
     usage_size: u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_ModelInstanceReportMemoryUsage's caller passes a live model instance
+    // and `usage_size` live buffer attributes objects at `usage`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_ModelInstanceReportMemoryUsage", || {
-        let i = arg_ref(instance, "instance")?;
+        let i = c.arg_ref(instance, "instance")?;
         model_of(i)?
             .stats()
-            .report_memory(&memory_usage(usage, usage_size)?);
+            .report_memory(&memory_usage(c, usage, usage_size)?);
         Ok(())
     })
 }
@@ -303,12 +352,15 @@ pub unsafe extern "C" fn TRITONBACKEND_StateNew(
     shape: *const i64,
     dims_count: u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_StateNew's caller passes a live request, a NUL-terminated `name`,
+    // `dims_count` elements at `shape` and writable `state`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_StateNew", || {
-        let out = out_ptr(state, "state")?;
-        let r = arg_ref(request, "request")?;
-        let name = crate::capi::handle::arg_cstr(name, "name")?;
+        let out = c.out_ptr(state, "state")?;
+        let r = c.arg_ref(request, "request")?;
+        let name = c.arg_cstr(name, "name")?;
         let dtype = datatype.get()?;
-        let shape = arg_slice(shape, dims_count as usize, "shape")?;
+        let shape = c.arg_slice(shape, dims_count as usize, "shape")?;
         out.write(std::sync::Arc::as_ptr(&r.new_state(name, dtype, shape)?).cast_mut());
         Ok(())
     })
@@ -319,8 +371,10 @@ pub unsafe extern "C" fn TRITONBACKEND_StateNew(
 pub unsafe extern "C" fn TRITONBACKEND_StateUpdate(
     state: *mut TRITONBACKEND_State,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_StateUpdate's caller passes a live state, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_StateUpdate", || {
-        arg_ref(state, "state")?.update()
+        c.arg_ref(state, "state")?.update()
     })
 }
 
@@ -334,11 +388,15 @@ pub unsafe extern "C" fn TRITONBACKEND_StateBuffer(
     memory_type: *mut TRITONSERVER_MemoryType,
     memory_type_id: *mut i64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_StateBuffer's caller passes a live state, a readable and writable
+    // `memory_type`, a readable and writable `memory_type_id` and writable `buffer`, as
+    // tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_StateBuffer", || {
-        let s = arg_ref(state, "state")?;
-        let out = out_ptr(buffer, "buffer")?;
-        let mt = arg_mut(memory_type, "memory_type")?;
-        let id = arg_mut(memory_type_id, "memory_type_id")?;
+        let s = c.arg_ref(state, "state")?;
+        let out = c.out_ptr(buffer, "buffer")?;
+        let mt = c.arg_mut(memory_type, "memory_type")?;
+        let id = c.arg_mut(memory_type_id, "memory_type_id")?;
         let size = usize::try_from(buffer_byte_size)
             .map_err(|_| Error::invalid_arg("buffer_byte_size is too large"))?;
         let addr = s.allocate(size, mt.get()?)?;
@@ -355,9 +413,12 @@ pub unsafe extern "C" fn TRITONBACKEND_StateBufferAttributes(
     state: *mut TRITONBACKEND_State,
     buffer_attributes: *mut *mut TRITONSERVER_BufferAttributes,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONBACKEND_StateBufferAttributes's caller passes a live state and writable
+    // `buffer_attributes`, as tritonbackend.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONBACKEND_StateBufferAttributes", || {
-        let s = arg_ref(state, "state")?;
-        let out = out_ptr(buffer_attributes, "buffer_attributes")?;
+        let s = c.arg_ref(state, "state")?;
+        let out = c.out_ptr(buffer_attributes, "buffer_attributes")?;
         let guard = crate::engine::sync::lock(s.attributes());
         out.write(std::ptr::from_ref(&*guard).cast_mut());
         Ok(())

@@ -14,7 +14,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use libloading::os::unix::{Library, Symbol, RTLD_LOCAL, RTLD_NOW};
 
 use super::{TRITONCACHE_Allocator, TRITONCACHE_CacheEntry};
-use crate::capi::handle::backend_error;
+use crate::capi::handle::{backend_error, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::engine::cache::{CacheEntry, CacheLibrary, CacheLoader, OutputMemory};
 use crate::engine::infer::AllocatedBuffer;
@@ -45,10 +45,15 @@ struct Entrypoints {
 static LIBRARIES: LazyLock<Mutex<HashMap<PathBuf, Arc<Entrypoints>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-fn required<T: Copy>(lib: &Library, name: &str, path: &Path) -> Result<T> {
+/// Look up a required symbol and copy out its function pointer.
+///
+/// # Safety
+///
+/// `T` is the function pointer type tritoncache.h declares for the entry point `name`.
+unsafe fn required<T: Copy>(lib: &Library, name: &str, path: &Path) -> Result<T> {
     let sym = format!("{name}\0");
-    // SAFETY: the names are the cache API's entry points, whose C signatures are fixed by
-    // tritoncache.h and match the fn-pointer type `T` requested for each name.
+    // SAFETY: the caller names an entry point of the cache API and asks for the fn-pointer type
+    // `T` that tritoncache.h fixes for it.
     unsafe { lib.get::<T>(sym.as_bytes()) }
         .map(|s: Symbol<T>| *s)
         .map_err(|_| {
@@ -75,13 +80,18 @@ fn open_library(path: &Path) -> Result<Arc<Entrypoints>> {
             path.display()
         ))
     })?;
-    let eps = Arc::new(Entrypoints {
-        init: required(&library, "TRITONCACHE_CacheInitialize", path)?,
-        fini: required(&library, "TRITONCACHE_CacheFinalize", path)?,
-        lookup: required(&library, "TRITONCACHE_CacheLookup", path)?,
-        insert: required(&library, "TRITONCACHE_CacheInsert", path)?,
-        _library: library,
-    });
+    // SAFETY: each field's type (InitFn, FiniFn, EntryFn) is the one tritoncache.h declares for
+    // the entry point looked up for it.
+    let eps = unsafe {
+        Entrypoints {
+            init: required(&library, "TRITONCACHE_CacheInitialize", path)?,
+            fini: required(&library, "TRITONCACHE_CacheFinalize", path)?,
+            lookup: required(&library, "TRITONCACHE_CacheLookup", path)?,
+            insert: required(&library, "TRITONCACHE_CacheInsert", path)?,
+            _library: library,
+        }
+    };
+    let eps = Arc::new(eps);
     libs.insert(path.to_path_buf(), eps.clone());
     Ok(eps)
 }
@@ -98,7 +108,8 @@ impl CacheLoader for DlopenCacheLoader {
         let mut cache: *mut TRITONCACHE_Cache = std::ptr::null_mut();
         // SAFETY: TRITONCACHE_CacheInitialize with a valid out-pointer and a NUL-terminated
         // configuration that outlives the call.
-        backend_error(unsafe { (eps.init)(&mut cache, config.as_ptr()) })?;
+        // It returns NULL or a new error object, which the core then owns (tritoncache.h).
+        unsafe { backend_error((eps.init)(&mut cache, config.as_ptr())) }?;
         if cache.is_null() {
             return Err(Error::internal("Failed to initialize cache implementation"));
         }
@@ -131,14 +142,15 @@ impl CCache {
         // SAFETY: TRITONCACHE_CacheLookup / CacheInsert with the cache object its Initialize
         // returned, a NUL-terminated key, and an entry and allocator that live for the call (the
         // cache API only uses them during it).
-        backend_error(unsafe {
-            f(
+        // It returns NULL or a new error object, which the core then owns (tritoncache.h).
+        unsafe {
+            backend_error(f(
                 self.cache.ptr::<TRITONCACHE_Cache>(),
                 key.as_ptr(),
                 std::ptr::from_ref(entry).cast_mut(),
                 std::ptr::from_ref(allocator).cast_mut(),
-            )
-        })
+            ))
+        }
     }
 }
 
@@ -172,15 +184,22 @@ impl Drop for CCache {
             self.path.display()
         );
         // SAFETY: TRITONCACHE_CacheFinalize, once, with the object its Initialize returned.
-        let r = backend_error(unsafe { (self.eps.fini)(self.cache.ptr::<TRITONCACHE_Cache>()) });
+        // It returns NULL or a new error object, which the core then owns (tritoncache.h).
+        let r = unsafe { backend_error((self.eps.fini)(self.cache.ptr::<TRITONCACHE_Cache>())) };
         if let Err(e) = r {
             crate::log_error!("failed finalizing cache: {}", e.message());
         }
     }
 }
 
-/// `TRITONCACHE_Copy`: copy the entry's buffers out (lookup) or fill them (insert).
-pub(super) fn allocate(allocator: &TRITONCACHE_Allocator, entry: &CacheEntry) -> Result<()> {
+/// `TRITONCACHE_Copy`: copy the entry's buffers out (lookup) or fill them (insert). `_c` is the
+/// token of the `TRITONCACHE_Copy` call: its caller (the cache) vouches for the buffers it put
+/// in the entry.
+pub(super) fn allocate(
+    _c: Contract,
+    allocator: &TRITONCACHE_Allocator,
+    entry: &CacheEntry,
+) -> Result<()> {
     let buffers = entry.buffers();
     match allocator {
         TRITONCACHE_Allocator::FromCache(out) => {
@@ -190,8 +209,8 @@ pub(super) fn allocate(allocator: &TRITONCACHE_Allocator, entry: &CacheEntry) ->
                     return Err(Error::internal("buffer was nullptr"));
                 }
                 // SAFETY: a buffer the cache added to the entry with CacheEntryAddBuffer: `size`
-                // readable bytes of host memory, valid until this copy returns (cache API
-                // contract).
+                // readable bytes of host memory, valid until this copy returns (the tritoncache.h
+                // contract of the TRITONCACHE_Copy call whose token `_c` is).
                 copies.push(unsafe { std::slice::from_raw_parts(addr.ptr::<u8>(), size) }.to_vec());
             }
             *crate::engine::sync::lock(out) = Some(copies);
@@ -219,7 +238,8 @@ pub(super) fn allocate(allocator: &TRITONCACHE_Allocator, entry: &CacheEntry) ->
             for ((addr, _), bytes) in buffers.iter().zip(data) {
                 // SAFETY: the cache set this buffer with CacheEntrySetBuffer: `bytes.len()`
                 // writable bytes of host memory it allocated for the entry (sizes checked
-                // above), not overlapping the core's own copy.
+                // above), not overlapping the core's own copy (the tritoncache.h contract of the
+                // TRITONCACHE_Copy call whose token `_c` is).
                 unsafe {
                     std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr.ptr::<u8>(), bytes.len())
                 };

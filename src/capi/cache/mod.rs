@@ -18,7 +18,7 @@ use std::sync::Mutex;
 
 use crate::capi::boundary::ffi_try;
 use crate::capi::callback::TRITONSERVER_BufferAttributes;
-use crate::capi::handle::{arg_mut, arg_ref, into_raw, out_ptr, take_box};
+use crate::capi::handle::{into_raw, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::engine::types::MemoryType;
 use crate::engine::{Error, Result};
@@ -56,9 +56,12 @@ pub unsafe extern "C" fn TRITONCACHE_ApiVersion(
     major: *mut u32,
     minor: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONCACHE_ApiVersion's caller passes writable `major` and `minor`, as tritoncache.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONCACHE_ApiVersion", || {
-        let major = out_ptr(major, "major")?;
-        let minor = out_ptr(minor, "minor")?;
+        let major = c.out_ptr(major, "major")?;
+        let minor = c.out_ptr(minor, "minor")?;
         major.write(TRITONCACHE_API_VERSION_MAJOR);
         minor.write(TRITONCACHE_API_VERSION_MINOR);
         Ok(())
@@ -70,8 +73,11 @@ pub unsafe extern "C" fn TRITONCACHE_ApiVersion(
 pub unsafe extern "C" fn TRITONCACHE_CacheEntryNew(
     entry: *mut *mut TRITONCACHE_CacheEntry,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONCACHE_CacheEntryNew's caller passes writable `entry`, as tritoncache.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONCACHE_CacheEntryNew", || {
-        out_ptr(entry, "entry")?.write(into_raw(Box::default()));
+        c.out_ptr(entry, "entry")?.write(into_raw(Box::default()));
         Ok(())
     })
 }
@@ -81,8 +87,11 @@ pub unsafe extern "C" fn TRITONCACHE_CacheEntryNew(
 pub unsafe extern "C" fn TRITONCACHE_CacheEntryDelete(
     entry: *mut TRITONCACHE_CacheEntry,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONCACHE_CacheEntryDelete's caller passes a cache entry it owns and gives up, as
+    // tritoncache.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONCACHE_CacheEntryDelete", || {
-        drop(take_box(entry, "entry")?);
+        drop(c.take_box(entry, "entry")?);
         Ok(())
     })
 }
@@ -93,9 +102,12 @@ pub unsafe extern "C" fn TRITONCACHE_CacheEntryBufferCount(
     entry: *mut TRITONCACHE_CacheEntry,
     count: *mut usize,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONCACHE_CacheEntryBufferCount's caller passes a live cache entry and writable
+    // `count`, as tritoncache.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONCACHE_CacheEntryBufferCount", || {
-        let e = arg_ref(entry, "entry")?;
-        out_ptr(count, "count")?.write(e.buffer_count());
+        let e = c.arg_ref(entry, "entry")?;
+        c.out_ptr(count, "count")?.write(e.buffer_count());
         Ok(())
     })
 }
@@ -108,12 +120,15 @@ pub unsafe extern "C" fn TRITONCACHE_CacheEntryAddBuffer(
     base: *mut c_void,
     buffer_attributes: *mut TRITONSERVER_BufferAttributes,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONCACHE_CacheEntryAddBuffer's caller passes a live cache entry and a live buffer
+    // attributes object, as tritoncache.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONCACHE_CacheEntryAddBuffer", || {
-        let e = arg_ref(entry, "entry")?;
+        let e = c.arg_ref(entry, "entry")?;
         if base.is_null() {
             return Err(crate::capi::handle::null_arg("base"));
         }
-        let attrs = arg_ref(buffer_attributes, "buffer_attributes")?;
+        let attrs = c.arg_ref(buffer_attributes, "buffer_attributes")?;
         if attrs.byte_size == 0 {
             return Err(Error::invalid_arg("Buffer byte size was zero"));
         }
@@ -131,10 +146,13 @@ pub unsafe extern "C" fn TRITONCACHE_CacheEntryGetBuffer(
     base: *mut *mut c_void,
     buffer_attributes: *mut TRITONSERVER_BufferAttributes,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONCACHE_CacheEntryGetBuffer's caller passes a live cache entry, a live buffer
+    // attributes object and writable `base`, as tritoncache.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONCACHE_CacheEntryGetBuffer", || {
-        let e = arg_ref(entry, "entry")?;
-        let out = out_ptr(base, "base")?;
-        let attrs = arg_mut(buffer_attributes, "buffer_attributes")?;
+        let e = c.arg_ref(entry, "entry")?;
+        let out = c.out_ptr(base, "base")?;
+        let attrs = c.arg_mut(buffer_attributes, "buffer_attributes")?;
         let (addr, size) = e.buffer(index)?;
         attrs.byte_size = size;
         attrs.memory_type = MemoryType::Cpu;
@@ -153,15 +171,18 @@ pub unsafe extern "C" fn TRITONCACHE_CacheEntrySetBuffer(
     new_base: *mut c_void,
     buffer_attributes: *mut TRITONSERVER_BufferAttributes,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONCACHE_CacheEntrySetBuffer's caller passes a live cache entry and a live buffer
+    // attributes object or NULL, as tritoncache.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONCACHE_CacheEntrySetBuffer", || {
-        let e = arg_ref(entry, "entry")?;
+        let e = c.arg_ref(entry, "entry")?;
         if new_base.is_null() {
             return Err(crate::capi::handle::null_arg("new_base"));
         }
         let attrs = if buffer_attributes.is_null() {
             None
         } else {
-            Some(arg_ref(buffer_attributes, "buffer_attributes")?)
+            Some(c.arg_ref(buffer_attributes, "buffer_attributes")?)
         };
         e.set_buffer(index, Addr::of(new_base), attrs.map(|a| a.byte_size))?;
         if let Some(a) = attrs {
@@ -178,9 +199,13 @@ pub unsafe extern "C" fn TRITONCACHE_Copy(
     allocator: *mut TRITONCACHE_Allocator,
     entry: *mut TRITONCACHE_CacheEntry,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONCACHE_Copy's caller passes a live cache allocator and a live cache entry whose
+    // buffers (set or added by the cache) hold their stated sizes of host memory, as tritoncache.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONCACHE_Copy", || {
-        let a = arg_ref(allocator, "allocator")?;
-        let e = arg_ref(entry, "entry")?;
-        loader::allocate(a, e)
+        let a = c.arg_ref(allocator, "allocator")?;
+        let e = c.arg_ref(entry, "entry")?;
+        loader::allocate(c, a, e)
     })
 }

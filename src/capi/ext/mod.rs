@@ -16,7 +16,7 @@ use std::ffi::c_uint;
 use std::time::Duration;
 
 use crate::capi::boundary::ffi_try;
-use crate::capi::handle::{arg_mut, into_raw, opt_out, out_ptr};
+use crate::capi::handle::{into_raw, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::message::TRITONSERVER_Message;
 use crate::capi::server::options::TRITONSERVER_ServerOptions;
@@ -31,11 +31,12 @@ pub const TRITONRS_API_VERSION_MAJOR: u32 = 1;
 pub const TRITONRS_API_VERSION_MINOR: u32 = 0;
 
 fn with_options(
+    c: Contract,
     name: &'static str,
     options: *mut TRITONSERVER_ServerOptions,
     f: impl FnOnce(&mut Options) -> Result<()>,
 ) -> *mut TRITONSERVER_Error {
-    ffi_try(name, || f(arg_mut(options, "options")?))
+    ffi_try(name, || f(c.arg_mut(options, "options")?))
 }
 
 /// The version of the extension API this library implements (either pointer may be NULL).
@@ -44,11 +45,14 @@ pub unsafe extern "C" fn TRITONRS_ApiVersion(
     major: *mut u32,
     minor: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONRS_ApiVersion's caller passes `major` and `minor` each NULL or writable, as
+    // tritonrs.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONRS_ApiVersion", || {
-        if let Some(m) = opt_out(major) {
+        if let Some(m) = c.opt_out(major) {
             m.write(TRITONRS_API_VERSION_MAJOR);
         }
-        if let Some(m) = opt_out(minor) {
+        if let Some(m) = c.opt_out(minor) {
             m.write(TRITONRS_API_VERSION_MINOR);
         }
         Ok(())
@@ -64,10 +68,18 @@ pub unsafe extern "C" fn TRITONRS_ServerOptionsSetReadinessTimeout(
     options: *mut TRITONSERVER_ServerOptions,
     timeout_ms: u64,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONRS_ServerOptionsSetReadinessTimeout", options, |o| {
-        o.readiness.hook_timeout = Duration::from_millis(timeout_ms.max(1));
-        Ok(())
-    })
+    // SAFETY: TRITONRS_ServerOptionsSetReadinessTimeout's caller passes a live server options
+    // object, as tritonrs.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(
+        c,
+        "TRITONRS_ServerOptionsSetReadinessTimeout",
+        options,
+        |o| {
+            o.readiness.hook_timeout = Duration::from_millis(timeout_ms.max(1));
+            Ok(())
+        },
+    )
 }
 
 /// How long the answer of a completed readiness check is reused by later checks (µs, default
@@ -77,7 +89,10 @@ pub unsafe extern "C" fn TRITONRS_ServerOptionsSetReadinessReuse(
     options: *mut TRITONSERVER_ServerOptions,
     reuse_us: u64,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONRS_ServerOptionsSetReadinessReuse", options, |o| {
+    // SAFETY: TRITONRS_ServerOptionsSetReadinessReuse's caller passes a live server options object,
+    // as tritonrs.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(c, "TRITONRS_ServerOptionsSetReadinessReuse", options, |o| {
         o.readiness.reuse = Duration::from_micros(reuse_us);
         Ok(())
     })
@@ -90,11 +105,19 @@ pub unsafe extern "C" fn TRITONRS_ServerOptionsSetReadinessMonitor(
     options: *mut TRITONSERVER_ServerOptions,
     interval_ms: u64,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONRS_ServerOptionsSetReadinessMonitor", options, |o| {
-        o.readiness.monitor_interval =
-            (interval_ms > 0).then(|| Duration::from_millis(interval_ms));
-        Ok(())
-    })
+    // SAFETY: TRITONRS_ServerOptionsSetReadinessMonitor's caller passes a live server options
+    // object, as tritonrs.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(
+        c,
+        "TRITONRS_ServerOptionsSetReadinessMonitor",
+        options,
+        |o| {
+            o.readiness.monitor_interval =
+                (interval_ms > 0).then(|| Duration::from_millis(interval_ms));
+            Ok(())
+        },
+    )
 }
 
 /// Restart instances that fail `after_failures` readiness checks in a row (off by default):
@@ -112,15 +135,23 @@ pub unsafe extern "C" fn TRITONRS_ServerOptionsSetInstanceRestart(
     backoff_base_ms: u64,
     backoff_cap_ms: u64,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONRS_ServerOptionsSetInstanceRestart", options, |o| {
-        let r = &mut o.readiness.restart;
-        r.enabled = enable;
-        r.after_failures = after_failures.max(1);
-        r.max_attempts = max_attempts;
-        r.backoff_base = Duration::from_millis(backoff_base_ms);
-        r.backoff_cap = Duration::from_millis(backoff_cap_ms.max(backoff_base_ms));
-        Ok(())
-    })
+    // SAFETY: TRITONRS_ServerOptionsSetInstanceRestart's caller passes a live server options
+    // object, as tritonrs.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(
+        c,
+        "TRITONRS_ServerOptionsSetInstanceRestart",
+        options,
+        |o| {
+            let r = &mut o.readiness.restart;
+            r.enabled = enable;
+            r.after_failures = after_failures.max(1);
+            r.max_attempts = max_attempts;
+            r.backoff_base = Duration::from_millis(backoff_base_ms);
+            r.backoff_cap = Duration::from_millis(backoff_cap_ms.max(backoff_base_ms));
+            Ok(())
+        },
+    )
 }
 
 /// The deadline of requests that set none (µs; 0, the default: none). At its deadline a
@@ -131,7 +162,11 @@ pub unsafe extern "C" fn TRITONRS_ServerOptionsSetDefaultRequestTimeout(
     options: *mut TRITONSERVER_ServerOptions,
     timeout_us: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONRS_ServerOptionsSetDefaultRequestTimeout's caller passes a live server options
+    // object, as tritonrs.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONRS_ServerOptionsSetDefaultRequestTimeout",
         options,
         |o| {
@@ -149,7 +184,10 @@ pub unsafe extern "C" fn TRITONRS_ServerOptionsSetInstanceSpin(
     options: *mut TRITONSERVER_ServerOptions,
     spin_us: u64,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONRS_ServerOptionsSetInstanceSpin", options, |o| {
+    // SAFETY: TRITONRS_ServerOptionsSetInstanceSpin's caller passes a live server options object,
+    // as tritonrs.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(c, "TRITONRS_ServerOptionsSetInstanceSpin", options, |o| {
         o.scheduler.spin = Duration::from_micros(spin_us);
         Ok(())
     })
@@ -166,9 +204,12 @@ pub unsafe extern "C" fn TRITONRS_ServerReadinessReport(
     server: *mut TRITONSERVER_Server,
     report: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONRS_ServerReadinessReport's caller passes a live server and writable `report`,
+    // as tritonrs.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONRS_ServerReadinessReport", || {
-        let s = server_ref(server)?;
-        let out = out_ptr(report, "report")?;
+        let s = server_ref(c, server)?;
+        let out = c.out_ptr(report, "report")?;
         let json = s.readiness_report()?;
         out.write(into_raw(Box::new(Message::from_value(&json))));
         Ok(())

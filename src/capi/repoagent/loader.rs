@@ -56,9 +56,14 @@ impl AgentLoader for DlopenAgentLoader {
     }
 }
 
-fn optional<T: Copy>(lib: &Library, name: &[u8]) -> Option<T> {
-    // SAFETY: the names are the repository agent API's entry points, whose C signatures are
-    // fixed by tritonrepoagent.h and match the fn-pointer type `T` requested for each name.
+/// Look up an optional symbol and copy out its function pointer.
+///
+/// # Safety
+///
+/// `T` is the function pointer type tritonrepoagent.h declares for the entry point `name`.
+unsafe fn optional<T: Copy>(lib: &Library, name: &[u8]) -> Option<T> {
+    // SAFETY: the caller names an entry point of the repository agent API and asks for the
+    // fn-pointer type `T` that tritonrepoagent.h fixes for it.
     unsafe { lib.get::<T>(name) }.ok().map(|s: Symbol<T>| *s)
 }
 
@@ -75,23 +80,29 @@ impl CAgentLibrary {
                 path.display()
             ))
         })?;
-        let model_action: ActionFn = optional(&library, b"TRITONREPOAGENT_ModelAction\0")
-            .ok_or_else(|| {
+        // SAFETY: ActionFn is TRITONREPOAGENT_ModelAction's type in tritonrepoagent.h.
+        let model_action: ActionFn =
+            unsafe { optional(&library, b"TRITONREPOAGENT_ModelAction\0") }.ok_or_else(|| {
                 Error::not_found(format!(
                     "unable to find required entrypoint 'TRITONREPOAGENT_ModelAction' in \
                      repository agent library: {}",
                     path.display()
                 ))
             })?;
-        Ok(CAgentLibrary {
-            path: path.to_path_buf(),
-            initialize: optional(&library, b"TRITONREPOAGENT_Initialize\0"),
-            finalize: optional(&library, b"TRITONREPOAGENT_Finalize\0"),
-            model_initialize: optional(&library, b"TRITONREPOAGENT_ModelInitialize\0"),
-            model_finalize: optional(&library, b"TRITONREPOAGENT_ModelFinalize\0"),
-            model_action,
-            _library: library,
-        })
+        // SAFETY: each field's type (AgentFn, ModelFn) is the one tritonrepoagent.h declares for
+        // the entry point looked up for it.
+        let lib = unsafe {
+            CAgentLibrary {
+                path: path.to_path_buf(),
+                initialize: optional(&library, b"TRITONREPOAGENT_Initialize\0"),
+                finalize: optional(&library, b"TRITONREPOAGENT_Finalize\0"),
+                model_initialize: optional(&library, b"TRITONREPOAGENT_ModelInitialize\0"),
+                model_finalize: optional(&library, b"TRITONREPOAGENT_ModelFinalize\0"),
+                model_action,
+                _library: library,
+            }
+        };
+        Ok(lib)
     }
 }
 
@@ -112,7 +123,8 @@ impl AgentLibrary for CAgentLibrary {
             return Ok(());
         };
         // SAFETY: `f` is TRITONREPOAGENT_Initialize; the agent outlives the call.
-        backend_error(unsafe { f(agent_ptr(agent)) })
+        // It returns NULL or a new error object, which the core then owns (tritonrepoagent.h).
+        unsafe { backend_error(f(agent_ptr(agent))) }
     }
 
     fn finalize(&self, agent: &Agent) -> Result<()> {
@@ -120,7 +132,8 @@ impl AgentLibrary for CAgentLibrary {
             return Ok(());
         };
         // SAFETY: `f` is TRITONREPOAGENT_Finalize; the agent is alive during its finalization.
-        backend_error(unsafe { f(agent_ptr(agent)) })
+        // It returns NULL or a new error object, which the core then owns (tritonrepoagent.h).
+        unsafe { backend_error(f(agent_ptr(agent))) }
     }
 
     fn model_initialize(&self, agent: &Agent, model: &AgentModel) -> Result<()> {
@@ -128,7 +141,8 @@ impl AgentLibrary for CAgentLibrary {
             return Ok(());
         };
         // SAFETY: `f` is TRITONREPOAGENT_ModelInitialize with a live agent and agent model.
-        backend_error(unsafe { f(agent_ptr(agent), model_ptr(model)) })
+        // It returns NULL or a new error object, which the core then owns (tritonrepoagent.h).
+        unsafe { backend_error(f(agent_ptr(agent), model_ptr(model))) }
     }
 
     fn model_finalize(&self, agent: &Agent, model: &AgentModel) -> Result<()> {
@@ -137,18 +151,20 @@ impl AgentLibrary for CAgentLibrary {
         };
         // SAFETY: `f` is TRITONREPOAGENT_ModelFinalize; the agent model is alive during its own
         // finalization.
-        backend_error(unsafe { f(agent_ptr(agent), model_ptr(model)) })
+        // It returns NULL or a new error object, which the core then owns (tritonrepoagent.h).
+        unsafe { backend_error(f(agent_ptr(agent), model_ptr(model))) }
     }
 
     fn model_action(&self, agent: &Agent, model: &AgentModel, action: Action) -> Result<()> {
         // SAFETY: `self.model_action` is TRITONREPOAGENT_ModelAction with a live agent and agent
         // model and a valid action value.
-        backend_error(unsafe {
-            (self.model_action)(
+        // It returns NULL or a new error object, which the core then owns (tritonrepoagent.h).
+        unsafe {
+            backend_error((self.model_action)(
                 agent_ptr(agent),
                 model_ptr(model),
                 TRITONREPOAGENT_ActionType(action as u32),
-            )
-        })
+            ))
+        }
     }
 }

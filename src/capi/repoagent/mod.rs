@@ -12,7 +12,7 @@ pub mod loader;
 use std::ffi::{c_char, c_void};
 
 use crate::capi::boundary::ffi_try;
-use crate::capi::handle::{arg_cstr, arg_ref, into_raw, out_ptr};
+use crate::capi::handle::{into_raw, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::message::TRITONSERVER_Message;
 use crate::engine::message::Message;
@@ -52,9 +52,12 @@ pub unsafe extern "C" fn TRITONREPOAGENT_ApiVersion(
     major: *mut u32,
     minor: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONREPOAGENT_ApiVersion's caller passes writable `major` and `minor`, as
+    // tritonrepoagent.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONREPOAGENT_ApiVersion", || {
-        let major = out_ptr(major, "major")?;
-        let minor = out_ptr(minor, "minor")?;
+        let major = c.out_ptr(major, "major")?;
+        let minor = c.out_ptr(minor, "minor")?;
         major.write(TRITONREPOAGENT_API_VERSION_MAJOR);
         minor.write(TRITONREPOAGENT_API_VERSION_MINOR);
         Ok(())
@@ -70,11 +73,14 @@ pub unsafe extern "C" fn TRITONREPOAGENT_ModelRepositoryLocation(
     artifact_type: *mut TRITONREPOAGENT_ArtifactType,
     location: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONREPOAGENT_ModelRepositoryLocation's caller passes a live agent, a live agent
+    // model and writable `artifact_type` and `location`, as tritonrepoagent.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONREPOAGENT_ModelRepositoryLocation", || {
-        arg_ref(agent, "agent")?;
-        let m = arg_ref(model, "model")?;
-        let ty = out_ptr(artifact_type, "artifact_type")?;
-        let loc = out_ptr(location, "location")?;
+        c.arg_ref(agent, "agent")?;
+        let m = c.arg_ref(model, "model")?;
+        let ty = c.out_ptr(artifact_type, "artifact_type")?;
+        let loc = c.out_ptr(location, "location")?;
         let (t, p) = m.location()?;
         ty.write(TRITONREPOAGENT_ArtifactType(t as u32));
         loc.write(p);
@@ -91,10 +97,13 @@ pub unsafe extern "C" fn TRITONREPOAGENT_ModelRepositoryLocationAcquire(
     artifact_type: TRITONREPOAGENT_ArtifactType,
     location: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONREPOAGENT_ModelRepositoryLocationAcquire's caller passes a live agent, a live
+    // agent model and writable `location`, as tritonrepoagent.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONREPOAGENT_ModelRepositoryLocationAcquire", || {
-        arg_ref(agent, "agent")?;
-        let m = arg_ref(model, "model")?;
-        let loc = out_ptr(location, "location")?;
+        c.arg_ref(agent, "agent")?;
+        let m = c.arg_ref(model, "model")?;
+        let loc = c.out_ptr(location, "location")?;
         let p = m.acquire_location(to_artifact_type(artifact_type)?)?;
         loc.write(p);
         Ok(())
@@ -108,10 +117,13 @@ pub unsafe extern "C" fn TRITONREPOAGENT_ModelRepositoryLocationRelease(
     model: *mut TRITONREPOAGENT_AgentModel,
     location: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONREPOAGENT_ModelRepositoryLocationRelease's caller passes a live agent, a live
+    // agent model and a NUL-terminated `location`, as tritonrepoagent.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONREPOAGENT_ModelRepositoryLocationRelease", || {
-        arg_ref(agent, "agent")?;
-        let m = arg_ref(model, "model")?;
-        arg_cstr(location, "location")?;
+        c.arg_ref(agent, "agent")?;
+        let m = c.arg_ref(model, "model")?;
+        c.arg_cstr(location, "location")?;
         m.release_location()
     })
 }
@@ -125,10 +137,13 @@ pub unsafe extern "C" fn TRITONREPOAGENT_ModelRepositoryUpdate(
     artifact_type: TRITONREPOAGENT_ArtifactType,
     location: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONREPOAGENT_ModelRepositoryUpdate's caller passes a live agent, a live agent
+    // model and a NUL-terminated `location`, as tritonrepoagent.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONREPOAGENT_ModelRepositoryUpdate", || {
-        arg_ref(agent, "agent")?;
-        let m = arg_ref(model, "model")?;
-        let location = arg_cstr(location, "location")?;
+        c.arg_ref(agent, "agent")?;
+        let m = c.arg_ref(model, "model")?;
+        let location = c.arg_cstr(location, "location")?;
         m.set_location(to_artifact_type(artifact_type)?, location)
     })
 }
@@ -140,10 +155,13 @@ pub unsafe extern "C" fn TRITONREPOAGENT_ModelParameterCount(
     model: *mut TRITONREPOAGENT_AgentModel,
     count: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONREPOAGENT_ModelParameterCount's caller passes a live agent, a live agent model
+    // and writable `count`, as tritonrepoagent.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONREPOAGENT_ModelParameterCount", || {
-        arg_ref(agent, "agent")?;
-        let m = arg_ref(model, "model")?;
-        let out = out_ptr(count, "count")?;
+        c.arg_ref(agent, "agent")?;
+        let m = c.arg_ref(model, "model")?;
+        let out = c.out_ptr(count, "count")?;
         out.write(u32::try_from(m.parameter_count()).unwrap_or(u32::MAX));
         Ok(())
     })
@@ -158,11 +176,14 @@ pub unsafe extern "C" fn TRITONREPOAGENT_ModelParameter(
     parameter_name: *mut *const c_char,
     parameter_value: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONREPOAGENT_ModelParameter's caller passes a live agent, a live agent model and
+    // writable `parameter_name` and `parameter_value`, as tritonrepoagent.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONREPOAGENT_ModelParameter", || {
-        arg_ref(agent, "agent")?;
-        let m = arg_ref(model, "model")?;
-        let name = out_ptr(parameter_name, "parameter_name")?;
-        let value = out_ptr(parameter_value, "parameter_value")?;
+        c.arg_ref(agent, "agent")?;
+        let m = c.arg_ref(model, "model")?;
+        let name = c.out_ptr(parameter_name, "parameter_name")?;
+        let value = c.out_ptr(parameter_value, "parameter_value")?;
         let (k, v) = m.parameter(index as usize)?;
         name.write(k);
         value.write(v);
@@ -178,10 +199,13 @@ pub unsafe extern "C" fn TRITONREPOAGENT_ModelConfig(
     config_version: u32,
     model_config: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONREPOAGENT_ModelConfig's caller passes a live agent, a live agent model and
+    // writable `model_config`, as tritonrepoagent.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONREPOAGENT_ModelConfig", || {
-        arg_ref(agent, "agent")?;
-        let m = arg_ref(model, "model")?;
-        let out = out_ptr(model_config, "model_config")?;
+        c.arg_ref(agent, "agent")?;
+        let m = c.arg_ref(model, "model")?;
+        let out = c.out_ptr(model_config, "model_config")?;
         let json = m.config_json(config_version)?;
         out.write(into_raw(Box::new(Message::from_json_text(&json)?)));
         Ok(())
@@ -194,9 +218,12 @@ pub unsafe extern "C" fn TRITONREPOAGENT_ModelState(
     model: *mut TRITONREPOAGENT_AgentModel,
     state: *mut *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONREPOAGENT_ModelState's caller passes a live agent model and writable `state`,
+    // as tritonrepoagent.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONREPOAGENT_ModelState", || {
-        let m = arg_ref(model, "model")?;
-        out_ptr(state, "state")?.write(m.state());
+        let m = c.arg_ref(model, "model")?;
+        c.out_ptr(state, "state")?.write(m.state());
         Ok(())
     })
 }
@@ -207,8 +234,11 @@ pub unsafe extern "C" fn TRITONREPOAGENT_ModelSetState(
     model: *mut TRITONREPOAGENT_AgentModel,
     state: *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONREPOAGENT_ModelSetState's caller passes a live agent model, as
+    // tritonrepoagent.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONREPOAGENT_ModelSetState", || {
-        arg_ref(model, "model")?.set_state(state);
+        c.arg_ref(model, "model")?.set_state(state);
         Ok(())
     })
 }
@@ -219,9 +249,12 @@ pub unsafe extern "C" fn TRITONREPOAGENT_State(
     agent: *mut TRITONREPOAGENT_Agent,
     state: *mut *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONREPOAGENT_State's caller passes a live agent and writable `state`, as
+    // tritonrepoagent.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONREPOAGENT_State", || {
-        let a = arg_ref(agent, "agent")?;
-        out_ptr(state, "state")?.write(a.state());
+        let a = c.arg_ref(agent, "agent")?;
+        c.out_ptr(state, "state")?.write(a.state());
         Ok(())
     })
 }
@@ -232,8 +265,10 @@ pub unsafe extern "C" fn TRITONREPOAGENT_SetState(
     agent: *mut TRITONREPOAGENT_Agent,
     state: *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONREPOAGENT_SetState's caller passes a live agent, as tritonrepoagent.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONREPOAGENT_SetState", || {
-        arg_ref(agent, "agent")?.set_state(state);
+        c.arg_ref(agent, "agent")?.set_state(state);
         Ok(())
     })
 }

@@ -17,9 +17,7 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use crate::capi::boundary::ffi_try;
-use crate::capi::handle::{
-    arg_cstr, arg_ref, arg_slice, clone_arc, into_raw, out_ptr, take_arc, take_box,
-};
+use crate::capi::handle::{into_raw, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::metric_labels::{parameter_view, TRITONSERVER_Parameter};
 use crate::capi::types::TRITONSERVER_MetricKind;
@@ -43,10 +41,13 @@ pub unsafe extern "C" fn TRITONSERVER_MetricFamilyNew(
     name: *const c_char,
     description: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MetricFamilyNew's caller passes a NUL-terminated `name`, a
+    // NUL-terminated `description` and writable `family`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MetricFamilyNew", || {
-        let out = out_ptr(family, "family")?;
-        let name = arg_cstr(name, "name")?;
-        let description = arg_cstr(description, "description")?;
+        let out = c.out_ptr(family, "family")?;
+        let name = c.arg_cstr(name, "name")?;
+        let description = c.arg_cstr(description, "description")?;
         let kind = MetricKind::from_u32(kind.0).ok_or_else(|| {
             Error::invalid_arg("Unsupported kind passed to MetricFamily constructor.")
         })?;
@@ -61,9 +62,12 @@ pub unsafe extern "C" fn TRITONSERVER_MetricFamilyNew(
 pub unsafe extern "C" fn TRITONSERVER_MetricFamilyDelete(
     family: *mut TRITONSERVER_MetricFamily,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MetricFamilyDelete's caller passes a live metric family and gives up its
+    // reference to it, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MetricFamilyDelete", || {
-        arg_ref(family, "family")?.check_deletable()?;
-        drop(take_arc(family.cast_const(), "family")?);
+        c.arg_ref(family, "family")?.check_deletable()?;
+        drop(c.take_arc(family.cast_const(), "family")?);
         Ok(())
     })
 }
@@ -74,9 +78,12 @@ pub unsafe extern "C" fn TRITONSERVER_GetMetricFamilyKind(
     family: *mut TRITONSERVER_MetricFamily,
     kind: *mut TRITONSERVER_MetricKind,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_GetMetricFamilyKind's caller passes a live metric family and writable
+    // `kind`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_GetMetricFamilyKind", || {
-        let f = arg_ref(family, "family")?;
-        out_ptr(kind, "kind")?.write(f.kind().into());
+        let f = c.arg_ref(family, "family")?;
+        c.out_ptr(kind, "kind")?.write(f.kind().into());
         Ok(())
     })
 }
@@ -86,8 +93,11 @@ pub unsafe extern "C" fn TRITONSERVER_GetMetricFamilyKind(
 pub unsafe extern "C" fn TRITONSERVER_MetricArgsNew(
     args: *mut *mut TRITONSERVER_MetricArgs,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MetricArgsNew's caller passes writable `args`, as tritonserver.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MetricArgsNew", || {
-        out_ptr(args, "args")?.write(into_raw(Box::default()));
+        c.out_ptr(args, "args")?.write(into_raw(Box::default()));
         Ok(())
     })
 }
@@ -99,11 +109,14 @@ pub unsafe extern "C" fn TRITONSERVER_MetricArgsSetHistogram(
     buckets: *const f64,
     buckets_count: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MetricArgsSetHistogram's caller passes a live metric arguments object
+    // and `buckets_count` elements at `buckets`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MetricArgsSetHistogram", || {
-        let a = crate::capi::handle::arg_mut(args, "args")?;
+        let a = c.arg_mut(args, "args")?;
         let count = usize::try_from(buckets_count)
             .map_err(|_| Error::invalid_arg("buckets_count is too large"))?;
-        a.histogram_buckets = Some(arg_slice(buckets, count, "buckets")?.to_vec());
+        a.histogram_buckets = Some(c.arg_slice(buckets, count, "buckets")?.to_vec());
         Ok(())
     })
 }
@@ -113,22 +126,26 @@ pub unsafe extern "C" fn TRITONSERVER_MetricArgsSetHistogram(
 pub unsafe extern "C" fn TRITONSERVER_MetricArgsDelete(
     args: *mut TRITONSERVER_MetricArgs,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MetricArgsDelete's caller passes a metric arguments object it owns and
+    // gives up, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MetricArgsDelete", || {
-        drop(take_box(args, "args")?);
+        drop(c.take_box(args, "args")?);
         Ok(())
     })
 }
 
 /// The label set of `label_count` STRING parameters.
 fn labels(
+    c: Contract,
     labels: *mut *const TRITONSERVER_Parameter,
     label_count: u64,
 ) -> crate::engine::Result<Labels> {
     let count =
         usize::try_from(label_count).map_err(|_| Error::invalid_arg("label_count is too large"))?;
     let mut out = Labels::new();
-    for p in arg_slice(labels.cast_const(), count, "labels")? {
-        let (name, kind, value) = parameter_view(arg_ref(*p, "labels[i]")?)?;
+    for p in c.arg_slice(labels.cast_const(), count, "labels")? {
+        let (name, kind, value) = parameter_view(c.arg_ref(*p, "labels[i]")?)?;
         match (kind, value) {
             (ParameterType::String, Some(v)) => {
                 out.insert(name.to_owned(), v.to_owned());
@@ -144,15 +161,16 @@ fn labels(
 }
 
 fn new_metric(
+    c: Contract,
     metric: *mut *mut TRITONSERVER_Metric,
     family: *mut TRITONSERVER_MetricFamily,
     label_params: *mut *const TRITONSERVER_Parameter,
     label_count: u64,
     args: Option<&MetricArgs>,
 ) -> crate::engine::Result<()> {
-    let out = out_ptr(metric, "metric")?;
-    let family = clone_arc(family.cast_const(), "family")?;
-    let labels = labels(label_params, label_count)?;
+    let out = c.out_ptr(metric, "metric")?;
+    let family = c.clone_arc(family.cast_const(), "family")?;
+    let labels = labels(c, label_params, label_count)?;
     let m = Metric::new(&family, labels, args)?;
     out.write(into_raw(Box::new(m)));
     Ok(())
@@ -166,8 +184,11 @@ pub unsafe extern "C" fn TRITONSERVER_MetricNew(
     labels: *mut *const TRITONSERVER_Parameter,
     label_count: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MetricNew's caller passes a live metric family, `label_count` live
+    // parameters at `labels` and writable `metric`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MetricNew", || {
-        new_metric(metric, family, labels, label_count, None)
+        new_metric(c, metric, family, labels, label_count, None)
     })
 }
 
@@ -181,13 +202,17 @@ pub unsafe extern "C" fn TRITONSERVER_MetricNewWithArgs(
     label_count: u64,
     args: *const TRITONSERVER_MetricArgs,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MetricNewWithArgs's caller passes a live metric family, `label_count`
+    // live parameters at `labels`, a live metric arguments object or NULL and writable `metric`, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MetricNewWithArgs", || {
         let args = if args.is_null() {
             None
         } else {
-            Some(arg_ref(args, "args")?)
+            Some(c.arg_ref(args, "args")?)
         };
-        new_metric(metric, family, labels, label_count, args)
+        new_metric(c, metric, family, labels, label_count, args)
     })
 }
 
@@ -196,8 +221,11 @@ pub unsafe extern "C" fn TRITONSERVER_MetricNewWithArgs(
 pub unsafe extern "C" fn TRITONSERVER_MetricDelete(
     metric: *mut TRITONSERVER_Metric,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MetricDelete's caller passes a metric it owns and gives up, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MetricDelete", || {
-        drop(take_box(metric, "metric")?);
+        drop(c.take_box(metric, "metric")?);
         Ok(())
     })
 }
@@ -208,9 +236,12 @@ pub unsafe extern "C" fn TRITONSERVER_MetricValue(
     metric: *mut TRITONSERVER_Metric,
     value: *mut f64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MetricValue's caller passes a live metric and writable `value`, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MetricValue", || {
-        let m = arg_ref(metric, "metric")?;
-        let out = out_ptr(value, "value")?;
+        let m = c.arg_ref(metric, "metric")?;
+        let out = c.out_ptr(value, "value")?;
         out.write(m.value()?);
         Ok(())
     })
@@ -222,8 +253,11 @@ pub unsafe extern "C" fn TRITONSERVER_MetricIncrement(
     metric: *mut TRITONSERVER_Metric,
     value: f64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MetricIncrement's caller passes a live metric, as tritonserver.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MetricIncrement", || {
-        arg_ref(metric, "metric")?.increment(value)
+        c.arg_ref(metric, "metric")?.increment(value)
     })
 }
 
@@ -233,8 +267,10 @@ pub unsafe extern "C" fn TRITONSERVER_MetricSet(
     metric: *mut TRITONSERVER_Metric,
     value: f64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MetricSet's caller passes a live metric, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MetricSet", || {
-        arg_ref(metric, "metric")?.set(value)
+        c.arg_ref(metric, "metric")?.set(value)
     })
 }
 
@@ -244,8 +280,10 @@ pub unsafe extern "C" fn TRITONSERVER_MetricObserve(
     metric: *mut TRITONSERVER_Metric,
     value: f64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MetricObserve's caller passes a live metric, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MetricObserve", || {
-        arg_ref(metric, "metric")?.observe(value)
+        c.arg_ref(metric, "metric")?.observe(value)
     })
 }
 
@@ -255,9 +293,12 @@ pub unsafe extern "C" fn TRITONSERVER_GetMetricKind(
     metric: *mut TRITONSERVER_Metric,
     kind: *mut TRITONSERVER_MetricKind,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_GetMetricKind's caller passes a live metric and writable `kind`, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_GetMetricKind", || {
-        let m = arg_ref(metric, "metric")?;
-        out_ptr(kind, "kind")?.write(m.kind().into());
+        let m = c.arg_ref(metric, "metric")?;
+        c.out_ptr(kind, "kind")?.write(m.kind().into());
         Ok(())
     })
 }

@@ -7,7 +7,7 @@
 use std::ffi::{c_char, CStr, CString};
 
 use crate::capi::boundary::{ffi_or, ffi_or_else};
-use crate::capi::handle::{arg_cstr, arg_ref, into_raw, take_box};
+use crate::capi::handle::{into_raw, Contract};
 use crate::capi::types::TRITONSERVER_Error_Code;
 use crate::engine::{Code, Error};
 
@@ -52,13 +52,16 @@ pub unsafe extern "C" fn TRITONSERVER_ErrorNew(
     code: TRITONSERVER_Error_Code,
     msg: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ErrorNew's caller passes `msg` NULL or NUL-terminated, as tritonserver.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     // A panic must not come back as NULL, which the caller would read as success.
     let internal = |msg: String| TRITONSERVER_Error::into_raw(Error::internal(msg));
     ffi_or_else("TRITONSERVER_ErrorNew", internal, || {
         let message = if msg.is_null() {
             String::new()
         } else {
-            match arg_cstr(msg, "msg") {
+            match c.arg_cstr(msg, "msg") {
                 Ok(s) => s.to_owned(),
                 Err(_) => String::from("<message is not valid UTF-8>"),
             }
@@ -71,13 +74,16 @@ pub unsafe extern "C" fn TRITONSERVER_ErrorNew(
 /// Delete an error object. NULL is ignored.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_ErrorDelete(error: *mut TRITONSERVER_Error) {
+    // SAFETY: TRITONSERVER_ErrorDelete's caller passes an error object it owns and gives up, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     // Backends call this with NULL (success) all the time: nothing to do, and no error object
     // to build for it.
     if error.is_null() {
         return;
     }
     ffi_or("TRITONSERVER_ErrorDelete", (), || {
-        drop(take_box(error, "error"));
+        drop(c.take_box(error, "error"));
     })
 }
 
@@ -86,11 +92,14 @@ pub unsafe extern "C" fn TRITONSERVER_ErrorDelete(error: *mut TRITONSERVER_Error
 pub unsafe extern "C" fn TRITONSERVER_ErrorCode(
     error: *mut TRITONSERVER_Error,
 ) -> TRITONSERVER_Error_Code {
+    // SAFETY: TRITONSERVER_ErrorCode's caller passes a live error object, as tritonserver.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_or(
         "TRITONSERVER_ErrorCode",
         TRITONSERVER_Error_Code(Code::Unknown as u32),
         || {
-            arg_ref(error, "error")
+            c.arg_ref(error, "error")
                 .map(|e| TRITONSERVER_Error_Code(e.code as u32))
                 .unwrap_or(TRITONSERVER_Error_Code(Code::Unknown as u32))
         },
@@ -102,10 +111,13 @@ pub unsafe extern "C" fn TRITONSERVER_ErrorCode(
 pub unsafe extern "C" fn TRITONSERVER_ErrorCodeString(
     error: *mut TRITONSERVER_Error,
 ) -> *const c_char {
+    // SAFETY: TRITONSERVER_ErrorCodeString's caller passes a live error object, as tritonserver.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_or(
         "TRITONSERVER_ErrorCodeString",
         NULL_ERROR.as_ptr(),
-        || match arg_ref(error, "error") {
+        || match c.arg_ref(error, "error") {
             Ok(e) => code_c_str(e.code).as_ptr(),
             Err(_) => NULL_ERROR.as_ptr(),
         },
@@ -117,10 +129,13 @@ pub unsafe extern "C" fn TRITONSERVER_ErrorCodeString(
 pub unsafe extern "C" fn TRITONSERVER_ErrorMessage(
     error: *mut TRITONSERVER_Error,
 ) -> *const c_char {
+    // SAFETY: TRITONSERVER_ErrorMessage's caller passes a live error object, as tritonserver.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_or(
         "TRITONSERVER_ErrorMessage",
         NULL_ERROR.as_ptr(),
-        || match arg_ref(error, "error") {
+        || match c.arg_ref(error, "error") {
             Ok(e) => e.message.as_ptr(),
             Err(_) => NULL_ERROR.as_ptr(),
         },

@@ -8,7 +8,7 @@
 use std::ffi::c_char;
 
 use crate::capi::boundary::ffi_try;
-use crate::capi::handle::{arg_bytes, arg_ref, into_raw, out_ptr, take_box};
+use crate::capi::handle::{into_raw, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::engine::message::Message;
 use crate::engine::Error;
@@ -23,9 +23,12 @@ pub unsafe extern "C" fn TRITONSERVER_MessageNewFromSerializedJson(
     base: *const c_char,
     byte_size: usize,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MessageNewFromSerializedJson's caller passes `byte_size` readable bytes
+    // at `base` and writable `message`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MessageNewFromSerializedJson", || {
-        let out = out_ptr(message, "message")?;
-        let bytes = arg_bytes(base.cast(), byte_size, "base")?;
+        let out = c.out_ptr(message, "message")?;
+        let bytes = c.arg_bytes(base.cast(), byte_size, "base")?;
         let text = std::str::from_utf8(bytes)
             .map_err(|_| Error::invalid_arg("the JSON message is not valid UTF-8"))?;
         out.write(into_raw(Box::new(Message::from_json_text(text)?)));
@@ -38,8 +41,11 @@ pub unsafe extern "C" fn TRITONSERVER_MessageNewFromSerializedJson(
 pub unsafe extern "C" fn TRITONSERVER_MessageDelete(
     message: *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MessageDelete's caller passes a message it owns and gives up, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MessageDelete", || {
-        drop(take_box(message, "message")?);
+        drop(c.take_box(message, "message")?);
         Ok(())
     })
 }
@@ -52,10 +58,13 @@ pub unsafe extern "C" fn TRITONSERVER_MessageSerializeToJson(
     base: *mut *const c_char,
     byte_size: *mut usize,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MessageSerializeToJson's caller passes a live message and writable
+    // `base` and `byte_size`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MessageSerializeToJson", || {
-        let m = arg_ref(message, "message")?;
-        let base = out_ptr(base, "base")?;
-        let size = out_ptr(byte_size, "byte_size")?;
+        let m = c.arg_ref(message, "message")?;
+        let base = c.out_ptr(base, "base")?;
+        let size = c.out_ptr(byte_size, "byte_size")?;
         base.write(m.as_c_str().as_ptr());
         size.write(m.as_c_str().to_bytes().len());
         Ok(())

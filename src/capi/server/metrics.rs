@@ -12,7 +12,7 @@ use std::ffi::{c_char, CString};
 use std::sync::Weak;
 
 use crate::capi::boundary::ffi_try;
-use crate::capi::handle::{arg_mut, into_raw, out_ptr, take_box};
+use crate::capi::handle::{into_raw, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::server::{server_ref, TRITONSERVER_Server};
 use crate::capi::types::{TRITONSERVER_MetricFormat, METRIC_PROMETHEUS};
@@ -32,9 +32,12 @@ pub unsafe extern "C" fn TRITONSERVER_ServerMetrics(
     server: *mut TRITONSERVER_Server,
     metrics: *mut *mut TRITONSERVER_Metrics,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerMetrics's caller passes a live server and writable `metrics`, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerMetrics", || {
-        let s = server_ref(server)?;
-        let out = out_ptr(metrics, "metrics")?;
+        let s = server_ref(c, server)?;
+        let out = c.out_ptr(metrics, "metrics")?;
         out.write(into_raw(Box::new(TRITONSERVER_Metrics {
             server: s.weak(),
             text: CString::default(),
@@ -48,8 +51,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerMetrics(
 pub unsafe extern "C" fn TRITONSERVER_MetricsDelete(
     metrics: *mut TRITONSERVER_Metrics,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MetricsDelete's caller passes a metrics object it owns and gives up, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MetricsDelete", || {
-        drop(take_box(metrics, "metrics")?);
+        drop(c.take_box(metrics, "metrics")?);
         Ok(())
     })
 }
@@ -63,10 +69,13 @@ pub unsafe extern "C" fn TRITONSERVER_MetricsFormatted(
     base: *mut *const c_char,
     byte_size: *mut usize,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_MetricsFormatted's caller passes a live metrics object and writable
+    // `base` and `byte_size`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_MetricsFormatted", || {
-        let m = arg_mut(metrics, "metrics")?;
-        let base = out_ptr(base, "base")?;
-        let byte_size = out_ptr(byte_size, "byte_size")?;
+        let m = c.arg_mut(metrics, "metrics")?;
+        let base = c.out_ptr(base, "base")?;
+        let byte_size = c.out_ptr(byte_size, "byte_size")?;
         if format != METRIC_PROMETHEUS {
             return Err(Error::invalid_arg(format!(
                 "unknown metrics format '{}'",

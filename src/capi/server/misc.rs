@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_int, CStr};
 
 use crate::capi::boundary::{ffi_or, ffi_try};
-use crate::capi::handle::{arg_cstr, out_ptr};
+use crate::capi::handle::Contract;
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::{TRITONSERVER_API_VERSION_MAJOR, TRITONSERVER_API_VERSION_MINOR};
 use crate::capi::types::{
@@ -21,9 +21,12 @@ pub unsafe extern "C" fn TRITONSERVER_ApiVersion(
     major: *mut u32,
     minor: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ApiVersion's caller passes writable `major` and `minor`, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ApiVersion", || {
-        let major = out_ptr(major, "major")?;
-        let minor = out_ptr(minor, "minor")?;
+        let major = c.out_ptr(major, "major")?;
+        let minor = c.out_ptr(minor, "minor")?;
         major.write(TRITONSERVER_API_VERSION_MAJOR);
         minor.write(TRITONSERVER_API_VERSION_MINOR);
         Ok(())
@@ -68,10 +71,13 @@ pub unsafe extern "C" fn TRITONSERVER_DataTypeString(
 pub unsafe extern "C" fn TRITONSERVER_StringToDataType(
     dtype: *const c_char,
 ) -> TRITONSERVER_DataType {
+    // SAFETY: TRITONSERVER_StringToDataType's caller passes a NUL-terminated `dtype`, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_or(
         "TRITONSERVER_StringToDataType",
         TRITONSERVER_DataType(0),
-        || match arg_cstr(dtype, "dtype") {
+        || match c.arg_cstr(dtype, "dtype") {
             Ok(s) => DataType::from_name(s).into(),
             Err(_) => TRITONSERVER_DataType(0),
         },
@@ -157,10 +163,13 @@ pub unsafe extern "C" fn TRITONSERVER_LogMessage(
     line: c_int,
     msg: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_LogMessage's caller passes a NUL-terminated `filename` and a
+    // NUL-terminated `msg`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_LogMessage", || {
         let level = level.get()?;
-        let msg = arg_cstr(msg, "msg")?;
-        let file = arg_cstr(filename, "filename")?;
+        let msg = c.arg_cstr(msg, "msg")?;
+        let file = c.arg_cstr(filename, "filename")?;
         log::write(level, file, u32::try_from(line).unwrap_or(0), msg);
         Ok(())
     })

@@ -7,7 +7,7 @@
 use std::ffi::{c_char, c_int, c_uint};
 
 use crate::capi::boundary::ffi_try;
-use crate::capi::handle::{arg_cstr, arg_mut, into_raw, out_ptr, take_box};
+use crate::capi::handle::{into_raw, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::types::{
     TRITONSERVER_InstanceGroupKind, TRITONSERVER_LogFormat, TRITONSERVER_ModelControlMode,
@@ -21,11 +21,12 @@ pub type TRITONSERVER_ServerOptions = Options;
 
 /// Run a setter on the options behind `options`.
 fn with_options(
+    c: Contract,
     name: &'static str,
     options: *mut TRITONSERVER_ServerOptions,
     f: impl FnOnce(&mut Options) -> Result<()>,
 ) -> *mut TRITONSERVER_Error {
-    ffi_try(name, || f(arg_mut(options, "options")?))
+    ffi_try(name, || f(c.arg_mut(options, "options")?))
 }
 
 /// Create options with upstream's defaults.
@@ -33,8 +34,12 @@ fn with_options(
 pub unsafe extern "C" fn TRITONSERVER_ServerOptionsNew(
     options: *mut *mut TRITONSERVER_ServerOptions,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsNew's caller passes writable `options`, as tritonserver.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerOptionsNew", || {
-        out_ptr(options, "options")?.write(into_raw(Box::new(Options::from_env())));
+        c.out_ptr(options, "options")?
+            .write(into_raw(Box::new(Options::from_env())));
         Ok(())
     })
 }
@@ -44,8 +49,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsNew(
 pub unsafe extern "C" fn TRITONSERVER_ServerOptionsDelete(
     options: *mut TRITONSERVER_ServerOptions,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsDelete's caller passes a server options object it owns and
+    // gives up, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerOptionsDelete", || {
-        drop(take_box(options, "options")?);
+        drop(c.take_box(options, "options")?);
         Ok(())
     })
 }
@@ -56,8 +64,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetServerId(
     options: *mut TRITONSERVER_ServerOptions,
     server_id: *const c_char,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetServerId", options, |o| {
-        o.server_id = arg_cstr(server_id, "server_id")?.to_owned();
+    // SAFETY: TRITONSERVER_ServerOptionsSetServerId's caller passes a live server options object
+    // and a NUL-terminated `server_id`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(c, "TRITONSERVER_ServerOptionsSetServerId", options, |o| {
+        o.server_id = c.arg_cstr(server_id, "server_id")?.to_owned();
         Ok(())
     })
 }
@@ -68,11 +79,15 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetModelRepositoryPath(
     options: *mut TRITONSERVER_ServerOptions,
     model_repository_path: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetModelRepositoryPath's caller passes a live server
+    // options object and a NUL-terminated `model_repository_path`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetModelRepositoryPath",
         options,
         |o| {
-            let p = arg_cstr(model_repository_path, "model_repository_path")?;
+            let p = c.arg_cstr(model_repository_path, "model_repository_path")?;
             o.repository_paths.push(p.to_owned());
             Ok(())
         },
@@ -85,7 +100,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetModelControlMode(
     options: *mut TRITONSERVER_ServerOptions,
     mode: TRITONSERVER_ModelControlMode,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetModelControlMode's caller passes a live server options
+    // object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetModelControlMode",
         options,
         |o| {
@@ -101,11 +120,19 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetStartupModel(
     options: *mut TRITONSERVER_ServerOptions,
     model_name: *const c_char,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetStartupModel", options, |o| {
-        o.startup_models
-            .push(arg_cstr(model_name, "model_name")?.to_owned());
-        Ok(())
-    })
+    // SAFETY: TRITONSERVER_ServerOptionsSetStartupModel's caller passes a live server options
+    // object and a NUL-terminated `model_name`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(
+        c,
+        "TRITONSERVER_ServerOptionsSetStartupModel",
+        options,
+        |o| {
+            o.startup_models
+                .push(c.arg_cstr(model_name, "model_name")?.to_owned());
+            Ok(())
+        },
+    )
 }
 
 /// Require a complete config.pbtxt for every model (default true: no auto-complete).
@@ -114,7 +141,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetStrictModelConfig(
     options: *mut TRITONSERVER_ServerOptions,
     strict: bool,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetStrictModelConfig's caller passes a live server options
+    // object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetStrictModelConfig",
         options,
         |o| {
@@ -130,11 +161,17 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetModelConfigName(
     options: *mut TRITONSERVER_ServerOptions,
     model_config_name: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetModelConfigName's caller passes a live server options
+    // object and a NUL-terminated `model_config_name`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetModelConfigName",
         options,
         |o| {
-            o.model_config_name = arg_cstr(model_config_name, "model_config_name")?.to_owned();
+            o.model_config_name = c
+                .arg_cstr(model_config_name, "model_config_name")?
+                .to_owned();
             Ok(())
         },
     )
@@ -147,7 +184,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetRateLimiterMode(
     options: *mut TRITONSERVER_ServerOptions,
     mode: TRITONSERVER_RateLimitMode,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetRateLimiterMode's caller passes a live server options
+    // object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetRateLimiterMode",
         options,
         |o| {
@@ -169,11 +210,15 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsAddRateLimiterResource(
     resource_count: usize,
     device: c_int,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsAddRateLimiterResource's caller passes a live server
+    // options object and a NUL-terminated `resource_name`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsAddRateLimiterResource",
         options,
         |o| {
-            let name = arg_cstr(resource_name, "resource_name")?;
+            let name = c.arg_cstr(resource_name, "resource_name")?;
             o.rate_limit_resources
                 .push((name.to_owned(), resource_count as u64, device));
             Ok(())
@@ -187,7 +232,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetPinnedMemoryPoolByteSize(
     options: *mut TRITONSERVER_ServerOptions,
     size: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetPinnedMemoryPoolByteSize's caller passes a live server
+    // options object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetPinnedMemoryPoolByteSize",
         options,
         |o| {
@@ -204,7 +253,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetCudaMemoryPoolByteSize(
     gpu_device: c_int,
     size: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetCudaMemoryPoolByteSize's caller passes a live server
+    // options object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetCudaMemoryPoolByteSize",
         options,
         |o| {
@@ -221,7 +274,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetCudaVirtualAddressSize(
     gpu_device: c_int,
     cuda_virtual_address_size: usize,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetCudaVirtualAddressSize's caller passes a live server
+    // options object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetCudaVirtualAddressSize",
         options,
         |o| {
@@ -239,7 +296,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetResponseCacheByteSize(
     options: *mut TRITONSERVER_ServerOptions,
     size: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetResponseCacheByteSize's caller passes a live server
+    // options object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetResponseCacheByteSize",
         options,
         |o| {
@@ -260,12 +321,21 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetCacheConfig(
     cache_name: *const c_char,
     config_json: *const c_char,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetCacheConfig", options, |o| {
-        let name = arg_cstr(cache_name, "cache_name")?;
-        let json = arg_cstr(config_json, "config_json")?;
-        o.cache_configs.insert(name.to_owned(), json.to_owned());
-        Ok(())
-    })
+    // SAFETY: TRITONSERVER_ServerOptionsSetCacheConfig's caller passes a live server options
+    // object, a NUL-terminated `cache_name` and a NUL-terminated `config_json`, as tritonserver.h
+    // requires.
+    let c = unsafe { Contract::assume() };
+    with_options(
+        c,
+        "TRITONSERVER_ServerOptionsSetCacheConfig",
+        options,
+        |o| {
+            let name = c.arg_cstr(cache_name, "cache_name")?;
+            let json = c.arg_cstr(config_json, "config_json")?;
+            o.cache_configs.insert(name.to_owned(), json.to_owned());
+            Ok(())
+        },
+    )
 }
 
 /// Directory holding cache implementations: `<dir>/<name>/libtritoncache_<name>.so`
@@ -275,11 +345,15 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetCacheDirectory(
     options: *mut TRITONSERVER_ServerOptions,
     cache_dir: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetCacheDirectory's caller passes a live server options
+    // object and a NUL-terminated `cache_dir`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetCacheDirectory",
         options,
         |o| {
-            o.cache_dir = arg_cstr(cache_dir, "cache_dir")?.to_owned();
+            o.cache_dir = c.arg_cstr(cache_dir, "cache_dir")?.to_owned();
             Ok(())
         },
     )
@@ -291,7 +365,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetMinSupportedComputeCapabil
     options: *mut TRITONSERVER_ServerOptions,
     cc: f64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetMinSupportedComputeCapability's caller passes a live
+    // server options object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetMinSupportedComputeCapability",
         options,
         |o| {
@@ -307,10 +385,18 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetExitOnError(
     options: *mut TRITONSERVER_ServerOptions,
     exit: bool,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetExitOnError", options, |o| {
-        o.exit_on_error = exit;
-        Ok(())
-    })
+    // SAFETY: TRITONSERVER_ServerOptionsSetExitOnError's caller passes a live server options
+    // object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(
+        c,
+        "TRITONSERVER_ServerOptionsSetExitOnError",
+        options,
+        |o| {
+            o.exit_on_error = exit;
+            Ok(())
+        },
+    )
 }
 
 /// Whether server readiness includes every model's readiness (default true).
@@ -319,7 +405,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetStrictReadiness(
     options: *mut TRITONSERVER_ServerOptions,
     strict: bool,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetStrictReadiness's caller passes a live server options
+    // object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetStrictReadiness",
         options,
         |o| {
@@ -335,10 +425,18 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetExitTimeout(
     options: *mut TRITONSERVER_ServerOptions,
     timeout: c_uint,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetExitTimeout", options, |o| {
-        o.exit_timeout_secs = timeout;
-        Ok(())
-    })
+    // SAFETY: TRITONSERVER_ServerOptionsSetExitTimeout's caller passes a live server options
+    // object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(
+        c,
+        "TRITONSERVER_ServerOptionsSetExitTimeout",
+        options,
+        |o| {
+            o.exit_timeout_secs = timeout;
+            Ok(())
+        },
+    )
 }
 
 /// Buffer manager threads (accepted and recorded).
@@ -347,7 +445,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetBufferManagerThreadCount(
     options: *mut TRITONSERVER_ServerOptions,
     thread_count: c_uint,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetBufferManagerThreadCount's caller passes a live server
+    // options object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetBufferManagerThreadCount",
         options,
         |o| {
@@ -363,7 +465,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetModelLoadThreadCount(
     options: *mut TRITONSERVER_ServerOptions,
     thread_count: c_uint,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetModelLoadThreadCount's caller passes a live server
+    // options object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetModelLoadThreadCount",
         options,
         |o| {
@@ -384,7 +490,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetModelLoadRetryCount(
     options: *mut TRITONSERVER_ServerOptions,
     retry_count: c_uint,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetModelLoadRetryCount's caller passes a live server
+    // options object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetModelLoadRetryCount",
         options,
         |o| {
@@ -400,7 +510,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetModelNamespacing(
     options: *mut TRITONSERVER_ServerOptions,
     enable_namespace: bool,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetModelNamespacing's caller passes a live server options
+    // object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetModelNamespacing",
         options,
         |o| {
@@ -416,7 +530,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetEnablePeerAccess(
     options: *mut TRITONSERVER_ServerOptions,
     enable_peer_access: bool,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetEnablePeerAccess's caller passes a live server options
+    // object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetEnablePeerAccess",
         options,
         |o| {
@@ -432,8 +550,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetLogFile(
     options: *mut TRITONSERVER_ServerOptions,
     file: *const c_char,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetLogFile", options, |o| {
-        let f = arg_cstr(file, "file")?;
+    // SAFETY: TRITONSERVER_ServerOptionsSetLogFile's caller passes a live server options object and
+    // a NUL-terminated `file`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(c, "TRITONSERVER_ServerOptionsSetLogFile", options, |o| {
+        let f = c.arg_cstr(file, "file")?;
         o.log.file = (!f.is_empty()).then(|| f.to_owned());
         Ok(())
     })
@@ -445,7 +566,10 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetLogInfo(
     options: *mut TRITONSERVER_ServerOptions,
     log: bool,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetLogInfo", options, |o| {
+    // SAFETY: TRITONSERVER_ServerOptionsSetLogInfo's caller passes a live server options object, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(c, "TRITONSERVER_ServerOptionsSetLogInfo", options, |o| {
         o.log.info = log;
         Ok(())
     })
@@ -457,7 +581,10 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetLogWarn(
     options: *mut TRITONSERVER_ServerOptions,
     log: bool,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetLogWarn", options, |o| {
+    // SAFETY: TRITONSERVER_ServerOptionsSetLogWarn's caller passes a live server options object, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(c, "TRITONSERVER_ServerOptionsSetLogWarn", options, |o| {
         o.log.warn = log;
         Ok(())
     })
@@ -469,7 +596,10 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetLogError(
     options: *mut TRITONSERVER_ServerOptions,
     log: bool,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetLogError", options, |o| {
+    // SAFETY: TRITONSERVER_ServerOptionsSetLogError's caller passes a live server options object,
+    // as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(c, "TRITONSERVER_ServerOptionsSetLogError", options, |o| {
         o.log.error = log;
         Ok(())
     })
@@ -481,7 +611,10 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetLogFormat(
     options: *mut TRITONSERVER_ServerOptions,
     format: TRITONSERVER_LogFormat,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetLogFormat", options, |o| {
+    // SAFETY: TRITONSERVER_ServerOptionsSetLogFormat's caller passes a live server options object,
+    // as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(c, "TRITONSERVER_ServerOptionsSetLogFormat", options, |o| {
         o.log.format = format.get()?;
         Ok(())
     })
@@ -493,7 +626,10 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetLogVerbose(
     options: *mut TRITONSERVER_ServerOptions,
     level: c_int,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetLogVerbose", options, |o| {
+    // SAFETY: TRITONSERVER_ServerOptionsSetLogVerbose's caller passes a live server options object,
+    // as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(c, "TRITONSERVER_ServerOptionsSetLogVerbose", options, |o| {
         o.log.verbose = level;
         Ok(())
     })
@@ -505,7 +641,10 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetMetrics(
     options: *mut TRITONSERVER_ServerOptions,
     metrics: bool,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetMetrics", options, |o| {
+    // SAFETY: TRITONSERVER_ServerOptionsSetMetrics's caller passes a live server options object, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(c, "TRITONSERVER_ServerOptionsSetMetrics", options, |o| {
         o.metrics.enabled = metrics;
         Ok(())
     })
@@ -517,7 +656,10 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetGpuMetrics(
     options: *mut TRITONSERVER_ServerOptions,
     gpu_metrics: bool,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetGpuMetrics", options, |o| {
+    // SAFETY: TRITONSERVER_ServerOptionsSetGpuMetrics's caller passes a live server options object,
+    // as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(c, "TRITONSERVER_ServerOptionsSetGpuMetrics", options, |o| {
         o.metrics.gpu = gpu_metrics;
         Ok(())
     })
@@ -529,7 +671,10 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetCpuMetrics(
     options: *mut TRITONSERVER_ServerOptions,
     cpu_metrics: bool,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetCpuMetrics", options, |o| {
+    // SAFETY: TRITONSERVER_ServerOptionsSetCpuMetrics's caller passes a live server options object,
+    // as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(c, "TRITONSERVER_ServerOptionsSetCpuMetrics", options, |o| {
         o.metrics.cpu = cpu_metrics;
         Ok(())
     })
@@ -541,7 +686,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetMetricsInterval(
     options: *mut TRITONSERVER_ServerOptions,
     metrics_interval_ms: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetMetricsInterval's caller passes a live server options
+    // object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetMetricsInterval",
         options,
         |o| {
@@ -557,11 +706,15 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetBackendDirectory(
     options: *mut TRITONSERVER_ServerOptions,
     backend_dir: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetBackendDirectory's caller passes a live server options
+    // object and a NUL-terminated `backend_dir`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetBackendDirectory",
         options,
         |o| {
-            o.backend_dir = arg_cstr(backend_dir, "backend_dir")?.to_owned();
+            o.backend_dir = c.arg_cstr(backend_dir, "backend_dir")?.to_owned();
             Ok(())
         },
     )
@@ -573,11 +726,15 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetRepoAgentDirectory(
     options: *mut TRITONSERVER_ServerOptions,
     repoagent_dir: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetRepoAgentDirectory's caller passes a live server options
+    // object and a NUL-terminated `repoagent_dir`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetRepoAgentDirectory",
         options,
         |o| {
-            o.repoagent_dir = arg_cstr(repoagent_dir, "repoagent_dir")?.to_owned();
+            o.repoagent_dir = c.arg_cstr(repoagent_dir, "repoagent_dir")?.to_owned();
             Ok(())
         },
     )
@@ -591,7 +748,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetModelLoadDeviceLimit(
     device_id: c_int,
     fraction: f64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerOptionsSetModelLoadDeviceLimit's caller passes a live server
+    // options object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_options(
+        c,
         "TRITONSERVER_ServerOptionsSetModelLoadDeviceLimit",
         options,
         |o| {
@@ -625,13 +786,22 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetBackendConfig(
     setting: *const c_char,
     value: *const c_char,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetBackendConfig", options, |o| {
-        let backend = arg_cstr(backend_name, "backend_name")?;
-        let setting = arg_cstr(setting, "setting")?;
-        let value = arg_cstr(value, "value")?;
-        o.backend_config.add(backend, setting, value);
-        Ok(())
-    })
+    // SAFETY: TRITONSERVER_ServerOptionsSetBackendConfig's caller passes a live server options
+    // object, a NUL-terminated `backend_name`, a NUL-terminated `setting` and a NUL-terminated
+    // `value`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(
+        c,
+        "TRITONSERVER_ServerOptionsSetBackendConfig",
+        options,
+        |o| {
+            let backend = c.arg_cstr(backend_name, "backend_name")?;
+            let setting = c.arg_cstr(setting, "setting")?;
+            let value = c.arg_cstr(value, "value")?;
+            o.backend_config.add(backend, setting, value);
+            Ok(())
+        },
+    )
 }
 
 /// A host policy setting.
@@ -642,10 +812,14 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetHostPolicy(
     setting: *const c_char,
     value: *const c_char,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetHostPolicy", options, |o| {
-        let policy = arg_cstr(policy_name, "policy_name")?;
-        let setting = arg_cstr(setting, "setting")?;
-        let value = arg_cstr(value, "value")?;
+    // SAFETY: TRITONSERVER_ServerOptionsSetHostPolicy's caller passes a live server options object,
+    // a NUL-terminated `policy_name`, a NUL-terminated `setting` and a NUL-terminated `value`, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(c, "TRITONSERVER_ServerOptionsSetHostPolicy", options, |o| {
+        let policy = c.arg_cstr(policy_name, "policy_name")?;
+        let setting = c.arg_cstr(setting, "setting")?;
+        let value = c.arg_cstr(value, "value")?;
         o.host_policies
             .entry(policy.to_owned())
             .or_default()
@@ -662,13 +836,22 @@ pub unsafe extern "C" fn TRITONSERVER_ServerOptionsSetMetricsConfig(
     setting: *const c_char,
     value: *const c_char,
 ) -> *mut TRITONSERVER_Error {
-    with_options("TRITONSERVER_ServerOptionsSetMetricsConfig", options, |o| {
-        let group = arg_cstr(name, "name")?;
-        let setting = arg_cstr(setting, "setting")?;
-        let value = arg_cstr(value, "value")?;
-        o.metrics
-            .config
-            .insert((group.to_owned(), setting.to_owned()), value.to_owned());
-        Ok(())
-    })
+    // SAFETY: TRITONSERVER_ServerOptionsSetMetricsConfig's caller passes a live server options
+    // object, a NUL-terminated `name`, a NUL-terminated `setting` and a NUL-terminated `value`, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_options(
+        c,
+        "TRITONSERVER_ServerOptionsSetMetricsConfig",
+        options,
+        |o| {
+            let group = c.arg_cstr(name, "name")?;
+            let setting = c.arg_cstr(setting, "setting")?;
+            let value = c.arg_cstr(value, "value")?;
+            o.metrics
+                .config
+                .insert((group.to_owned(), setting.to_owned()), value.to_owned());
+            Ok(())
+        },
+    )
 }

@@ -6,7 +6,7 @@
 use std::ffi::{c_char, c_void};
 
 use crate::capi::boundary::ffi_or;
-use crate::capi::handle::{arg_bytes, arg_cstr, arg_ref, into_raw, take_box};
+use crate::capi::handle::{into_raw, Contract};
 use crate::capi::types::TRITONSERVER_ParameterType;
 use crate::engine::parameters::{Parameter, ParameterValue};
 use crate::engine::types::ParameterType;
@@ -16,21 +16,22 @@ use crate::engine::Result;
 pub type TRITONSERVER_Parameter = Parameter;
 
 fn new_parameter(
+    c: Contract,
     name: *const c_char,
     kind: TRITONSERVER_ParameterType,
     value: *const c_void,
 ) -> Result<Option<Parameter>> {
-    let name = arg_cstr(name, "name")?;
+    let name = c.arg_cstr(name, "name")?;
     let value = match kind.get() {
         Ok(ParameterType::String) => {
-            return Parameter::string(name, arg_cstr(value.cast(), "value")?).map(Some)
+            return Parameter::string(name, c.arg_cstr(value.cast(), "value")?).map(Some)
         }
-        Ok(ParameterType::Int) => ParameterValue::Int(*arg_ref(value.cast::<i64>(), "value")?),
+        Ok(ParameterType::Int) => ParameterValue::Int(*c.arg_ref(value.cast::<i64>(), "value")?),
         Ok(ParameterType::Double) => {
-            ParameterValue::Double(*arg_ref(value.cast::<f64>(), "value")?)
+            ParameterValue::Double(*c.arg_ref(value.cast::<f64>(), "value")?)
         }
         Ok(ParameterType::Bool) => {
-            ParameterValue::Bool(*arg_ref(value.cast::<u8>(), "value")? != 0)
+            ParameterValue::Bool(*c.arg_ref(value.cast::<u8>(), "value")? != 0)
         }
         // BYTES needs a size: only ParameterBytesNew makes them.
         Ok(ParameterType::Bytes) | Err(_) => return Ok(None),
@@ -47,10 +48,14 @@ pub unsafe extern "C" fn TRITONSERVER_ParameterNew(
     type_: TRITONSERVER_ParameterType,
     value: *const c_void,
 ) -> *mut TRITONSERVER_Parameter {
+    // SAFETY: TRITONSERVER_ParameterNew's caller passes a NUL-terminated `name` and a `value` that
+    // points to a value of `type_` (a NUL-terminated string for STRING), as tritonserver.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_or(
         "TRITONSERVER_ParameterNew",
         std::ptr::null_mut(),
-        || match new_parameter(name, type_, value) {
+        || match new_parameter(c, name, type_, value) {
             Ok(Some(p)) => into_raw(Box::new(p)),
             _ => std::ptr::null_mut(),
         },
@@ -65,15 +70,18 @@ pub unsafe extern "C" fn TRITONSERVER_ParameterBytesNew(
     byte_ptr: *const c_void,
     size: u64,
 ) -> *mut TRITONSERVER_Parameter {
+    // SAFETY: TRITONSERVER_ParameterBytesNew's caller passes a NUL-terminated `name` and `size`
+    // readable bytes at `byte_ptr`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_or(
         "TRITONSERVER_ParameterBytesNew",
         std::ptr::null_mut(),
         || {
             let make = || -> Result<Parameter> {
-                let name = arg_cstr(name, "name")?;
+                let name = c.arg_cstr(name, "name")?;
                 let len = usize::try_from(size)
                     .map_err(|_| crate::engine::Error::invalid_arg("byte size too large"))?;
-                let bytes = arg_bytes(byte_ptr.cast(), len, "byte_ptr")?;
+                let bytes = c.arg_bytes(byte_ptr.cast(), len, "byte_ptr")?;
                 Parameter::bytes(name, bytes)
             };
             make().map_or(std::ptr::null_mut(), |p| into_raw(Box::new(p)))
@@ -84,9 +92,12 @@ pub unsafe extern "C" fn TRITONSERVER_ParameterBytesNew(
 /// Delete a parameter. NULL is ignored.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn TRITONSERVER_ParameterDelete(parameter: *mut TRITONSERVER_Parameter) {
+    // SAFETY: TRITONSERVER_ParameterDelete's caller passes a parameter it owns and gives up, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_or("TRITONSERVER_ParameterDelete", (), || {
         if !parameter.is_null() {
-            drop(take_box(parameter, "parameter"));
+            drop(c.take_box(parameter, "parameter"));
         }
     })
 }

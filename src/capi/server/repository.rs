@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::ffi::{c_char, c_void};
 
 use crate::capi::boundary::ffi_try;
-use crate::capi::handle::{arg_cstr, arg_ref, arg_slice, into_raw, null_arg, out_ptr};
+use crate::capi::handle::{into_raw, null_arg, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::message::TRITONSERVER_Message;
 use crate::capi::server::parameter::TRITONSERVER_Parameter;
@@ -20,13 +20,14 @@ use crate::engine::{Error, Result};
 
 /// The parameters of a (pointer array, count) argument, borrowed.
 fn parameter_list<'a>(
+    c: Contract,
     list: *const *const TRITONSERVER_Parameter,
     count: usize,
     what: &str,
 ) -> Result<Vec<&'a Parameter>> {
-    arg_slice(list, count, what)?
+    c.arg_slice(list, count, what)?
         .iter()
-        .map(|p| arg_ref(*p, what))
+        .map(|p| c.arg_ref(*p, what))
         .collect()
 }
 
@@ -45,10 +46,13 @@ pub unsafe extern "C" fn TRITONSERVER_ServerModelMetadata(
     model_version: i64,
     model_metadata: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerModelMetadata's caller passes a live server, a NUL-terminated
+    // `model_name` and writable `model_metadata`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerModelMetadata", || {
-        let s = server_ref(server)?;
-        let name = arg_cstr(model_name, "model_name")?;
-        let out = out_ptr(model_metadata, "model_metadata")?;
+        let s = server_ref(c, server)?;
+        let name = c.arg_cstr(model_name, "model_name")?;
+        let out = c.out_ptr(model_metadata, "model_metadata")?;
         let json = s.model_metadata(name, model_version)?;
         out.write(into_raw(Box::new(Message::from_value(&json))));
         Ok(())
@@ -64,10 +68,13 @@ pub unsafe extern "C" fn TRITONSERVER_ServerModelConfig(
     config_version: u32,
     model_config: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerModelConfig's caller passes a live server, a NUL-terminated
+    // `model_name` and writable `model_config`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerModelConfig", || {
-        let s = server_ref(server)?;
-        let name = arg_cstr(model_name, "model_name")?;
-        let out = out_ptr(model_config, "model_config")?;
+        let s = server_ref(c, server)?;
+        let name = c.arg_cstr(model_name, "model_name")?;
+        let out = c.out_ptr(model_config, "model_config")?;
         let json = s.model_config_json(name, model_version, config_version)?;
         out.write(into_raw(Box::new(Message::from_json_text(&json)?)));
         Ok(())
@@ -84,12 +91,16 @@ pub unsafe extern "C" fn TRITONSERVER_ServerModelBatchProperties(
     flags: *mut u32,
     voidp: *mut *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerModelBatchProperties's caller passes a live server, a
+    // NUL-terminated `model_name`, writable `flags` and `voidp` NULL or writable, as tritonserver.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerModelBatchProperties", || {
-        let s = server_ref(server)?;
-        let name = arg_cstr(model_name, "model_name")?;
-        let out = out_ptr(flags, "flags")?;
+        let s = server_ref(c, server)?;
+        let name = c.arg_cstr(model_name, "model_name")?;
+        let out = c.out_ptr(flags, "flags")?;
         let value = s.model_batch_flags(name, model_version)?;
-        if let Ok(v) = out_ptr(voidp, "voidp") {
+        if let Ok(v) = c.out_ptr(voidp, "voidp") {
             v.write(std::ptr::null_mut());
         }
         out.write(value);
@@ -107,12 +118,16 @@ pub unsafe extern "C" fn TRITONSERVER_ServerModelTransactionProperties(
     txn_flags: *mut u32,
     voidp: *mut *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerModelTransactionProperties's caller passes a live server, a
+    // NUL-terminated `model_name`, writable `txn_flags` and `voidp` NULL or writable, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerModelTransactionProperties", || {
-        let s = server_ref(server)?;
-        let name = arg_cstr(model_name, "model_name")?;
-        let out = out_ptr(txn_flags, "txn_flags")?;
+        let s = server_ref(c, server)?;
+        let name = c.arg_cstr(model_name, "model_name")?;
+        let out = c.out_ptr(txn_flags, "txn_flags")?;
         let value = s.model_transaction_flags(name, model_version)?;
-        if let Ok(v) = out_ptr(voidp, "voidp") {
+        if let Ok(v) = c.out_ptr(voidp, "voidp") {
             v.write(std::ptr::null_mut());
         }
         out.write(value);
@@ -130,6 +145,10 @@ pub unsafe extern "C" fn TRITONSERVER_ServerLoadModelWithParameters(
     parameters: *mut *const TRITONSERVER_Parameter,
     parameter_count: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerLoadModelWithParameters's caller passes a live server, a
+    // NUL-terminated `model_name` and `parameter_count` live parameters at `parameters` (or NULL
+    // with a zero count), as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerLoadModelWithParameters", || {
         if parameters.is_null() && parameter_count != 0 {
             return Err(null_with_count(
@@ -137,14 +156,15 @@ pub unsafe extern "C" fn TRITONSERVER_ServerLoadModelWithParameters(
                 "load parameters are not provided while parameter count is non-zero",
             ));
         }
-        let s = server_ref(server)?;
-        let name = arg_cstr(model_name, "model_name")?;
+        let s = server_ref(c, server)?;
+        let name = c.arg_cstr(model_name, "model_name")?;
         let count = usize::try_from(parameter_count)
             .map_err(|_| Error::invalid_arg("parameter count too large"))?;
-        let params: Vec<Parameter> = parameter_list(parameters.cast_const(), count, "parameters")?
-            .into_iter()
-            .cloned()
-            .collect();
+        let params: Vec<Parameter> =
+            parameter_list(c, parameters.cast_const(), count, "parameters")?
+                .into_iter()
+                .cloned()
+                .collect();
         s.load_model_with_parameters(name, &params)
     })
 }
@@ -156,9 +176,12 @@ pub unsafe extern "C" fn TRITONSERVER_ServerUnloadModelAndDependents(
     server: *mut TRITONSERVER_Server,
     model_name: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerUnloadModelAndDependents's caller passes a live server and a
+    // NUL-terminated `model_name`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerUnloadModelAndDependents", || {
-        let s = server_ref(server)?;
-        let name = arg_cstr(model_name, "model_name")?;
+        let s = server_ref(c, server)?;
+        let name = c.arg_cstr(model_name, "model_name")?;
         s.unload_model_and_dependents(name)
     })
 }
@@ -172,17 +195,22 @@ pub unsafe extern "C" fn TRITONSERVER_ServerRegisterModelRepository(
     name_mapping: *mut *const TRITONSERVER_Parameter,
     mapping_count: u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerRegisterModelRepository's caller passes a live server, a
+    // NUL-terminated `repository_path` and `mapping_count` live parameters at `name_mapping` (or
+    // NULL with a zero count), as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerRegisterModelRepository", || {
-        let s = server_ref(server)?;
+        let s = server_ref(c, server)?;
         if name_mapping.is_null() && mapping_count != 0 {
             return Err(null_with_count(
                 "name_mapping",
                 "model mappings are not provided while mapping count is non-zero",
             ));
         }
-        let path = arg_cstr(repository_path, "repository_path")?;
+        let path = c.arg_cstr(repository_path, "repository_path")?;
         let mut mapping: BTreeMap<String, String> = BTreeMap::new();
         for p in parameter_list(
+            c,
             name_mapping.cast_const(),
             mapping_count as usize,
             "name_mapping",
@@ -210,9 +238,12 @@ pub unsafe extern "C" fn TRITONSERVER_ServerUnregisterModelRepository(
     server: *mut TRITONSERVER_Server,
     repository_path: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerUnregisterModelRepository's caller passes a live server and a
+    // NUL-terminated `repository_path`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerUnregisterModelRepository", || {
-        let s = server_ref(server)?;
-        let path = arg_cstr(repository_path, "repository_path")?;
+        let s = server_ref(c, server)?;
+        let path = c.arg_cstr(repository_path, "repository_path")?;
         s.unregister_model_repository(path)
     })
 }
@@ -223,7 +254,10 @@ pub unsafe extern "C" fn TRITONSERVER_ServerUnregisterModelRepository(
 pub unsafe extern "C" fn TRITONSERVER_ServerPollModelRepository(
     server: *mut TRITONSERVER_Server,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerPollModelRepository's caller passes a live server, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerPollModelRepository", || {
-        server_ref(server)?.poll_repository()
+        server_ref(c, server)?.poll_repository()
     })
 }

@@ -19,7 +19,7 @@ use crate::capi::callback::{
     TRITONSERVER_InferenceRequestReleaseFn_t, TRITONSERVER_InferenceResponseCompleteFn_t,
     TRITONSERVER_ResponseAllocator,
 };
-use crate::capi::handle::{arg_cstr, arg_mut, arg_ref, arg_slice, into_raw, out_ptr, take_box};
+use crate::capi::handle::{into_raw, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::server::{server_ref, TRITONSERVER_Server};
 use crate::capi::types::{TRITONSERVER_DataType, TRITONSERVER_MemoryType};
@@ -33,11 +33,12 @@ use crate::engine::{Error, Result};
 pub type TRITONSERVER_InferenceRequest = InferenceRequest;
 
 fn with_request(
+    c: Contract,
     name: &'static str,
     request: *mut TRITONSERVER_InferenceRequest,
     f: impl FnOnce(&mut InferenceRequest) -> Result<()>,
 ) -> *mut TRITONSERVER_Error {
-    ffi_try(name, || f(arg_mut(request, "inference_request")?))
+    ffi_try(name, || f(c.arg_mut(request, "inference_request")?))
 }
 
 fn host_buffer(
@@ -68,10 +69,13 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestNew(
     model_name: *const c_char,
     model_version: i64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestNew's caller passes a live server, a NUL-terminated
+    // `model_name` and writable `inference_request`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceRequestNew", || {
-        let out = out_ptr(inference_request, "inference_request")?;
-        let s = server_ref(server)?;
-        let name = arg_cstr(model_name, "model_name")?;
+        let out = c.out_ptr(inference_request, "inference_request")?;
+        let s = server_ref(c, server)?;
+        let name = c.arg_cstr(model_name, "model_name")?;
         let model = s.get_model(name, model_version)?;
         out.write(into_raw(Box::new(InferenceRequest::new(
             model,
@@ -86,8 +90,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestNew(
 pub unsafe extern "C" fn TRITONSERVER_InferenceRequestDelete(
     inference_request: *mut TRITONSERVER_InferenceRequest,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestDelete's caller passes an inference request it owns and
+    // gives up, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceRequestDelete", || {
-        drop(take_box(inference_request, "inference_request")?);
+        drop(c.take_box(inference_request, "inference_request")?);
         Ok(())
     })
 }
@@ -98,10 +105,18 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestId(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     id: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
-    with_request("TRITONSERVER_InferenceRequestId", inference_request, |r| {
-        out_ptr(id, "id")?.write(r.id_c().as_ptr());
-        Ok(())
-    })
+    // SAFETY: TRITONSERVER_InferenceRequestId's caller passes a live inference request and writable
+    // `id`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
+    with_request(
+        c,
+        "TRITONSERVER_InferenceRequestId",
+        inference_request,
+        |r| {
+            c.out_ptr(id, "id")?.write(r.id_c().as_ptr());
+            Ok(())
+        },
+    )
 }
 
 /// Set the request id (copied).
@@ -110,11 +125,15 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetId(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     id: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestSetId's caller passes a live inference request and a
+    // NUL-terminated `id`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestSetId",
         inference_request,
         |r| {
-            r.set_id(arg_cstr(id, "id")?);
+            r.set_id(c.arg_cstr(id, "id")?);
             Ok(())
         },
     )
@@ -126,11 +145,15 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestFlags(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     flags: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestFlags's caller passes a live inference request and
+    // writable `flags`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestFlags",
         inference_request,
         |r| {
-            out_ptr(flags, "flags")?.write(r.flags);
+            c.out_ptr(flags, "flags")?.write(r.flags);
             Ok(())
         },
     )
@@ -142,7 +165,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetFlags(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     flags: u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestSetFlags's caller passes a live inference request, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestSetFlags",
         inference_request,
         |r| {
@@ -158,11 +185,15 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestCorrelationId(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     correlation_id: *mut u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestCorrelationId's caller passes a live inference request
+    // and writable `correlation_id`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestCorrelationId",
         inference_request,
         |r| {
-            let out = out_ptr(correlation_id, "correlation_id")?;
+            let out = c.out_ptr(correlation_id, "correlation_id")?;
             match &r.correlation_id {
                 CorrelationId::U64(v) => {
                     out.write(*v);
@@ -182,11 +213,15 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestCorrelationIdString(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     correlation_id: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestCorrelationIdString's caller passes a live inference
+    // request and writable `correlation_id`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestCorrelationIdString",
         inference_request,
         |r| {
-            let out = out_ptr(correlation_id, "correlation_id")?;
+            let out = c.out_ptr(correlation_id, "correlation_id")?;
             match &r.correlation_id {
                 CorrelationId::Str(s) => {
                     out.write(s.as_ptr());
@@ -206,7 +241,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetCorrelationId(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     correlation_id: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestSetCorrelationId's caller passes a live inference
+    // request, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestSetCorrelationId",
         inference_request,
         |r| {
@@ -222,11 +261,15 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetCorrelationIdString(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     correlation_id: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestSetCorrelationIdString's caller passes a live inference
+    // request and a NUL-terminated `correlation_id`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestSetCorrelationIdString",
         inference_request,
         |r| {
-            let s = arg_cstr(correlation_id, "correlation_id")?;
+            let s = c.arg_cstr(correlation_id, "correlation_id")?;
             if s.len() > 128 {
                 return Err(Error::invalid_arg(
                     "string correlation ID cannot exceed 128 characters",
@@ -243,8 +286,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetCorrelationIdString(
 pub unsafe extern "C" fn TRITONSERVER_InferenceRequestCancel(
     inference_request: *mut TRITONSERVER_InferenceRequest,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestCancel's caller passes a live inference request, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceRequestCancel", || {
-        arg_ref(inference_request, "inference_request")?.cancel();
+        c.arg_ref(inference_request, "inference_request")?.cancel();
         Ok(())
     })
 }
@@ -255,9 +301,13 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestIsCancelled(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     is_cancelled: *mut bool,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestIsCancelled's caller passes a live inference request and
+    // writable `is_cancelled`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceRequestIsCancelled", || {
-        let r = arg_ref(inference_request, "inference_request")?;
-        out_ptr(is_cancelled, "is_cancelled")?.write(r.is_cancelled());
+        let r = c.arg_ref(inference_request, "inference_request")?;
+        c.out_ptr(is_cancelled, "is_cancelled")?
+            .write(r.is_cancelled());
         Ok(())
     })
 }
@@ -268,11 +318,16 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestPriority(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     priority: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestPriority's caller passes a live inference request and
+    // writable `priority`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestPriority",
         inference_request,
         |r| {
-            out_ptr(priority, "priority")?.write(u32::try_from(r.priority).unwrap_or(u32::MAX));
+            c.out_ptr(priority, "priority")?
+                .write(u32::try_from(r.priority).unwrap_or(u32::MAX));
             Ok(())
         },
     )
@@ -284,11 +339,15 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestPriorityUInt64(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     priority: *mut u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestPriorityUInt64's caller passes a live inference request
+    // and writable `priority`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestPriorityUInt64",
         inference_request,
         |r| {
-            out_ptr(priority, "priority")?.write(r.priority);
+            c.out_ptr(priority, "priority")?.write(r.priority);
             Ok(())
         },
     )
@@ -300,7 +359,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetPriority(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     priority: u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestSetPriority's caller passes a live inference request, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestSetPriority",
         inference_request,
         |r| {
@@ -316,7 +379,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetPriorityUInt64(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     priority: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestSetPriorityUInt64's caller passes a live inference
+    // request, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestSetPriorityUInt64",
         inference_request,
         |r| {
@@ -332,11 +399,15 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestTimeoutMicroseconds(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     timeout_us: *mut u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestTimeoutMicroseconds's caller passes a live inference
+    // request and writable `timeout_us`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestTimeoutMicroseconds",
         inference_request,
         |r| {
-            out_ptr(timeout_us, "timeout_us")?.write(r.timeout_us);
+            c.out_ptr(timeout_us, "timeout_us")?.write(r.timeout_us);
             Ok(())
         },
     )
@@ -348,7 +419,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetTimeoutMicroseconds(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     timeout_us: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestSetTimeoutMicroseconds's caller passes a live inference
+    // request, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestSetTimeoutMicroseconds",
         inference_request,
         |r| {
@@ -368,15 +443,19 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestAddInput(
     shape: *const i64,
     dim_count: u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestAddInput's caller passes a live inference request, a
+    // NUL-terminated `name` and `dim_count` elements at `shape`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestAddInput",
         inference_request,
         |r| {
-            let name = arg_cstr(name, "name")?;
+            let name = c.arg_cstr(name, "name")?;
             let datatype = datatype.get()?;
             let n = usize::try_from(dim_count)
                 .map_err(|_| Error::invalid_arg("dim_count too large"))?;
-            let shape = arg_slice(shape, n, "shape")?;
+            let shape = c.arg_slice(shape, n, "shape")?;
             r.add_input(name, datatype, shape)
         },
     )
@@ -389,10 +468,14 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestAddRawInput(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     name: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestAddRawInput's caller passes a live inference request and
+    // a NUL-terminated `name`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestAddRawInput",
         inference_request,
-        |r| r.add_raw_input(arg_cstr(name, "name")?),
+        |r| r.add_raw_input(c.arg_cstr(name, "name")?),
     )
 }
 
@@ -402,10 +485,14 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestRemoveInput(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     name: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestRemoveInput's caller passes a live inference request and
+    // a NUL-terminated `name`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestRemoveInput",
         inference_request,
-        |r| r.remove_input(arg_cstr(name, "name")?),
+        |r| r.remove_input(c.arg_cstr(name, "name")?),
     )
 }
 
@@ -414,7 +501,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestRemoveInput(
 pub unsafe extern "C" fn TRITONSERVER_InferenceRequestRemoveAllInputs(
     inference_request: *mut TRITONSERVER_InferenceRequest,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestRemoveAllInputs's caller passes a live inference
+    // request, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestRemoveAllInputs",
         inference_request,
         |r| {
@@ -435,11 +526,15 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestAppendInputData(
     memory_type: TRITONSERVER_MemoryType,
     memory_type_id: i64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestAppendInputData's caller passes a live inference request
+    // and a NUL-terminated `name`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestAppendInputData",
         inference_request,
         |r| {
-            let name = arg_cstr(name, "name")?;
+            let name = c.arg_cstr(name, "name")?;
             let buf = host_buffer(base, byte_size, memory_type.get()?, memory_type_id)?;
             r.append_input_data(name, buf, None)
         },
@@ -457,12 +552,17 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestAppendInputDataWithHostPol
     memory_type_id: i64,
     host_policy_name: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestAppendInputDataWithHostPolicy's caller passes a live
+    // inference request, a NUL-terminated `name` and a NUL-terminated `host_policy_name`, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestAppendInputDataWithHostPolicy",
         inference_request,
         |r| {
-            let name = arg_cstr(name, "name")?;
-            let policy = arg_cstr(host_policy_name, "host_policy_name")?;
+            let name = c.arg_cstr(name, "name")?;
+            let policy = c.arg_cstr(host_policy_name, "host_policy_name")?;
             let buf = host_buffer(base, byte_size, memory_type.get()?, memory_type_id)?;
             r.append_input_data(name, buf, Some(policy))
         },
@@ -477,12 +577,17 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestAppendInputDataWithBufferA
     base: *const c_void,
     buffer_attributes: *mut TRITONSERVER_BufferAttributes,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestAppendInputDataWithBufferAttributes's caller passes a
+    // live inference request, a NUL-terminated `name` and a live buffer attributes object, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestAppendInputDataWithBufferAttributes",
         inference_request,
         |r| {
-            let name = arg_cstr(name, "name")?;
-            let attrs = arg_ref(buffer_attributes, "buffer_attributes")?;
+            let name = c.arg_cstr(name, "name")?;
+            let attrs = c.arg_ref(buffer_attributes, "buffer_attributes")?;
             let buf = host_buffer(
                 base,
                 attrs.byte_size,
@@ -500,10 +605,14 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestRemoveAllInputData(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     name: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestRemoveAllInputData's caller passes a live inference
+    // request and a NUL-terminated `name`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestRemoveAllInputData",
         inference_request,
-        |r| r.remove_all_input_data(arg_cstr(name, "name")?),
+        |r| r.remove_all_input_data(c.arg_cstr(name, "name")?),
     )
 }
 
@@ -513,10 +622,14 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestAddRequestedOutput(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     name: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestAddRequestedOutput's caller passes a live inference
+    // request and a NUL-terminated `name`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestAddRequestedOutput",
         inference_request,
-        |r| r.add_requested_output(arg_cstr(name, "name")?),
+        |r| r.add_requested_output(c.arg_cstr(name, "name")?),
     )
 }
 
@@ -526,10 +639,14 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestRemoveRequestedOutput(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     name: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestRemoveRequestedOutput's caller passes a live inference
+    // request and a NUL-terminated `name`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestRemoveRequestedOutput",
         inference_request,
-        |r| r.remove_requested_output(arg_cstr(name, "name")?),
+        |r| r.remove_requested_output(c.arg_cstr(name, "name")?),
     )
 }
 
@@ -538,7 +655,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestRemoveRequestedOutput(
 pub unsafe extern "C" fn TRITONSERVER_InferenceRequestRemoveAllRequestedOutputs(
     inference_request: *mut TRITONSERVER_InferenceRequest,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestRemoveAllRequestedOutputs's caller passes a live
+    // inference request, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestRemoveAllRequestedOutputs",
         inference_request,
         |r| {
@@ -556,13 +677,18 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetReleaseCallback(
     request_release_fn: TRITONSERVER_InferenceRequestReleaseFn_t,
     request_release_userp: *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestSetReleaseCallback's caller passes a live inference
+    // request and a release function that may be called with `request_release_userp`, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestSetReleaseCallback",
         inference_request,
         |r| {
             let f = request_release_fn
                 .ok_or_else(|| crate::capi::handle::null_arg("request_release_fn"))?;
-            r.set_release_callback(Arc::new(CReleaseCallback::new(f, request_release_userp)));
+            r.set_release_callback(Arc::new(CReleaseCallback::new(c, f, request_release_userp)));
             Ok(())
         },
     )
@@ -578,15 +704,21 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetResponseCallback(
     response_fn: TRITONSERVER_InferenceResponseCompleteFn_t,
     response_userp: *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestSetResponseCallback's caller passes a live inference
+    // request, a live response allocator whose functions may be called with
+    // `response_allocator_userp`, and a response function that may be called with `response_userp`,
+    // as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     with_request(
+        c,
         "TRITONSERVER_InferenceRequestSetResponseCallback",
         inference_request,
         |r| {
-            let allocator = arg_ref(response_allocator, "response_allocator")?;
+            let allocator = c.arg_ref(response_allocator, "response_allocator")?;
             let f = response_fn.ok_or_else(|| crate::capi::handle::null_arg("response_fn"))?;
             r.set_response_callback(
-                Arc::new(CAllocator::new(allocator, response_allocator_userp)),
-                Arc::new(CResponseCallback::new(f, response_userp)),
+                Arc::new(CAllocator::new(c, allocator, response_allocator_userp)),
+                Arc::new(CResponseCallback::new(c, f, response_userp)),
             );
             Ok(())
         },
@@ -594,14 +726,15 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetResponseCallback(
 }
 
 fn set_param(
+    c: Contract,
     name: &'static str,
     request: *mut TRITONSERVER_InferenceRequest,
     key: *const c_char,
     value: impl FnOnce() -> Result<ParameterValue>,
 ) -> *mut TRITONSERVER_Error {
     ffi_try(name, || {
-        let r = arg_mut(request, "request")?;
-        let key = arg_cstr(key, "key")?;
+        let r = c.arg_mut(request, "request")?;
+        let key = c.arg_cstr(key, "key")?;
         r.set_parameter(key, value()?);
         Ok(())
     })
@@ -614,13 +747,17 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetStringParameter(
     key: *const c_char,
     value: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestSetStringParameter's caller passes a live inference
+    // request, a NUL-terminated `key` and a NUL-terminated `value`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     set_param(
+        c,
         "TRITONSERVER_InferenceRequestSetStringParameter",
         request,
         key,
         || {
             Ok(ParameterValue::String(crate::engine::sync::c_string(
-                arg_cstr(value, "value")?,
+                c.arg_cstr(value, "value")?,
             )))
         },
     )
@@ -633,7 +770,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetIntParameter(
     key: *const c_char,
     value: i64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestSetIntParameter's caller passes a live inference request
+    // and a NUL-terminated `key`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     set_param(
+        c,
         "TRITONSERVER_InferenceRequestSetIntParameter",
         request,
         key,
@@ -648,7 +789,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetBoolParameter(
     key: *const c_char,
     value: bool,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestSetBoolParameter's caller passes a live inference
+    // request and a NUL-terminated `key`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     set_param(
+        c,
         "TRITONSERVER_InferenceRequestSetBoolParameter",
         request,
         key,
@@ -663,7 +808,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetDoubleParameter(
     key: *const c_char,
     value: f64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceRequestSetDoubleParameter's caller passes a live inference
+    // request and a NUL-terminated `key`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     set_param(
+        c,
         "TRITONSERVER_InferenceRequestSetDoubleParameter",
         request,
         key,
@@ -674,10 +823,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceRequestSetDoubleParameter(
 /// Give a request the frontend's trace: it records the model, version and request id, and
 /// the request reports its activities to it until it is released.
 fn attach_trace(
+    c: Contract,
     request: &mut InferenceRequest,
     trace: *mut crate::capi::server::trace::TRITONSERVER_InferenceTrace,
 ) {
-    let Ok(t) = crate::capi::handle::clone_arc(trace.cast_const(), "trace") else {
+    let Ok(t) = c.clone_arc(trace.cast_const(), "trace") else {
         return;
     };
     t.set_model(request.model().name(), request.model().version());
@@ -693,13 +843,17 @@ pub unsafe extern "C" fn TRITONSERVER_ServerInferAsync(
     inference_request: *mut TRITONSERVER_InferenceRequest,
     trace: *mut crate::capi::server::trace::TRITONSERVER_InferenceTrace,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerInferAsync's caller passes a live server, an inference request it
+    // owns and gives up (its input data valid until it is released) and a live trace or NULL, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerInferAsync", || {
-        let s = server_ref(server)?;
-        let mut request = take_box(inference_request, "inference_request")?;
+        let s = server_ref(c, server)?;
+        let mut request = c.take_box(inference_request, "inference_request")?;
         if !trace.is_null() {
-            attach_trace(&mut request, trace);
+            attach_trace(c, &mut request, trace);
         }
-        match s.infer_with_memory(request, &crate::capi::handle::CHostMemory) {
+        match s.infer_with_memory(request, &crate::capi::handle::CHostMemory::new(c)) {
             Ok(()) => Ok(()),
             Err((e, mut request)) => {
                 // An accepted trace is released (its release callback runs), as upstream does

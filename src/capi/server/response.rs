@@ -14,7 +14,7 @@ use crate::capi::callback::{
     TRITONSERVER_ResponseAllocatorQueryFn_t, TRITONSERVER_ResponseAllocatorReleaseFn_t,
     TRITONSERVER_ResponseAllocatorStartFn_t,
 };
-use crate::capi::handle::{arg_cstr, arg_mut, arg_ref, into_raw, null_arg, out_ptr, take_box};
+use crate::capi::handle::{into_raw, null_arg, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::message::TRITONSERVER_Message;
 use crate::capi::server::server::{server_ref, TRITONSERVER_Server};
@@ -56,8 +56,11 @@ pub unsafe extern "C" fn TRITONSERVER_ResponseAllocatorNew(
     release_fn: TRITONSERVER_ResponseAllocatorReleaseFn_t,
     start_fn: TRITONSERVER_ResponseAllocatorStartFn_t,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ResponseAllocatorNew's caller passes writable `allocator`, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ResponseAllocatorNew", || {
-        let out = out_ptr(allocator, "allocator")?;
+        let out = c.out_ptr(allocator, "allocator")?;
         let alloc_fn = alloc_fn.ok_or_else(|| null_arg("alloc_fn"))?;
         let release_fn = release_fn.ok_or_else(|| null_arg("release_fn"))?;
         out.write(into_raw(Box::new(TRITONSERVER_ResponseAllocator {
@@ -77,10 +80,13 @@ pub unsafe extern "C" fn TRITONSERVER_ResponseAllocatorSetBufferAttributesFuncti
     allocator: *mut TRITONSERVER_ResponseAllocator,
     buffer_attributes_fn: TRITONSERVER_ResponseAllocatorBufferAttributesFn_t,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ResponseAllocatorSetBufferAttributesFunction's caller passes a live
+    // response allocator, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try(
         "TRITONSERVER_ResponseAllocatorSetBufferAttributesFunction",
         || {
-            arg_mut(allocator, "allocator")?.buffer_attributes_fn = buffer_attributes_fn;
+            c.arg_mut(allocator, "allocator")?.buffer_attributes_fn = buffer_attributes_fn;
             Ok(())
         },
     )
@@ -92,8 +98,11 @@ pub unsafe extern "C" fn TRITONSERVER_ResponseAllocatorSetQueryFunction(
     allocator: *mut TRITONSERVER_ResponseAllocator,
     query_fn: TRITONSERVER_ResponseAllocatorQueryFn_t,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ResponseAllocatorSetQueryFunction's caller passes a live response
+    // allocator, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ResponseAllocatorSetQueryFunction", || {
-        arg_mut(allocator, "allocator")?.query_fn = query_fn;
+        c.arg_mut(allocator, "allocator")?.query_fn = query_fn;
         Ok(())
     })
 }
@@ -103,8 +112,11 @@ pub unsafe extern "C" fn TRITONSERVER_ResponseAllocatorSetQueryFunction(
 pub unsafe extern "C" fn TRITONSERVER_ResponseAllocatorDelete(
     allocator: *mut TRITONSERVER_ResponseAllocator,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ResponseAllocatorDelete's caller passes a response allocator it owns and
+    // gives up, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ResponseAllocatorDelete", || {
-        drop(take_box(allocator, "allocator")?);
+        drop(c.take_box(allocator, "allocator")?);
         Ok(())
     })
 }
@@ -114,8 +126,11 @@ pub unsafe extern "C" fn TRITONSERVER_ResponseAllocatorDelete(
 pub unsafe extern "C" fn TRITONSERVER_InferenceResponseDelete(
     inference_response: *mut TRITONSERVER_InferenceResponse,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceResponseDelete's caller passes an inference response it owns
+    // and gives up, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceResponseDelete", || {
-        drop(take_box(inference_response, "inference_response")?);
+        drop(c.take_box(inference_response, "inference_response")?);
         Ok(())
     })
 }
@@ -125,9 +140,12 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceResponseDelete(
 pub unsafe extern "C" fn TRITONSERVER_InferenceResponseError(
     inference_response: *mut TRITONSERVER_InferenceResponse,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceResponseError's caller passes a live inference response, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     // The response's own error comes back as a new error object (NULL when it has none).
     ffi_try("TRITONSERVER_InferenceResponseError", || {
-        match arg_ref(inference_response, "inference_response")?.error() {
+        match c.arg_ref(inference_response, "inference_response")?.error() {
             Some(e) => Err(e.clone()),
             None => Ok(()),
         }
@@ -141,10 +159,13 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceResponseModel(
     model_name: *mut *const c_char,
     model_version: *mut i64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceResponseModel's caller passes a live inference response and
+    // writable `model_name` and `model_version`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceResponseModel", || {
-        let r = arg_ref(inference_response, "inference_response")?;
-        let name = out_ptr(model_name, "model_name")?;
-        let version = out_ptr(model_version, "model_version")?;
+        let r = c.arg_ref(inference_response, "inference_response")?;
+        let name = c.out_ptr(model_name, "model_name")?;
+        let version = c.out_ptr(model_version, "model_version")?;
         name.write(r.model().name_c().as_ptr());
         version.write(r.model().version());
         Ok(())
@@ -157,9 +178,13 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceResponseId(
     inference_response: *mut TRITONSERVER_InferenceResponse,
     request_id: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceResponseId's caller passes a live inference response and
+    // writable `request_id`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceResponseId", || {
-        let r = arg_ref(inference_response, "inference_response")?;
-        out_ptr(request_id, "request_id")?.write(r.request_id_c().as_ptr());
+        let r = c.arg_ref(inference_response, "inference_response")?;
+        c.out_ptr(request_id, "request_id")?
+            .write(r.request_id_c().as_ptr());
         Ok(())
     })
 }
@@ -170,9 +195,13 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceResponseParameterCount(
     inference_response: *mut TRITONSERVER_InferenceResponse,
     count: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceResponseParameterCount's caller passes a live inference
+    // response and writable `count`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceResponseParameterCount", || {
-        let r = arg_ref(inference_response, "inference_response")?;
-        out_ptr(count, "count")?.write(u32::try_from(r.parameters.len()).unwrap_or(u32::MAX));
+        let r = c.arg_ref(inference_response, "inference_response")?;
+        c.out_ptr(count, "count")?
+            .write(u32::try_from(r.parameters.len()).unwrap_or(u32::MAX));
         Ok(())
     })
 }
@@ -186,11 +215,14 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceResponseParameter(
     type_: *mut TRITONSERVER_ParameterType,
     vvalue: *mut *const c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceResponseParameter's caller passes a live inference response and
+    // writable `name`, `type_` and `vvalue`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceResponseParameter", || {
-        let r = arg_ref(inference_response, "inference_response")?;
-        let name = out_ptr(name, "name")?;
-        let kind = out_ptr(type_, "type")?;
-        let value = out_ptr(vvalue, "vvalue")?;
+        let r = c.arg_ref(inference_response, "inference_response")?;
+        let name = c.out_ptr(name, "name")?;
+        let kind = c.out_ptr(type_, "type")?;
+        let value = c.out_ptr(vvalue, "vvalue")?;
         let p = r
             .parameters
             .get(index as usize)
@@ -208,9 +240,13 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceResponseOutputCount(
     inference_response: *mut TRITONSERVER_InferenceResponse,
     count: *mut u32,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceResponseOutputCount's caller passes a live inference response
+    // and writable `count`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceResponseOutputCount", || {
-        let r = arg_ref(inference_response, "inference_response")?;
-        out_ptr(count, "count")?.write(u32::try_from(r.outputs().len()).unwrap_or(u32::MAX));
+        let r = c.arg_ref(inference_response, "inference_response")?;
+        c.out_ptr(count, "count")?
+            .write(u32::try_from(r.outputs().len()).unwrap_or(u32::MAX));
         Ok(())
     })
 }
@@ -230,17 +266,21 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceResponseOutput(
     memory_type_id: *mut i64,
     userp: *mut *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceResponseOutput's caller passes a live inference response and
+    // writable `name`, `datatype`, `shape`, `dim_count`, `base`, `byte_size`, `memory_type`,
+    // `memory_type_id` and `userp`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceResponseOutput", || {
-        let r = arg_ref(inference_response, "inference_response")?;
-        let name = out_ptr(name, "name")?;
-        let datatype = out_ptr(datatype, "datatype")?;
-        let shape = out_ptr(shape, "shape")?;
-        let dim_count = out_ptr(dim_count, "dim_count")?;
-        let base = out_ptr(base, "base")?;
-        let byte_size = out_ptr(byte_size, "byte_size")?;
-        let memory_type = out_ptr(memory_type, "memory_type")?;
-        let memory_type_id = out_ptr(memory_type_id, "memory_type_id")?;
-        let userp = out_ptr(userp, "userp")?;
+        let r = c.arg_ref(inference_response, "inference_response")?;
+        let name = c.out_ptr(name, "name")?;
+        let datatype = c.out_ptr(datatype, "datatype")?;
+        let shape = c.out_ptr(shape, "shape")?;
+        let dim_count = c.out_ptr(dim_count, "dim_count")?;
+        let base = c.out_ptr(base, "base")?;
+        let byte_size = c.out_ptr(byte_size, "byte_size")?;
+        let memory_type = c.out_ptr(memory_type, "memory_type")?;
+        let memory_type_id = c.out_ptr(memory_type_id, "memory_type_id")?;
+        let userp = c.out_ptr(userp, "userp")?;
         let o = r
             .outputs()
             .get(index as usize)
@@ -277,11 +317,14 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceResponseOutputClassificationLabel
     class_index: usize,
     label: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceResponseOutputClassificationLabel's caller passes a live
+    // inference response and writable `label`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try(
         "TRITONSERVER_InferenceResponseOutputClassificationLabel",
         || {
-            let r = arg_ref(inference_response, "inference_response")?;
-            let out = out_ptr(label, "label")?;
+            let r = c.arg_ref(inference_response, "inference_response")?;
+            let out = c.out_ptr(label, "label")?;
             let o = r
                 .outputs()
                 .get(index as usize)
@@ -301,8 +344,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceResponseOutputClassificationLabel
 pub unsafe extern "C" fn TRITONSERVER_BufferAttributesNew(
     buffer_attributes: *mut *mut TRITONSERVER_BufferAttributes,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_BufferAttributesNew's caller passes writable `buffer_attributes`, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_BufferAttributesNew", || {
-        out_ptr(buffer_attributes, "buffer_attributes")?
+        c.out_ptr(buffer_attributes, "buffer_attributes")?
             .write(into_raw(Box::new(BufferAttributes::default())));
         Ok(())
     })
@@ -313,8 +359,11 @@ pub unsafe extern "C" fn TRITONSERVER_BufferAttributesNew(
 pub unsafe extern "C" fn TRITONSERVER_BufferAttributesDelete(
     buffer_attributes: *mut TRITONSERVER_BufferAttributes,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_BufferAttributesDelete's caller passes a buffer attributes object it
+    // owns and gives up, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_BufferAttributesDelete", || {
-        drop(take_box(buffer_attributes, "buffer_attributes")?);
+        drop(c.take_box(buffer_attributes, "buffer_attributes")?);
         Ok(())
     })
 }
@@ -325,8 +374,12 @@ pub unsafe extern "C" fn TRITONSERVER_BufferAttributesSetMemoryTypeId(
     buffer_attributes: *mut TRITONSERVER_BufferAttributes,
     memory_type_id: i64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_BufferAttributesSetMemoryTypeId's caller passes a live buffer attributes
+    // object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_BufferAttributesSetMemoryTypeId", || {
-        arg_mut(buffer_attributes, "buffer_attributes")?.memory_type_id = memory_type_id;
+        c.arg_mut(buffer_attributes, "buffer_attributes")?
+            .memory_type_id = memory_type_id;
         Ok(())
     })
 }
@@ -337,8 +390,11 @@ pub unsafe extern "C" fn TRITONSERVER_BufferAttributesSetMemoryType(
     buffer_attributes: *mut TRITONSERVER_BufferAttributes,
     memory_type: TRITONSERVER_MemoryType,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_BufferAttributesSetMemoryType's caller passes a live buffer attributes
+    // object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_BufferAttributesSetMemoryType", || {
-        let a = arg_mut(buffer_attributes, "buffer_attributes")?;
+        let a = c.arg_mut(buffer_attributes, "buffer_attributes")?;
         a.memory_type = memory_type.get()?;
         Ok(())
     })
@@ -350,9 +406,13 @@ pub unsafe extern "C" fn TRITONSERVER_BufferAttributesSetCudaIpcHandle(
     buffer_attributes: *mut TRITONSERVER_BufferAttributes,
     cuda_ipc_handle: *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_BufferAttributesSetCudaIpcHandle's caller passes a live buffer
+    // attributes object and `cuda_ipc_handle` NULL or 64 readable bytes, as tritonserver.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_BufferAttributesSetCudaIpcHandle", || {
-        let a = arg_mut(buffer_attributes, "buffer_attributes")?;
-        a.cuda_ipc_handle = crate::capi::handle::read_ipc_handle(cuda_ipc_handle);
+        let a = c.arg_mut(buffer_attributes, "buffer_attributes")?;
+        a.cuda_ipc_handle = c.read_ipc_handle(cuda_ipc_handle);
         Ok(())
     })
 }
@@ -363,8 +423,11 @@ pub unsafe extern "C" fn TRITONSERVER_BufferAttributesSetByteSize(
     buffer_attributes: *mut TRITONSERVER_BufferAttributes,
     byte_size: usize,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_BufferAttributesSetByteSize's caller passes a live buffer attributes
+    // object, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_BufferAttributesSetByteSize", || {
-        arg_mut(buffer_attributes, "buffer_attributes")?.byte_size = byte_size;
+        c.arg_mut(buffer_attributes, "buffer_attributes")?.byte_size = byte_size;
         Ok(())
     })
 }
@@ -375,9 +438,13 @@ pub unsafe extern "C" fn TRITONSERVER_BufferAttributesMemoryTypeId(
     buffer_attributes: *mut TRITONSERVER_BufferAttributes,
     memory_type_id: *mut i64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_BufferAttributesMemoryTypeId's caller passes a live buffer attributes
+    // object and writable `memory_type_id`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_BufferAttributesMemoryTypeId", || {
-        let a = arg_ref(buffer_attributes, "buffer_attributes")?;
-        out_ptr(memory_type_id, "memory_type_id")?.write(a.memory_type_id);
+        let a = c.arg_ref(buffer_attributes, "buffer_attributes")?;
+        c.out_ptr(memory_type_id, "memory_type_id")?
+            .write(a.memory_type_id);
         Ok(())
     })
 }
@@ -388,9 +455,13 @@ pub unsafe extern "C" fn TRITONSERVER_BufferAttributesMemoryType(
     buffer_attributes: *mut TRITONSERVER_BufferAttributes,
     memory_type: *mut TRITONSERVER_MemoryType,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_BufferAttributesMemoryType's caller passes a live buffer attributes
+    // object and writable `memory_type`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_BufferAttributesMemoryType", || {
-        let a = arg_ref(buffer_attributes, "buffer_attributes")?;
-        out_ptr(memory_type, "memory_type")?.write(TRITONSERVER_MemoryType(a.memory_type as u32));
+        let a = c.arg_ref(buffer_attributes, "buffer_attributes")?;
+        c.out_ptr(memory_type, "memory_type")?
+            .write(TRITONSERVER_MemoryType(a.memory_type as u32));
         Ok(())
     })
 }
@@ -401,9 +472,12 @@ pub unsafe extern "C" fn TRITONSERVER_BufferAttributesCudaIpcHandle(
     buffer_attributes: *mut TRITONSERVER_BufferAttributes,
     cuda_ipc_handle: *mut *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_BufferAttributesCudaIpcHandle's caller passes a live buffer attributes
+    // object and writable `cuda_ipc_handle`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_BufferAttributesCudaIpcHandle", || {
-        let a = arg_ref(buffer_attributes, "buffer_attributes")?;
-        let out = out_ptr(cuda_ipc_handle, "cuda_ipc_handle")?;
+        let a = c.arg_ref(buffer_attributes, "buffer_attributes")?;
+        let out = c.out_ptr(cuda_ipc_handle, "cuda_ipc_handle")?;
         out.write(match &a.cuda_ipc_handle {
             Some(h) => h.as_ptr().cast_mut().cast(),
             None => std::ptr::null_mut(),
@@ -418,9 +492,12 @@ pub unsafe extern "C" fn TRITONSERVER_BufferAttributesByteSize(
     buffer_attributes: *mut TRITONSERVER_BufferAttributes,
     byte_size: *mut usize,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_BufferAttributesByteSize's caller passes a live buffer attributes object
+    // and writable `byte_size`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_BufferAttributesByteSize", || {
-        let a = arg_ref(buffer_attributes, "buffer_attributes")?;
-        out_ptr(byte_size, "byte_size")?.write(a.byte_size);
+        let a = c.arg_ref(buffer_attributes, "buffer_attributes")?;
+        c.out_ptr(byte_size, "byte_size")?.write(a.byte_size);
         Ok(())
     })
 }
@@ -434,10 +511,13 @@ pub unsafe extern "C" fn TRITONSERVER_ServerModelStatistics(
     model_version: i64,
     model_stats: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerModelStatistics's caller passes a live server, a NUL-terminated
+    // `model_name` and writable `model_stats`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerModelStatistics", || {
-        let s = server_ref(server)?;
-        let name = arg_cstr(model_name, "model_name")?;
-        let out = out_ptr(model_stats, "model_stats")?;
+        let s = server_ref(c, server)?;
+        let name = c.arg_cstr(model_name, "model_name")?;
+        let out = c.out_ptr(model_stats, "model_stats")?;
         let json = s.model_statistics(name, model_version)?;
         out.write(into_raw(Box::new(Message::from_value(&json))));
         Ok(())

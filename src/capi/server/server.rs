@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::capi::backend::loader::DlopenLoader;
 use crate::capi::boundary::ffi_try;
 use crate::capi::cache::loader::{CHostOutputMemory, DlopenCacheLoader};
-use crate::capi::handle::{arg_cstr, arg_ref, into_raw, out_ptr, take_arc};
+use crate::capi::handle::{into_raw, Contract};
 use crate::capi::repoagent::loader::DlopenAgentLoader;
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::message::TRITONSERVER_Message;
@@ -42,8 +42,8 @@ impl std::ops::Deref for ServerCall<'_> {
 }
 
 /// Check a server argument and count the call (see [`ServerCall`]).
-pub fn server_ref<'a>(server: *mut TRITONSERVER_Server) -> Result<ServerCall<'a>> {
-    let s: &'a Server = arg_ref(server, "server")?;
+pub fn server_ref<'a>(c: Contract, server: *mut TRITONSERVER_Server) -> Result<ServerCall<'a>> {
+    let s: &'a Server = c.arg_ref(server, "server")?;
     Ok(ServerCall {
         server: s,
         _call: s.enter_call(),
@@ -60,9 +60,12 @@ pub unsafe extern "C" fn TRITONSERVER_ServerNew(
     server: *mut *mut TRITONSERVER_Server,
     options: *mut TRITONSERVER_ServerOptions,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerNew's caller passes a live server options object and writable
+    // `server`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerNew", || {
-        let out = out_ptr(server, "server")?;
-        let options = arg_ref(options, "options")?;
+        let out = c.out_ptr(server, "server")?;
+        let options = c.arg_ref(options, "options")?;
         let plugins = Plugins {
             agents: Arc::new(DlopenAgentLoader),
             caches: Arc::new(DlopenCacheLoader),
@@ -79,8 +82,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerNew(
 pub unsafe extern "C" fn TRITONSERVER_ServerDelete(
     server: *mut TRITONSERVER_Server,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerDelete's caller passes its reference to a server, given up, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerDelete", || {
-        let s = take_arc(server, "server")?;
+        let s = c.take_arc(server, "server")?;
         let result = s.stop();
         // Calls still running on other threads (readiness probes of an HTTP frontend) end
         // before the server's memory goes.
@@ -97,8 +103,10 @@ pub unsafe extern "C" fn TRITONSERVER_ServerDelete(
 pub unsafe extern "C" fn TRITONSERVER_ServerStop(
     server: *mut TRITONSERVER_Server,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerStop's caller passes a live server, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerStop", || {
-        arg_ref(server, "server")?.stop()
+        c.arg_ref(server, "server")?.stop()
     })
 }
 
@@ -108,8 +116,11 @@ pub unsafe extern "C" fn TRITONSERVER_ServerSetExitTimeout(
     server: *mut TRITONSERVER_Server,
     timeout: c_uint,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerSetExitTimeout's caller passes a live server, as tritonserver.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerSetExitTimeout", || {
-        server_ref(server)?.set_exit_timeout(timeout);
+        server_ref(c, server)?.set_exit_timeout(timeout);
         Ok(())
     })
 }
@@ -120,9 +131,12 @@ pub unsafe extern "C" fn TRITONSERVER_ServerIsLive(
     server: *mut TRITONSERVER_Server,
     live: *mut bool,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerIsLive's caller passes a live server and writable `live`, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerIsLive", || {
-        let s = server_ref(server)?;
-        let live = out_ptr(live, "live")?;
+        let s = server_ref(c, server)?;
+        let live = c.out_ptr(live, "live")?;
         live.write(s.is_live()?);
         Ok(())
     })
@@ -135,9 +149,12 @@ pub unsafe extern "C" fn TRITONSERVER_ServerIsReady(
     server: *mut TRITONSERVER_Server,
     ready: *mut bool,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerIsReady's caller passes a live server and writable `ready`, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerIsReady", || {
-        let s = server_ref(server)?;
-        let ready = out_ptr(ready, "ready")?;
+        let s = server_ref(c, server)?;
+        let ready = c.out_ptr(ready, "ready")?;
         ready.write(s.is_ready()?);
         Ok(())
     })
@@ -152,10 +169,13 @@ pub unsafe extern "C" fn TRITONSERVER_ServerModelIsReady(
     model_version: i64,
     ready: *mut bool,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerModelIsReady's caller passes a live server, a NUL-terminated
+    // `model_name` and writable `ready`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerModelIsReady", || {
-        let s = server_ref(server)?;
-        let name = arg_cstr(model_name, "model_name")?;
-        let ready = out_ptr(ready, "ready")?;
+        let s = server_ref(c, server)?;
+        let name = c.arg_cstr(model_name, "model_name")?;
+        let ready = c.out_ptr(ready, "ready")?;
         ready.write(s.model_is_ready(name, model_version)?);
         Ok(())
     })
@@ -167,9 +187,12 @@ pub unsafe extern "C" fn TRITONSERVER_ServerMetadata(
     server: *mut TRITONSERVER_Server,
     server_metadata: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerMetadata's caller passes a live server and writable
+    // `server_metadata`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerMetadata", || {
-        let s = server_ref(server)?;
-        let out = out_ptr(server_metadata, "server_metadata")?;
+        let s = server_ref(c, server)?;
+        let out = c.out_ptr(server_metadata, "server_metadata")?;
         let json = s.metadata()?;
         out.write(into_raw(Box::new(Message::from_value(&json))));
         Ok(())
@@ -184,9 +207,12 @@ pub unsafe extern "C" fn TRITONSERVER_ServerModelIndex(
     flags: u32,
     model_index: *mut *mut TRITONSERVER_Message,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerModelIndex's caller passes a live server and writable
+    // `model_index`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerModelIndex", || {
-        let s = server_ref(server)?;
-        let out = out_ptr(model_index, "model_index")?;
+        let s = server_ref(c, server)?;
+        let out = c.out_ptr(model_index, "model_index")?;
         let json = s.model_index(flags & INDEX_FLAG_READY != 0)?;
         out.write(into_raw(Box::new(Message::from_value(&json))));
         Ok(())
@@ -199,9 +225,12 @@ pub unsafe extern "C" fn TRITONSERVER_ServerLoadModel(
     server: *mut TRITONSERVER_Server,
     model_name: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerLoadModel's caller passes a live server and a NUL-terminated
+    // `model_name`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerLoadModel", || {
-        let s = server_ref(server)?;
-        let name = arg_cstr(model_name, "model_name")?;
+        let s = server_ref(c, server)?;
+        let name = c.arg_cstr(model_name, "model_name")?;
         s.load_model(name)
     })
 }
@@ -212,9 +241,12 @@ pub unsafe extern "C" fn TRITONSERVER_ServerUnloadModel(
     server: *mut TRITONSERVER_Server,
     model_name: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_ServerUnloadModel's caller passes a live server and a NUL-terminated
+    // `model_name`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_ServerUnloadModel", || {
-        let s = server_ref(server)?;
-        let name = arg_cstr(model_name, "model_name")?;
+        let s = server_ref(c, server)?;
+        let name = c.arg_cstr(model_name, "model_name")?;
         s.unload_model(name)
     })
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::capi::boundary::{ffi_or, ffi_try};
 use crate::capi::callback::CTraceCallbacks;
-use crate::capi::handle::{arg_cstr, arg_ref, out_ptr, take_arc};
+use crate::capi::handle::Contract;
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::types::{
     TRITONSERVER_DataType, TRITONSERVER_InferenceTraceActivity, TRITONSERVER_InferenceTraceLevel,
@@ -84,12 +84,13 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceActivityString(
 }
 
 fn new_trace(
+    c: Contract,
     trace: *mut *mut TRITONSERVER_InferenceTrace,
     level: TRITONSERVER_InferenceTraceLevel,
     parent_id: u64,
     callbacks: CTraceCallbacks,
 ) -> crate::engine::Result<()> {
-    let out = out_ptr(trace, "trace")?;
+    let out = c.out_ptr(trace, "trace")?;
     let t = Trace::new(level.0, parent_id, Arc::new(callbacks));
     out.write(Arc::into_raw(t).cast_mut());
     Ok(())
@@ -113,17 +114,16 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceNew(
     release_fn: Option<unsafe extern "C" fn(*mut TRITONSERVER_InferenceTrace, *mut c_void)>,
     trace_userp: *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceTraceNew's caller passes writable `trace` and callbacks that
+    // may be called with `trace_userp` until the trace is released, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceTraceNew", || {
         new_trace(
+            c,
             trace,
             level,
             parent_id,
-            CTraceCallbacks {
-                activity_fn,
-                tensor_activity_fn: None,
-                release_fn,
-                userp: crate::engine::buffer::Addr::of(trace_userp),
-            },
+            CTraceCallbacks::new(c, activity_fn, None, release_fn, trace_userp),
         )
     })
 }
@@ -160,17 +160,17 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceTensorNew(
     release_fn: Option<unsafe extern "C" fn(*mut TRITONSERVER_InferenceTrace, *mut c_void)>,
     trace_userp: *mut c_void,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceTraceTensorNew's caller passes writable `trace` and callbacks
+    // that may be called with `trace_userp` until the trace is released, as tritonserver.h
+    // requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceTraceTensorNew", || {
         new_trace(
+            c,
             trace,
             level,
             parent_id,
-            CTraceCallbacks {
-                activity_fn,
-                tensor_activity_fn,
-                release_fn,
-                userp: crate::engine::buffer::Addr::of(trace_userp),
-            },
+            CTraceCallbacks::new(c, activity_fn, tensor_activity_fn, release_fn, trace_userp),
         )
     })
 }
@@ -184,12 +184,15 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceReportActivity(
     timestamp: u64,
     activity_name: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceTraceReportActivity's caller passes a live trace or NULL and a
+    // NUL-terminated `activity_name`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceTraceReportActivity", || {
         if trace.is_null() {
             return Ok(());
         }
-        let t = arg_ref(trace, "trace")?;
-        let name = arg_cstr(activity_name, "activity_name")?;
+        let t = c.arg_ref(trace, "trace")?;
+        let name = c.arg_cstr(activity_name, "activity_name")?;
         t.report_custom(timestamp, name);
         Ok(())
     })
@@ -200,8 +203,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceReportActivity(
 pub unsafe extern "C" fn TRITONSERVER_InferenceTraceDelete(
     trace: *mut TRITONSERVER_InferenceTrace,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceTraceDelete's caller passes its reference to a trace, given up,
+    // as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceTraceDelete", || {
-        drop(take_arc(trace.cast_const(), "trace")?);
+        drop(c.take_arc(trace.cast_const(), "trace")?);
         Ok(())
     })
 }
@@ -212,9 +218,12 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceId(
     trace: *mut TRITONSERVER_InferenceTrace,
     id: *mut u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceTraceId's caller passes a live trace and writable `id`, as
+    // tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceTraceId", || {
-        let t = arg_ref(trace, "trace")?;
-        out_ptr(id, "id")?.write(t.id());
+        let t = c.arg_ref(trace, "trace")?;
+        c.out_ptr(id, "id")?.write(t.id());
         Ok(())
     })
 }
@@ -225,9 +234,12 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceParentId(
     trace: *mut TRITONSERVER_InferenceTrace,
     parent_id: *mut u64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceTraceParentId's caller passes a live trace and writable
+    // `parent_id`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceTraceParentId", || {
-        let t = arg_ref(trace, "trace")?;
-        out_ptr(parent_id, "parent_id")?.write(t.parent_id());
+        let t = c.arg_ref(trace, "trace")?;
+        c.out_ptr(parent_id, "parent_id")?.write(t.parent_id());
         Ok(())
     })
 }
@@ -239,9 +251,12 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceModelName(
     trace: *mut TRITONSERVER_InferenceTrace,
     model_name: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceTraceModelName's caller passes a live trace and writable
+    // `model_name`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceTraceModelName", || {
-        let t = arg_ref(trace, "trace")?;
-        let out = out_ptr(model_name, "model_name")?;
+        let t = c.arg_ref(trace, "trace")?;
+        let out = c.out_ptr(model_name, "model_name")?;
         out.write(t.with_strings(|name, _, _| name.as_ptr()));
         Ok(())
     })
@@ -253,9 +268,13 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceModelVersion(
     trace: *mut TRITONSERVER_InferenceTrace,
     model_version: *mut i64,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceTraceModelVersion's caller passes a live trace and writable
+    // `model_version`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceTraceModelVersion", || {
-        let t = arg_ref(trace, "trace")?;
-        out_ptr(model_version, "model_version")?.write(t.model_version());
+        let t = c.arg_ref(trace, "trace")?;
+        c.out_ptr(model_version, "model_version")?
+            .write(t.model_version());
         Ok(())
     })
 }
@@ -266,9 +285,12 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceRequestId(
     trace: *mut TRITONSERVER_InferenceTrace,
     request_id: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceTraceRequestId's caller passes a live trace and writable
+    // `request_id`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceTraceRequestId", || {
-        let t = arg_ref(trace, "trace")?;
-        let out = out_ptr(request_id, "request_id")?;
+        let t = c.arg_ref(trace, "trace")?;
+        let out = c.out_ptr(request_id, "request_id")?;
         out.write(t.with_strings(|_, id, _| id.as_ptr()));
         Ok(())
     })
@@ -281,13 +303,16 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceSpawnChildTrace(
     trace: *mut TRITONSERVER_InferenceTrace,
     child_trace: *mut *mut TRITONSERVER_InferenceTrace,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceTraceSpawnChildTrace's caller passes a live trace or NULL and
+    // writable `child_trace`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceTraceSpawnChildTrace", || {
-        let out = out_ptr(child_trace, "child_trace")?;
+        let out = c.out_ptr(child_trace, "child_trace")?;
         if trace.is_null() {
             out.write(std::ptr::null_mut());
             return Ok(());
         }
-        let child = arg_ref(trace, "trace")?.spawn_child();
+        let child = c.arg_ref(trace, "trace")?.spawn_child();
         out.write(Arc::into_raw(child).cast_mut());
         Ok(())
     })
@@ -299,9 +324,12 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceSetContext(
     trace: *mut TRITONSERVER_InferenceTrace,
     trace_context: *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceTraceSetContext's caller passes a live trace and a
+    // NUL-terminated `trace_context`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceTraceSetContext", || {
-        let t = arg_ref(trace, "trace")?;
-        t.set_context(arg_cstr(trace_context, "trace_context")?);
+        let t = c.arg_ref(trace, "trace")?;
+        t.set_context(c.arg_cstr(trace_context, "trace_context")?);
         Ok(())
     })
 }
@@ -312,9 +340,12 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceTraceContext(
     trace: *mut TRITONSERVER_InferenceTrace,
     trace_context: *mut *const c_char,
 ) -> *mut TRITONSERVER_Error {
+    // SAFETY: TRITONSERVER_InferenceTraceContext's caller passes a live trace and writable
+    // `trace_context`, as tritonserver.h requires.
+    let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceTraceContext", || {
-        let t = arg_ref(trace, "trace")?;
-        let out = out_ptr(trace_context, "trace_context")?;
+        let t = c.arg_ref(trace, "trace")?;
+        let out = c.out_ptr(trace_context, "trace_context")?;
         out.write(t.with_strings(|_, _, ctx| ctx.as_ptr()));
         Ok(())
     })
