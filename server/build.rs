@@ -7,7 +7,7 @@
 //!   crate, so its rlib is never linked in: exactly one copy of the core exists in the process,
 //!   the shared library that backends `dlopen`ed later bind to through their own
 //!   `DT_NEEDED libtritonserver.so` (checked by `tests/http.rs` via `/proc/<pid>/maps`).
-//! - The binary carries the runpath `$ORIGIN:$ORIGIN/deps`, so it finds the library next to it
+//! - The binary carries the runpath `$ORIGIN/deps:$ORIGIN`, so it finds the library next to it
 //!   (`target/<profile>/libtritonserver.so`, or an install prefix's `bin/` + `lib/` layout via
 //!   `LD_LIBRARY_PATH`) or in cargo's `deps/` directory.
 
@@ -24,8 +24,13 @@ fn main() {
         "cargo:rustc-link-search=native={}",
         profile_dir.join("deps").display()
     );
-    println!("cargo:rustc-link-search=native={}", profile_dir.display());
+    // Only deps/: cargo also puts link-search directories on the LD_LIBRARY_PATH of `cargo run`
+    // and `cargo test`, where <profile>/libtritonserver.so, refreshed only by a build of the
+    // core itself, could be a stale copy that wins over the library just built.
     println!("cargo:rustc-link-lib=dylib=tritonserver");
-    println!("cargo:rustc-link-arg-bins=-Wl,-rpath,$ORIGIN:$ORIGIN/deps");
+    // deps/ first: inside a cargo target directory it holds the library cargo just built, while
+    // <profile>/libtritonserver.so is only refreshed by a build of the core itself and can be
+    // stale. Installed layouts have no deps/ and use the library next to the binary.
+    println!("cargo:rustc-link-arg-bins=-Wl,-rpath,$ORIGIN/deps:$ORIGIN");
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -83,6 +83,17 @@ impl Contract {
         })
     }
 
+    /// A NUL-terminated string argument as text, with bytes that are not UTF-8 replaced (for
+    /// messages, whose readable part is worth keeping).
+    pub fn arg_cstr_lossy(self, p: *const c_char, what: &str) -> Result<String> {
+        if p.is_null() {
+            return Err(null_arg(what));
+        }
+        // SAFETY: as for `arg_cstr`.
+        let c = unsafe { CStr::from_ptr(p) };
+        Ok(c.to_string_lossy().into_owned())
+    }
+
     /// The bytes of a (pointer, length) argument; a zero length may come with any pointer.
     pub fn arg_bytes<'a>(self, p: *const u8, len: usize, what: &str) -> Result<&'a [u8]> {
         if len == 0 {

@@ -58,13 +58,11 @@ pub unsafe extern "C" fn TRITONSERVER_ErrorNew(
     // A panic must not come back as NULL, which the caller would read as success.
     let internal = |msg: String| TRITONSERVER_Error::into_raw(Error::internal(msg));
     ffi_or_else("TRITONSERVER_ErrorNew", internal, || {
+        // Bytes that are not UTF-8 are replaced; the readable part of the message stays.
         let message = if msg.is_null() {
             String::new()
         } else {
-            match c.arg_cstr(msg, "msg") {
-                Ok(s) => s.to_owned(),
-                Err(_) => String::from("<message is not valid UTF-8>"),
-            }
+            c.arg_cstr_lossy(msg, "msg").unwrap_or_default()
         };
         let code = Code::from_u32(code.0).unwrap_or(Code::Unknown);
         TRITONSERVER_Error::into_raw(Error::new(code, message))
