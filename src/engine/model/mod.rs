@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 pub use gate::{Entered, Finalizing, Initializing};
 pub use instance::Instance;
 pub use life::ModelUse;
-pub(crate) use readiness::check as check_instances;
+pub(crate) use readiness::{all_fresh, check as check_instances};
 pub use readiness::{CellReport, ReadinessSettings, LATENCY_BUCKETS_US};
 use triton_model_config as mc;
 use triton_model_config::pb;
@@ -393,6 +393,9 @@ impl Model {
         }
         if self.life.is_retired() {
             return vec![(None, Error::unavailable(REASON_UNLOADING))];
+        }
+        if all_fresh(self.instances()) {
+            return Vec::new();
         }
         let items: Vec<(&Arc<Model>, &Arc<Instance>)> =
             self.instances().iter().map(|i| (self, i)).collect();

@@ -106,6 +106,8 @@ struct CellState {
     pending: Option<Pending>,
     /// Completed hook calls (callers wait for this to move).
     completed: u64,
+    /// Callers waiting on the condition variable for an answer.
+    waiters: usize,
     /// What the instance is now, for transitions: None until the first answer.
     ready: Option<bool>,
     since: Option<SystemTime>,
@@ -147,7 +149,8 @@ struct Pending {
     started: bool,
     /// A caller already answered "did not answer within N ms" for this call.
     timed_out: bool,
-    job: Arc<Job>,
+    /// The job that will call the hook (set right after the job is made).
+    job: Option<Arc<Job>>,
 }
 
 /// Hook calls queued together; pool threads take items one at a time.
@@ -175,8 +178,14 @@ pub struct CellReport {
 
 impl ReadyCell {
     /// The answer now if it can be given without waiting: a reusable ready answer.
-    fn fast(&self, now: u64) -> bool {
+    pub(crate) fn fast(&self, now: u64) -> bool {
         now < self.ok_until.load(Ordering::Acquire)
+    }
+
+    /// Until when the reusable ready answer holds, if there is one now.
+    pub(crate) fn fresh_until(&self, now: u64) -> Option<u64> {
+        let until = self.ok_until.load(Ordering::Acquire);
+        (now < until).then_some(until)
     }
 
     /// What an operator sees of this instance.
@@ -262,6 +271,13 @@ impl ReadyCell {
     }
 }
 
+/// Whether every instance has a reusable ready answer now (the common case of a probe: no hook
+/// call, no allocation, one atomic load per instance).
+pub(crate) fn all_fresh<'a>(instances: impl IntoIterator<Item = &'a Arc<Instance>>) -> bool {
+    let now = monotonic_ns();
+    instances.into_iter().all(|i| i.ready_cell().fast(now))
+}
+
 /// The readiness of each instance of `items` (None: ready), asking the backends as the module
 /// documentation says. Never blocks longer than the hook timeout.
 pub(crate) fn check(
@@ -287,8 +303,8 @@ pub(crate) fn check(
         }
         if let Some(p) = &st.pending {
             if p.queued_ns + timeout_ns <= now {
-                if p.job.unclaimed() {
-                    start(&p.job);
+                if let Some(job) = p.job.as_ref().filter(|j| j.unclaimed()) {
+                    start(job);
                 }
                 let started = p.started;
                 out[i] = Some(mark_overdue(model, inst, &mut st, settings, started));
@@ -308,13 +324,40 @@ pub(crate) fn check(
             started: false,
             timed_out: false,
             // Filled in below, once the job exists.
-            job: Arc::new(Job {
-                items: Vec::new(),
-                next: AtomicUsize::new(0),
-            }),
+            job: None,
         });
     }
     if !to_run.is_empty() {
+        // While the pool is asked anyway, answers that would expire soon are refreshed in the
+        // same job: the answers of a batch then expire together, so back-to-back probes pay
+        // one batch of hook calls per reuse window instead of a hand-off for every few
+        // instances whose answers happened to expire first. Their current answers stand.
+        let soon = now + reuse_ns / 2;
+        let mut queued = vec![false; items.len()];
+        for (i, _, _) in &to_run {
+            queued[*i] = true;
+        }
+        for (i, (model, inst)) in items.iter().enumerate() {
+            if queued[i] {
+                continue;
+            }
+            let mut st = lock(&inst.ready_cell().state);
+            let expiring = st.pending.is_none()
+                && st.restart_note.is_none()
+                && st
+                    .last
+                    .as_ref()
+                    .is_some_and(|o| o.finished_ns + reuse_ns < soon);
+            if expiring {
+                to_run.push((usize::MAX, (*model).clone(), (*inst).clone()));
+                st.pending = Some(Pending {
+                    queued_ns: now,
+                    started: false,
+                    timed_out: false,
+                    job: None,
+                });
+            }
+        }
         let job = Arc::new(Job {
             items: to_run
                 .iter()
@@ -324,7 +367,7 @@ pub(crate) fn check(
         });
         for (_, _, inst) in &to_run {
             if let Some(p) = lock(&inst.ready_cell().state).pending.as_mut() {
-                p.job = job.clone();
+                p.job = Some(job.clone());
             }
         }
         start(&job);
@@ -348,12 +391,14 @@ pub(crate) fn check(
                 break;
             }
             let wait = Duration::from_nanos(deadline - now).min(help_after);
+            st.waiters += 1;
             st = wait_timeout(&cell.cv, st, wait);
+            st.waiters -= 1;
             if st.completed == seen {
                 // Items of this job nobody has taken yet (the thread on it may be stuck in an
                 // earlier item's hook): ask one more pool thread to go on with them.
-                if let Some(p) = st.pending.as_ref().filter(|p| p.job.unclaimed()) {
-                    let job = p.job.clone();
+                let job = st.pending.as_ref().and_then(|p| p.job.clone());
+                if let Some(job) = job.filter(|j| j.unclaimed()) {
                     drop(st);
                     start(&job);
                     st = lock(&cell.state);
@@ -530,8 +575,12 @@ fn record(
         Ordering::Release,
     );
     let restarting = st.restart_note.is_some();
+    // A notify is a system call even with nobody waiting: only when someone waits.
+    let wake = st.waiters > 0;
     drop(st);
-    cell.cv.notify_all();
+    if wake {
+        cell.cv.notify_all();
+    }
     let policy = model.restart_policy();
     if policy.enabled && !restarting && failures >= policy.after_failures {
         model.restart_instance(inst);

@@ -237,6 +237,8 @@ pub struct Repository {
     paths: RwLock<Vec<PathBuf>>,
     mappings: RwLock<BTreeMap<String, Mapping>>,
     table: ArcSwap<ModelTable>,
+    /// Bumped before every change of the table is published (see [`Repository::generation`]).
+    generation: std::sync::atomic::AtomicU64,
     write: Mutex<()>,
     pub(crate) ops: OpLocks,
 }
@@ -247,6 +249,7 @@ impl Repository {
             paths: RwLock::new(paths),
             mappings: RwLock::new(BTreeMap::new()),
             table: ArcSwap::from_pointee(ModelTable::default()),
+            generation: std::sync::atomic::AtomicU64::new(0),
             write: Mutex::new(()),
             ops: OpLocks::default(),
         }
@@ -315,6 +318,12 @@ impl Repository {
         Ok(())
     }
 
+    /// A number that changes whenever the table changes: what was derived from a snapshot taken
+    /// after reading generation `g` is current while the generation is still `g`.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The current table: one atomic load, no lock.
     pub fn snapshot(&self) -> Arc<ModelTable> {
         self.table.load_full()
@@ -335,6 +344,8 @@ impl Repository {
             .unwrap_or_default();
         let r = f(&mut entry);
         let displaced = next.models.insert(id.clone(), Arc::new(entry));
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let old = self.table.swap(Arc::new(next));
         drop(w);
         drop((displaced, old, current));

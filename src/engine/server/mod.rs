@@ -99,6 +99,8 @@ pub struct Server {
     calls: CallCounter,
     /// How readiness checks behave, shared with every model version.
     readiness: Arc<ReadinessSettings>,
+    /// The last ready verdict and how long it holds (probes in between take two loads).
+    ready_summary: readiness::ReadySummary,
 }
 
 impl Server {
@@ -159,6 +161,7 @@ impl Server {
             retiring: Arc::default(),
             calls: CallCounter::default(),
             readiness: Arc::new(readiness),
+            ready_summary: Default::default(),
         });
         let result = server.load_startup_models();
         server.log_options_table();

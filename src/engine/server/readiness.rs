@@ -4,6 +4,8 @@
 //! `engine::model::readiness`. Versions that were unloaded do not count. Also the background
 //! readiness monitor and the readiness report (`TRITONRS_ServerReadinessReport`).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -26,6 +28,73 @@ pub struct NotReady {
     pub reason: String,
     /// What the instance's readiness state shows (since when, hook latency, restarts).
     pub detail: Option<CellReport>,
+}
+
+/// A ready verdict of strict readiness and how long it holds: for table generation `generation`
+/// until `until` (monotonic ns), the earliest expiry of the answers it was made from. Readers
+/// take two atomic loads; writers (once per reuse window) serialize.
+#[derive(Debug, Default)]
+pub(super) struct ReadySummary {
+    generation: AtomicU64,
+    until: AtomicU64,
+    writing: Mutex<()>,
+}
+
+impl ReadySummary {
+    fn store(&self, generation: u64, until: u64) {
+        let _one = crate::engine::sync::lock(&self.writing);
+        self.until.store(0, Ordering::SeqCst);
+        self.generation.store(generation, Ordering::SeqCst);
+        self.until.store(until, Ordering::SeqCst);
+    }
+
+    /// Whether the verdict holds for the table of `generation` at `now`.
+    pub(super) fn holds(&self, generation: u64, now: u64) -> bool {
+        self.generation.load(Ordering::SeqCst) == generation
+            && now < self.until.load(Ordering::SeqCst)
+    }
+}
+
+impl Server {
+    /// Whether the server is ready from what is known without asking any backend: every tracked
+    /// version READY (or unloaded) and every instance with a reusable ready answer. The common
+    /// case of a probe; anything else takes the full walk.
+    ///
+    /// When it is, the verdict holds until the earliest of those answers expires or the table
+    /// changes: it is kept (`ready_summary`) so that probes meanwhile cost two atomic loads.
+    pub(super) fn all_ready_fast(&self, table: &ModelTable, generation: u64) -> bool {
+        let now = crate::engine::sync::monotonic_ns();
+        let mut until = u64::MAX;
+        let ready = table.models.values().all(|entry| {
+            if entry.versions.is_empty() {
+                return entry.unloaded;
+            }
+            entry
+                .versions
+                .values()
+                .all(|slot| match (slot.state, &slot.model) {
+                    (ModelState::Ready, Some(m)) => {
+                        !m.is_retired()
+                            && (m.backend().is_none()
+                                || m.instances().iter().all(|i| {
+                                    match i.ready_cell().fresh_until(now) {
+                                        Some(u) => {
+                                            until = until.min(u);
+                                            true
+                                        }
+                                        None => false,
+                                    }
+                                }))
+                    }
+                    (ModelState::Unavailable, _) => slot.reason == REASON_UNLOADED,
+                    _ => false,
+                })
+        });
+        if ready {
+            self.ready_summary.store(generation, until);
+        }
+        ready
+    }
 }
 
 /// Every instance of every READY version served by a backend, to be checked together (one
@@ -81,7 +150,18 @@ impl Server {
         if !self.options.strict_readiness {
             return Ok(Vec::new());
         }
+        if first_only
+            && self
+                .ready_summary
+                .holds(self.repo.generation(), crate::engine::sync::monotonic_ns())
+        {
+            return Ok(Vec::new());
+        }
+        let generation = self.repo.generation();
         let table = self.repo.snapshot();
+        if first_only && self.all_ready_fast(&table, generation) {
+            return Ok(Vec::new());
+        }
         let items = serving_instances(&table);
         let answers = check_instances(&items, &self.readiness);
         let mut answers = items.iter().zip(answers);
