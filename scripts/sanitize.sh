@@ -19,8 +19,9 @@
 #             them (cargo test -p triton-core --lib), built with -Zsanitizer=thread
 #             (-Zbuild-std, target/tsan).
 #
-# --reduced (CI, a few minutes): asan for int_lifetime and int_readiness, valgrind for
-# int_lifetime scenarios 1 and 4 and int_readiness; no nightly parts.
+# --reduced (CI, a few minutes): asan for int_lifetime, int_readiness and
+# int_readiness_bounded, valgrind for int_lifetime scenarios 1 and 4, int_readiness and
+# int_readiness_bounded; no nightly parts.
 #
 # Environment: TC_NIGHTLY=<toolchain> (default nightly; installed with rust-src through rustup
 # when missing; "none" skips asan-lib and tsan), TC_SANITIZE_JOBS (parallel valgrind tests,
@@ -72,36 +73,53 @@ fi
 # headers, null_args_exports reads the export table) or build a program of their own without
 # the sanitizer runtime (pkgconfig_consumer), which can not load an ASan-instrumented library.
 ctest_exclude='^(headers_compile|pkgconfig_consumer|null_args_exports)$'
-ctest_reduced='^(int_lifetime|int_readiness)$'
+ctest_reduced='^(int_lifetime|int_readiness|int_readiness_bounded)$'
 
 # ---- part asan: C tests and backends with ASan + UBSan ----
 asan_build() {
   cmake -S c_tests -B target/c_tests_asan -DCMAKE_PREFIX_PATH="$repo/target/stage" \
     -DCMAKE_BUILD_TYPE=Debug -DTC_SANITIZE=ON "${py_flags[@]}" >"$logs/asan-cmake.log"
   if [[ $mode == reduced ]]; then
-    cmake --build target/c_tests_asan -j2 --target int_lifetime int_readiness >"$logs/asan-build.log"
+    cmake --build target/c_tests_asan -j2 --target int_lifetime int_readiness int_readiness_bounded \
+      >"$logs/asan-build.log"
   else
     cmake --build target/c_tests_asan -j2 >"$logs/asan-build.log"
   fi
 }
+# What a sanitizer prints when it reports (ASan, LSan, UBSan).
+san_report='(ERROR|WARNING): (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|runtime error:|Sanitizer:DEADLYSIGNAL'
 # run_asan_ctest <label> [LD_LIBRARY_PATH]
+# Tests that failed only checks of their own ("***Failed", no sanitizer report in the output,
+# e.g. a latency bound of int_readiness_bounded missed on a loaded machine) run once more,
+# alone. A sanitizer report, a timeout or a crash is never retried.
 run_asan_ctest() {
   local label="$1" libdir="${2:-}" sel=(-E "$ctest_exclude")
   [[ $mode == reduced ]] && sel=(-R "$ctest_reduced")
-  local t0 rc=0
+  local t0 rc=0 log="$logs/$1.log"
+  local ldp="${libdir}${libdir:+${LD_LIBRARY_PATH:+:}}${LD_LIBRARY_PATH:-}"
   t0=$(now)
-  LD_LIBRARY_PATH="${libdir}${libdir:+${LD_LIBRARY_PATH:+:}}${LD_LIBRARY_PATH:-}" \
-    ctest --test-dir target/c_tests_asan --output-on-failure -j2 "${sel[@]}" \
-    >"$logs/$label.log" 2>&1 || rc=$?
-  grep -E '^ *[0-9]+/[0-9]+ Test ' "$logs/$label.log" || true
+  LD_LIBRARY_PATH="$ldp" ctest --test-dir target/c_tests_asan --output-on-failure -j2 "${sel[@]}" \
+    >"$log" 2>&1 || rc=$?
+  grep -E '^ *[0-9]+/[0-9]+ Test ' "$log" || true
+  if [[ $rc -ne 0 ]] && ! grep -qE "$san_report" "$log" &&
+     ! grep -E '^ *[0-9]+/[0-9]+ Test .*\*\*\*' "$log" | grep -qvE '\*\*\*Failed'; then
+    echo "  failed only checks of their own, without a sanitizer report:"
+    grep -E '^(FAIL|FAILED) ' "$log" | head -20 | sed 's/^/    /' || true
+    echo "  once more, alone (first log: $log)"
+    log="$logs/$1.rerun.log"
+    rc=0
+    LD_LIBRARY_PATH="$ldp" ctest --test-dir target/c_tests_asan --output-on-failure -j1 \
+      --rerun-failed >"$log" 2>&1 || rc=$?
+    grep -E '^ *[0-9]+/[0-9]+ Test ' "$log" | sed 's/$/ (rerun)/' || true
+  fi
   local took
   took=$(since "$t0")
   if [[ $rc -ne 0 ]]; then
     failed=1
     echo "FAIL: $label (ctest exit $rc, ${took} s); the reports:"
-    grep -E -A60 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$logs/$label.log" | head -400 || true
-    grep -E '^(FAIL|FAILED) ' "$logs/$label.log" | head -40 || true
-    echo "(full log: $logs/$label.log)"
+    grep -E -A60 "$san_report" "$log" | head -400 || true
+    grep -E '^(FAIL|FAILED) ' "$log" | head -40 || true
+    echo "(full log: $log)"
     summary+=("$label: FAIL in ${took} s")
   else
     summary+=("$label: pass in ${took} s")
@@ -117,8 +135,11 @@ run_asan_ctest asan
 # ---- part valgrind: the uninstrumented C tests under memcheck ----
 # Leak checking (definite and indirect leaks are errors) for the tests whose processes tear
 # everything down; not for the API tests that fork one child per case and _exit() it with the
-# case's objects alive and server threads running (api_null_args, api_infer, api_null_all):
-# there a leak report says nothing about the core, memory errors are still checked.
+# case's objects alive and server threads running (api_null_args, api_infer, api_null_all),
+# nor for int_readiness_bounded, whose stubinfer backend forks its stub processes from the
+# server (no exec) and lets them exit: the threads of the server are gone in those children,
+# so what they held reads as lost. There a leak report says nothing about the core; memory
+# errors are still checked.
 # Not run under valgrind: int_python. Its python stubs are other processes (not under
 # valgrind) that write into memory shared with the backend, so memcheck flags correct output
 # values as uninitialised, and it reports uninitialised reads inside the 2.51 python backend's
@@ -132,6 +153,7 @@ if [[ $mode == reduced ]]; then
   # name|leak|timeout s|environment
   vg_tests=(
     "int_lifetime|leak|300|PROBE_FREE=1 TC_LIFETIME_ONLY=1,4"
+    "int_readiness_bounded|noleak|300|"
     "int_readiness|leak|120|"
   )
 else
@@ -139,6 +161,7 @@ else
     "api_null_all|noleak|1200|"
     "int_lifetime|leak|600|PROBE_FREE=1"
     "int_soak|leak|300|PROBE_FREE=1 TC_SOAK_SECONDS=20"
+    "int_readiness_bounded|noleak|300|"
     "api_null_args|noleak|300|"
     "api_infer|noleak|300|"
     "int_plugins|leak|300|"
