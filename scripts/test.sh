@@ -67,7 +67,7 @@ cmake -S c_tests -B target/c_tests -DCMAKE_PREFIX_PATH="$repo/target/stage" -DCM
 cmake --build target/c_tests -j2 >/dev/null
 ctest --test-dir target/c_tests --output-on-failure -j2
 
-step "sanitizers, reduced (ASan + UBSan and valgrind memcheck: int_lifetime, int_readiness)"
+step "sanitizers, reduced (ASan + UBSan and valgrind memcheck: int_lifetime, int_readiness, int_readiness_bounded)"
 scripts/sanitize.sh --reduced
 
 step "drop-in: the real Triton 2.51 tritonserver on its own core and on ours (compared)"
