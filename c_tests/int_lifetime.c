@@ -673,7 +673,11 @@ scenario_delete(const char* repo)
   server = start(repo, 2);
   workers w;
   workers_start(&w, 2, 2);
-  tc_sleep_ms(300);
+  /* Until the threads made calls (slow under valgrind), at most 10 s. */
+  double until = ic_now_s() + 10.0;
+  while ((DGET(ready_calls) == 0 || DGET(req_accepted) == 0) && ic_now_s() < until) {
+    tc_sleep_ms(10);
+  }
   CHECK(DGET(ready_calls) > 0 && DGET(req_accepted) > 0,
         "threads made no call before the stop (%ld readiness calls, %ld requests)",
         DGET(ready_calls), DGET(req_accepted));

@@ -200,10 +200,13 @@ response_cb(TRITONSERVER_InferenceResponse* response, const uint32_t flags, void
     r->is_null = response == NULL;
     if (response != NULL) {
       TRITONSERVER_Error* rerr = TRITONSERVER_InferenceResponseError(response);
-      if (rerr != NULL) { /* owned by the response */
+      if (rerr != NULL) {
+        /* A new error object the caller owns, as 2.51's implementation does (its header says
+         * the response owns it). */
         r->has_error = true;
         r->error_code = TRITONSERVER_ErrorCode(rerr);
         snprintf(r->error_msg, sizeof(r->error_msg), "%s", TRITONSERVER_ErrorMessage(rerr));
+        TRITONSERVER_ErrorDelete(rerr);
       }
       const char* model = NULL;
       int64_t version = 0;

@@ -54,6 +54,9 @@ ALLOWED = {
     ("TRITONSERVER_ServerModelBatchProperties", "voidp"): "If non-nullptr, returns",
     ("TRITONSERVER_ServerModelTransactionProperties", "voidp"): "If non-nullptr, returns",
     ("TRITONSERVER_ServerInferAsync", "trace"): "or nullptr if no tracing",
+    # Compatibility: 2.51 deletes NULL as a no-op and its python backend relies on it (BLS path
+    # of a dead stub).
+    ("TRITONSERVER_InferenceResponseDelete", "inference_response"): "2.51 accepts NULL (no-op)",
     # tritonrs.h (triton-core's own extension): "either pointer may be NULL".
     ("TRITONRS_ApiVersion", "major"): "either pointer may be NULL",
     ("TRITONRS_ApiVersion", "minor"): "either pointer may be NULL",

@@ -130,6 +130,11 @@ pub unsafe extern "C" fn TRITONSERVER_InferenceResponseDelete(
     // and gives up, as tritonserver.h requires.
     let c = unsafe { Contract::assume() };
     ffi_try("TRITONSERVER_InferenceResponseDelete", || {
+        // NULL is a no-op, as in Triton 2.51: its python backend deletes NULL responses on the
+        // BLS path of a dead stub.
+        if inference_response.is_null() {
+            return Ok(());
+        }
         drop(c.take_box(inference_response, "inference_response")?);
         Ok(())
     })
