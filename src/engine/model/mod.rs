@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 pub use gate::{Entered, Finalizing, Initializing};
 pub use instance::Instance;
 pub use life::ModelUse;
-pub(crate) use readiness::{all_fresh, check as check_instances};
+pub(crate) use readiness::{all_fresh, answers_taken_back, check as check_instances};
 pub use readiness::{CellReport, ReadinessSettings, LATENCY_BUCKETS_US};
 use triton_model_config as mc;
 use triton_model_config::pb;
@@ -267,7 +267,11 @@ impl Model {
 
     /// Run one batch on an instance; requests the backend refused get the error. A batch for an
     /// instance whose gate is closed never reaches the backend.
-    pub(crate) fn execute(&self, instance: &Instance, batch: Vec<Box<InferenceRequest>>) {
+    pub(crate) fn execute(
+        self: &Arc<Self>,
+        instance: &Instance,
+        batch: Vec<Box<InferenceRequest>>,
+    ) {
         let mut batch = RequestBatch::new(batch);
         #[cfg(test)]
         if self
@@ -302,7 +306,30 @@ impl Model {
                     .report_failure(r.request_start_ns.load(Ordering::Acquire));
                 r.fail(&e);
             }
+            self.execute_failed(instance);
         }
+    }
+
+    /// The backend refused a whole batch: the instance may have died (a killed stub). Its
+    /// reusable readiness answer is dropped, and with restarts on, a check runs now, so that a
+    /// dead instance is found (and restarted) without waiting for the next probe.
+    fn execute_failed(self: &Arc<Self>, instance: &Instance) {
+        instance.ready_cell().expire_answer();
+        if !self.restart_policy().enabled {
+            return;
+        }
+        let Some(inst) = self
+            .instances()
+            .iter()
+            .find(|i| std::ptr::eq(Arc::as_ptr(i), instance))
+            .cloned()
+        else {
+            return;
+        };
+        let m = self.clone();
+        crate::engine::workers::submit("readiness check after a failed execution", move || {
+            let _ = readiness::check(&[(&m, &inst)], &m.ctx.readiness);
+        });
     }
 
     /// A thread of this version panicked: remember why and tell the server (which marks the

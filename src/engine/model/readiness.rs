@@ -207,14 +207,20 @@ impl ReadyCell {
     }
 
     /// Stop reusing the last answer (the instance was restarted): the next check asks the
-    /// backend. The answer itself stays for callers still waiting for that call.
+    /// backend, and failures count from zero. The answer itself stays for callers still
+    /// waiting for that call.
     pub(crate) fn reset_answers(&self) {
+        self.expire_answer();
+        lock(&self.state).consecutive_failures = 0;
+    }
+
+    /// Stop reusing the last answer: the next check asks the backend.
+    pub(crate) fn expire_answer(&self) {
         self.ok_until.store(0, Ordering::Release);
-        let mut st = lock(&self.state);
-        if let Some(last) = st.last.as_mut() {
+        EXPIRED_EARLY.fetch_add(1, Ordering::SeqCst);
+        if let Some(last) = lock(&self.state).last.as_mut() {
             last.finished_ns = 0;
         }
-        st.consecutive_failures = 0;
     }
 
     /// Record a restart note ("restarting (attempt 2 of 5)", or why it gave up); `None` clears
@@ -260,6 +266,7 @@ impl ReadyCell {
         };
         drop(st);
         self.ok_until.store(0, Ordering::Release);
+        EXPIRED_EARLY.fetch_add(1, Ordering::SeqCst);
         start
     }
 
@@ -269,6 +276,15 @@ impl ReadyCell {
         st.restart_streak = attempt;
         st.last_restart = Some(std::time::Instant::now());
     }
+}
+
+/// Answers taken back before their time (an instance restarting, or its execution failing):
+/// a verdict made from answers is good only while this count is what it was.
+static EXPIRED_EARLY: AtomicU64 = AtomicU64::new(0);
+
+/// See [`EXPIRED_EARLY`].
+pub(crate) fn answers_taken_back() -> u64 {
+    EXPIRED_EARLY.load(Ordering::SeqCst)
 }
 
 /// Whether every instance has a reusable ready answer now (the common case of a probe: no hook

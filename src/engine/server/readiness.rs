@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::{Server, ServerState};
 use crate::engine::error::{Error, Result};
 use crate::engine::model::{
-    check_instances, CellReport, Instance, Model, ModelState, REASON_UNLOADED,
+    answers_taken_back, check_instances, CellReport, Instance, Model, ModelState, REASON_UNLOADED,
 };
 use crate::engine::repository::{ModelId, ModelTable};
 
@@ -36,21 +36,25 @@ pub struct NotReady {
 #[derive(Debug, Default)]
 pub(super) struct ReadySummary {
     generation: AtomicU64,
+    taken_back: AtomicU64,
     until: AtomicU64,
     writing: Mutex<()>,
 }
 
 impl ReadySummary {
-    fn store(&self, generation: u64, until: u64) {
+    fn store(&self, generation: u64, taken_back: u64, until: u64) {
         let _one = crate::engine::sync::lock(&self.writing);
         self.until.store(0, Ordering::SeqCst);
         self.generation.store(generation, Ordering::SeqCst);
+        self.taken_back.store(taken_back, Ordering::SeqCst);
         self.until.store(until, Ordering::SeqCst);
     }
 
-    /// Whether the verdict holds for the table of `generation` at `now`.
-    pub(super) fn holds(&self, generation: u64, now: u64) -> bool {
+    /// Whether the verdict holds for the table of `generation`, with no answer taken back
+    /// since (`taken_back`), at `now`.
+    pub(super) fn holds(&self, generation: u64, taken_back: u64, now: u64) -> bool {
         self.generation.load(Ordering::SeqCst) == generation
+            && self.taken_back.load(Ordering::SeqCst) == taken_back
             && now < self.until.load(Ordering::SeqCst)
     }
 }
@@ -62,7 +66,12 @@ impl Server {
     ///
     /// When it is, the verdict holds until the earliest of those answers expires or the table
     /// changes: it is kept (`ready_summary`) so that probes meanwhile cost two atomic loads.
-    pub(super) fn all_ready_fast(&self, table: &ModelTable, generation: u64) -> bool {
+    pub(super) fn all_ready_fast(
+        &self,
+        table: &ModelTable,
+        generation: u64,
+        taken_back: u64,
+    ) -> bool {
         let now = crate::engine::sync::monotonic_ns();
         let mut until = u64::MAX;
         let ready = table.models.values().all(|entry| {
@@ -91,7 +100,7 @@ impl Server {
                 })
         });
         if ready {
-            self.ready_summary.store(generation, until);
+            self.ready_summary.store(generation, taken_back, until);
         }
         ready
     }
@@ -150,16 +159,14 @@ impl Server {
         if !self.options.strict_readiness {
             return Ok(Vec::new());
         }
-        if first_only
-            && self
-                .ready_summary
-                .holds(self.repo.generation(), crate::engine::sync::monotonic_ns())
-        {
+        let generation = self.repo.generation();
+        let taken_back = answers_taken_back();
+        let now = crate::engine::sync::monotonic_ns();
+        if first_only && self.ready_summary.holds(generation, taken_back, now) {
             return Ok(Vec::new());
         }
-        let generation = self.repo.generation();
         let table = self.repo.snapshot();
-        if first_only && self.all_ready_fast(&table, generation) {
+        if first_only && self.all_ready_fast(&table, generation, taken_back) {
             return Ok(Vec::new());
         }
         let items = serving_instances(&table);
@@ -262,6 +269,10 @@ impl Server {
     /// The readiness report as JSON: `{"ready": bool, "not_ready": [{"model", "version",
     /// "state", "instance", "reason"}]}` (what `TRITONRS_ServerReadinessReport` returns).
     pub fn readiness_report(&self) -> Result<serde_json::Value> {
+        // Ready (the common probe): the kept verdict answers without a walk.
+        if self.not_ready(true)?.is_empty() {
+            return Ok(serde_json::json!({ "ready": true, "not_ready": [] }));
+        }
         let items = self.not_ready(false)?;
         let table = self.repo.snapshot();
         let list: Vec<serde_json::Value> = items

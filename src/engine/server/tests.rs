@@ -1454,3 +1454,25 @@ fn a_hung_hook_does_not_hold_up_the_other_models_checks() {
     assert!(wait_until(|| s.is_ready() == Ok(true)));
     s.stop().unwrap();
 }
+
+/// An execution the backend refuses (a dead stub) makes the instance be checked at once: with
+/// restarts on, a dead instance is restarted without anyone probing readiness.
+#[test]
+fn failed_executions_prompt_a_check_and_a_restart() {
+    let f = Fixture::new("restart-exec");
+    f.model("m", "mock", &[1], RESTART);
+    let s = f.start(bounded_options(&f, 2000)).unwrap();
+    f.state.heal_on_finalize.store(true, Ordering::SeqCst);
+    f.state.not_ready.lock().unwrap().push("m_0".into());
+    let fe = Arc::new(super::tests_infer::Frontend::default());
+    // The mock's Execute refuses every batch.
+    for _ in 0..2 {
+        s.infer(super::tests_infer::request(&s, &fe, None))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    assert!(wait_until(|| count_calls(&f, "inst_init m_0") == 2));
+    assert!(wait_until(|| s.is_ready() == Ok(true)));
+    s.stop().unwrap();
+}
