@@ -18,52 +18,34 @@
  * this project's rule), NULL arguments crash most groups, InferAsync without a response
  * callback is accepted there (and crashes later), a new BufferAttributes has an
  * uninitialized byte size, and SetMemoryType accepts any value. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "infer_common.h"
 
 static int groups_run = 0, groups_failed = 0;
 
 static void
-report_child(const char* name, pid_t pid)
+count_outcome(const char* name, pid_t pid)
 {
-  if (pid < 0) {
-    tc_fail(__FILE__, __LINE__, "fork failed for group %s", name);
-    return;
-  }
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0) {
-  }
-  if (WIFSIGNALED(st)) {
+  char label[256];
+  snprintf(label, sizeof(label), "NULL group %s", name);
+  if (tc_wait_forked(label, pid, NULL) != TC_PASSED) {
     groups_failed++;
-    tc_fail(__FILE__, __LINE__, "NULL group %s: killed by signal %d (%s)%s", name,
-            WTERMSIG(st), strsignal(WTERMSIG(st)),
-            WTERMSIG(st) == SIGALRM ? " (hang > 10 s)" : "");
-  } else if (WEXITSTATUS(st) != 0) {
-    groups_failed++;
-    tc_fail(__FILE__, __LINE__, "NULL group %s: failed (see above)", name);
   }
 }
 
+/* Run the body in a child with a 10 s alarm; report the outcome. */
 #define NULLGROUP(name, ...)                 \
   do {                                       \
     groups_run++;                            \
-    fflush(stdout);                          \
-    fflush(stderr);                          \
-    pid_t pid__ = fork();                    \
+    pid_t pid__ = tc_fork(10);               \
     if (pid__ == 0) {                        \
-      alarm(10);                             \
-      tc_failures = 0;                       \
       __VA_ARGS__;                           \
-      fflush(stdout);                        \
-      _exit(tc_failures ? 1 : 0);            \
+      tc_child_exit();                       \
     }                                        \
-    report_child(name, pid__);               \
+    count_outcome(name, pid__);              \
   } while (0)
 
 #define NULL_ARG(expr) EXPECT_ERR((expr), TRITONSERVER_ERROR_INVALID_ARG)

@@ -16,12 +16,9 @@
  * The error-returning deleters (MessageDelete, ServerOptionsDelete, ServerDelete) and
  * ServerStop return INVALID_ARG for NULL, like every other function here; note that real
  * 2.51 returns success (delete of nullptr) for those four. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "common.h"
 #include "triton/core/tritonbackend.h"
@@ -34,39 +31,28 @@ static int cases_crashed = 0;
 #define NULLCASE(name, ...)                                                   \
   do {                                                                        \
     cases_run++;                                                              \
-    fflush(stdout);                                                           \
-    fflush(stderr);                                                           \
-    pid_t pid__ = fork();                                                     \
+    pid_t pid__ = tc_fork(0);                                                 \
     if (pid__ == 0) {                                                         \
-      tc_failures = 0; /* count only this case's failures */                  \
       __VA_ARGS__;                                                            \
-      fflush(stdout);                                                         \
-      _exit(tc_failures ? 1 : 0);                                             \
+      tc_child_exit();                                                        \
     }                                                                         \
-    report_child(name, pid__);                                                \
+    count_outcome(name, pid__);                                               \
   } while (0)
 
 /* Expect INVALID_ARG from a call. */
 #define NULL_ARG(expr) EXPECT_ERR((expr), TRITONSERVER_ERROR_INVALID_ARG)
 
 static void
-report_child(const char* name, pid_t pid)
+count_outcome(const char* name, pid_t pid)
 {
-  if (pid < 0) {
-    tc_fail(__FILE__, __LINE__, "fork failed for case %s", name);
-    return;
+  char label[256];
+  snprintf(label, sizeof(label), "case %s", name);
+  tc_outcome outcome = tc_wait_forked(label, pid, NULL);
+  if (outcome != TC_PASSED) {
+    cases_failed++;
   }
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0) {
-  }
-  if (WIFSIGNALED(st)) {
+  if (outcome == TC_CRASHED || outcome == TC_HUNG) {
     cases_crashed++;
-    cases_failed++;
-    tc_fail(__FILE__, __LINE__, "case %s: crashed with signal %d (%s)", name,
-            WTERMSIG(st), strsignal(WTERMSIG(st)));
-  } else if (WEXITSTATUS(st) != 0) {
-    cases_failed++;
-    tc_fail(__FILE__, __LINE__, "case %s: failed (see above)", name);
   }
 }
 
