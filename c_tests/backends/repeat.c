@@ -31,22 +31,6 @@ typedef struct repeat_job {
   int32_t delay_ms;
 } repeat_job;
 
-static uint64_t
-now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void
-sleep_ms(int64_t ms)
-{
-  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
 static void
 log_err(const char* what, TRITONSERVER_Error* err)
 {
@@ -54,21 +38,6 @@ log_err(const char* what, TRITONSERVER_Error* err)
     fprintf(stderr, "repeat: %s failed: %s\n", what, TRITONSERVER_ErrorMessage(err));
     TRITONSERVER_ErrorDelete(err);
   }
-}
-
-TRITONSERVER_Error*
-tb_hook_backend_initialize(TRITONBACKEND_Backend* backend)
-{
-  (void)backend;
-  return NULL;
-}
-
-TRITONSERVER_Error*
-tb_hook_model_initialize(TRITONBACKEND_Model* model, tb_model_state* state)
-{
-  (void)model;
-  (void)state;
-  return NULL;
 }
 
 TRITONSERVER_Error*
@@ -144,7 +113,7 @@ sender(void* arg)
   repeat_job* job = arg;
   for (int32_t i = 0; i < job->n; ++i) {
     if (job->delay_ms > 0) {
-      sleep_ms(job->delay_ms);
+      tb_sleep_ms(job->delay_ms);
     }
     TRITONBACKEND_Response* response = NULL;
     TRITONSERVER_Error* err = TRITONBACKEND_ResponseNewFromFactory(&response, job->factory);
@@ -246,7 +215,7 @@ TRITONBACKEND_ModelInstanceExecute(
     return err;
   }
   repeat_instance* ri = state->user;
-  uint64_t start = now_ns();
+  uint64_t start = tb_now_ns();
   for (uint32_t r = 0; r < request_count; ++r) {
     TRITONBACKEND_Request* request = requests[r];
     int32_t n = 0, delay = 0;
@@ -271,7 +240,7 @@ TRITONBACKEND_ModelInstanceExecute(
             TRITONBACKEND_ResponseSend(response, TRITONSERVER_RESPONSE_COMPLETE_FINAL, err));
       }
       TRITONSERVER_ErrorDelete(err);
-      uint64_t end = now_ns();
+      uint64_t end = tb_now_ns();
       log_err(
           "ReportStatistics", TRITONBACKEND_ModelInstanceReportStatistics(
                                   instance, request, false, start, start, end, end));
@@ -285,7 +254,7 @@ TRITONBACKEND_ModelInstanceExecute(
     job->factory = factory;
     job->n = n;
     job->delay_ms = delay;
-    uint64_t end = now_ns();
+    uint64_t end = tb_now_ns();
     log_err(
         "ReportStatistics", TRITONBACKEND_ModelInstanceReportStatistics(
                                 instance, request, true, start, start, end, end));
@@ -306,7 +275,7 @@ TRITONBACKEND_ModelInstanceExecute(
     }
     pthread_attr_destroy(&attr);
   }
-  uint64_t end = now_ns();
+  uint64_t end = tb_now_ns();
   log_err(
       "ReportBatchStatistics", TRITONBACKEND_ModelInstanceReportBatchStatistics(
                                    instance, request_count, start, start, end, end));
