@@ -26,26 +26,14 @@
 
 static int groups_run = 0, groups_failed = 0;
 
-static void
-count_outcome(const char* name, pid_t pid)
-{
-  char label[256];
-  snprintf(label, sizeof(label), "NULL group %s", name);
-  if (tc_wait_forked(label, pid, NULL) != TC_PASSED) {
-    groups_failed++;
-  }
-}
-
-/* Run the body in a child with a 10 s alarm; report the outcome. */
-#define NULLGROUP(name, ...)                 \
-  do {                                       \
-    groups_run++;                            \
-    pid_t pid__ = tc_fork(10);               \
-    if (pid__ == 0) {                        \
-      __VA_ARGS__;                           \
-      tc_child_exit();                       \
-    }                                        \
-    count_outcome(name, pid__);              \
+/* Run the body in a child with a 10 s alarm (a crash or hang is reported by name); count
+ * the outcome. */
+#define NULLGROUP(name, ...)                                    \
+  do {                                                          \
+    tc_outcome outcome__;                                       \
+    TC_FORKED(outcome__, "NULL group " name, 10, __VA_ARGS__);  \
+    groups_run++;                                               \
+    groups_failed += outcome__ != TC_PASSED;                    \
   } while (0)
 
 #define NULL_ARG(expr) EXPECT_ERR((expr), TRITONSERVER_ERROR_INVALID_ARG)

@@ -87,6 +87,16 @@ void tc_child_exit(void) __attribute__((noreturn));
 tc_outcome tc_wait_forked(const char* name, pid_t pid, tc_forked* info);
 /* The three at once: fn(arg) in a forked child, alarm(alarm_s) (0: none) as hang guard. */
 tc_outcome tc_run_forked(const char* name, void (*fn)(void*), void* arg, unsigned alarm_s);
+/* The same for statements instead of a function: `outcome` (an lvalue) gets the result. */
+#define TC_FORKED(outcome, name, alarm_s, ...)          \
+  do {                                                  \
+    pid_t tc_pid__ = tc_fork(alarm_s);                  \
+    if (tc_pid__ == 0) {                                \
+      __VA_ARGS__;                                      \
+      tc_child_exit();                                  \
+    }                                                   \
+    (outcome) = tc_wait_forked((name), tc_pid__, NULL); \
+  } while (0)
 /* True if `n` is listed in environment variable `env` ("1,4": scenarios 1 and 4), or if
  * `env` is unset or empty (everything runs). */
 bool tc_selected(const char* env, int n);
