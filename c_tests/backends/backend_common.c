@@ -147,8 +147,10 @@ tb_kill_and_reap(pid_t pid)
 }
 
 TRITONSERVER_Error*
-tb_stub_ready(tb_instance_state* state)
+tb_stub_ready(TRITONBACKEND_ModelInstance* instance)
 {
+  tb_instance_state* state = NULL;
+  TB_RETURN_IF_ERROR(tb_instance_state_get(instance, &state));
   pid_t pid = __atomic_load_n(&state->child, __ATOMIC_SEQ_CST);
   bool alive = false;
   if (pid > 0) {

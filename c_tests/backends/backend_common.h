@@ -50,6 +50,16 @@ typedef struct tb_instance_state {
   void* user;  /* free for backend-specific use */
 } tb_instance_state;
 
+/* Return the error of `expr` (a TRITONSERVER_Error*) unless it is NULL, as upstream's
+ * RETURN_IF_ERROR. */
+#define TB_RETURN_IF_ERROR(expr)            \
+  do {                                      \
+    TRITONSERVER_Error* tb_rie__ = (expr);  \
+    if (tb_rie__ != NULL) {                 \
+      return tb_rie__;                      \
+    }                                       \
+  } while (0)
+
 /* Build an error "<backend>: <formatted message>". */
 TRITONSERVER_Error* tb_error(TRITONSERVER_Error_Code code, const char* fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -91,10 +101,10 @@ char* tb_model_config_json(TRITONBACKEND_Model* model);
 TRITONSERVER_Error* tb_write_pid_file(const tb_instance_state* state, pid_t pid);
 /* SIGKILL the child and reap it. */
 void tb_kill_and_reap(pid_t pid);
-/* ModelInstanceReady of such an instance: NULL (ready) while the child runs (waitpid
- * WNOHANG), else INTERNAL "Stub process '<instance>' is not healthy." as python_backend
- * >= 2.64 answers. A reaped child is remembered as -1, so that later checks do not waitpid a
- * reused pid. */
-TRITONSERVER_Error* tb_stub_ready(tb_instance_state* state);
+/* ModelInstanceReady of such an instance: the error of a bad instance state; NULL (ready)
+ * while the child runs (waitpid WNOHANG); else INTERNAL "Stub process '<instance>' is not
+ * healthy." as python_backend >= 2.64 answers. A reaped child is remembered as -1, so that
+ * later checks do not waitpid a reused pid. */
+TRITONSERVER_Error* tb_stub_ready(TRITONBACKEND_ModelInstance* instance);
 
 #endif

@@ -9,10 +9,7 @@ TB_EXPORT TRITONSERVER_Error*
 TRITONBACKEND_ModelInstanceReady(TRITONBACKEND_ModelInstance* instance)
 {
   tb_instance_state* state = NULL;
-  TRITONSERVER_Error* err = tb_instance_state_get(instance, &state);
-  if (err != NULL) {
-    return err;
-  }
+  TB_RETURN_IF_ERROR(tb_instance_state_get(instance, &state));
   char path[PATH_MAX];
   snprintf(path, sizeof(path), "%s/NOT_READY", state->model->repository);
   if (access(path, F_OK) == 0) {

@@ -262,11 +262,9 @@ TRITONBACKEND_ModelInstanceExecute(
     TRITONBACKEND_ModelInstance* instance, TRITONBACKEND_Request** requests,
     const uint32_t request_count)
 {
+  /* On an error, the core answers and releases the requests. */
   tb_instance_state* state = NULL;
-  TRITONSERVER_Error* err = tb_instance_state_get(instance, &state);
-  if (err != NULL) {
-    return err; /* the core answers and releases the requests */
-  }
+  TB_RETURN_IF_ERROR(tb_instance_state_get(instance, &state));
   identity_instance* ii = state->user;
   uint64_t exec_start = tb_now_ns();
 

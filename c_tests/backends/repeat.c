@@ -210,16 +210,13 @@ TRITONBACKEND_ModelInstanceExecute(
     const uint32_t request_count)
 {
   tb_instance_state* state = NULL;
-  TRITONSERVER_Error* err = tb_instance_state_get(instance, &state);
-  if (err != NULL) {
-    return err;
-  }
+  TB_RETURN_IF_ERROR(tb_instance_state_get(instance, &state));
   repeat_instance* ri = state->user;
   uint64_t start = tb_now_ns();
   for (uint32_t r = 0; r < request_count; ++r) {
     TRITONBACKEND_Request* request = requests[r];
     int32_t n = 0, delay = 0;
-    err = read_int32(request, "IN", false, 0, &n);
+    TRITONSERVER_Error* err = read_int32(request, "IN", false, 0, &n);
     if (err == NULL) {
       err = read_int32(request, "DELAY", true, 0, &delay);
     }

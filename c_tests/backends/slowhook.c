@@ -67,10 +67,7 @@ TB_EXPORT TRITONSERVER_Error*
 TRITONBACKEND_ModelInstanceReady(TRITONBACKEND_ModelInstance* instance)
 {
   tb_instance_state* state = NULL;
-  TRITONSERVER_Error* err = tb_instance_state_get(instance, &state);
-  if (err != NULL) {
-    return err;
-  }
+  TB_RETURN_IF_ERROR(tb_instance_state_get(instance, &state));
   atomic_long* mine = state->user;
   atomic_fetch_add(&g_calls, 1);
   atomic_fetch_add(&g_in_flight, 1);

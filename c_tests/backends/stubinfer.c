@@ -330,12 +330,7 @@ TB_EXPORT TRITONSERVER_Error*
 TRITONBACKEND_ModelInstanceReady(TRITONBACKEND_ModelInstance* instance)
 {
   INC(hook_calls);
-  tb_instance_state* state = NULL;
-  TRITONSERVER_Error* err = tb_instance_state_get(instance, &state);
-  if (err != NULL) {
-    return err;
-  }
-  return tb_stub_ready(state);
+  return tb_stub_ready(instance);
 }
 
 /* Ask the stub; NULL on success (out filled), else the error to answer with. */
@@ -424,15 +419,13 @@ TRITONBACKEND_ModelInstanceExecute(
     TRITONBACKEND_ModelInstance* instance, TRITONBACKEND_Request** requests,
     const uint32_t request_count)
 {
+  /* On an error, the core answers and releases the requests. */
   tb_instance_state* state = NULL;
-  TRITONSERVER_Error* err = tb_instance_state_get(instance, &state);
-  if (err != NULL) {
-    return err; /* the core answers and releases the requests */
-  }
+  TB_RETURN_IF_ERROR(tb_instance_state_get(instance, &state));
   for (uint32_t r = 0; r < request_count; ++r) {
     INC(requests);
     TRITONBACKEND_Response* response = NULL;
-    err = TRITONBACKEND_ResponseNew(&response, requests[r]);
+    TRITONSERVER_Error* err = TRITONBACKEND_ResponseNew(&response, requests[r]);
     if (err == NULL) {
       TRITONSERVER_Error* ierr = infer_one(state, requests[r], response);
       if (ierr == NULL) {

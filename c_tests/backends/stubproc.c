@@ -70,10 +70,5 @@ tb_hook_instance_finalize(
 TB_EXPORT TRITONSERVER_Error*
 TRITONBACKEND_ModelInstanceReady(TRITONBACKEND_ModelInstance* instance)
 {
-  tb_instance_state* state = NULL;
-  TRITONSERVER_Error* err = tb_instance_state_get(instance, &state);
-  if (err != NULL) {
-    return err;
-  }
-  return tb_stub_ready(state);
+  return tb_stub_ready(instance);
 }
