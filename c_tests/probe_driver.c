@@ -15,7 +15,7 @@ static struct {
   int (*count)(void);
   const char* (*name)(int);
   long (*at)(int);
-  void (*set)(const char*, long);
+  void (*set)(const char*, long); /* not called; required as int_lifetime always did */
 } P;
 
 void

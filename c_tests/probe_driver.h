@@ -101,11 +101,12 @@ typedef struct pd_totals {
 } pd_totals;
 
 /* The checks on a child's last snapshot: counters were reported; every lifetime-violation
- * counter of the probe is 0 (each other one is appended to `detail` as " name=value"); no
- * leak: response factories created = deleted, requests created = deleted, responses
- * received = deleted, no accepted request without FINAL response or release (drv.lost, plus
- * drv.outstanding if `count_outstanding`), allocator buffers allocated = released. Failure
- * messages start with `prefix`. Returns true if every check passed. */
+ * counter of the probe is 0 (each nonzero one is appended to the string `detail` as
+ * " name=value"); no leak: response factories created = deleted, requests created =
+ * deleted, responses received = deleted, no accepted request without FINAL response or
+ * release (drv.lost, plus drv.outstanding if `count_outstanding`), allocator buffers
+ * allocated = released. Failure messages start with `prefix`. Returns true if every check
+ * passed; `t` gets the numbers. */
 bool pd_check(const pd_result* r, const char* prefix, bool count_outstanding, pd_totals* t,
               char* detail, size_t detail_size);
 
