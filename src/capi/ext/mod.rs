@@ -19,25 +19,14 @@ use crate::capi::boundary::ffi_try;
 use crate::capi::handle::{into_raw, Contract};
 use crate::capi::server::error::TRITONSERVER_Error;
 use crate::capi::server::message::TRITONSERVER_Message;
-use crate::capi::server::options::TRITONSERVER_ServerOptions;
+use crate::capi::server::options::{with_options, TRITONSERVER_ServerOptions};
 use crate::capi::server::server::{server_ref, TRITONSERVER_Server};
 use crate::engine::message::Message;
-use crate::engine::server::Options;
-use crate::engine::Result;
 
 /// `TRITONRS_API_VERSION_MAJOR`: the major version of the extension API.
 pub const TRITONRS_API_VERSION_MAJOR: u32 = 1;
 /// `TRITONRS_API_VERSION_MINOR`: the minor version of the extension API.
 pub const TRITONRS_API_VERSION_MINOR: u32 = 0;
-
-fn with_options(
-    c: Contract,
-    name: &'static str,
-    options: *mut TRITONSERVER_ServerOptions,
-    f: impl FnOnce(&mut Options) -> Result<()>,
-) -> *mut TRITONSERVER_Error {
-    ffi_try(name, || f(c.arg_mut(options, "options")?))
-}
 
 /// The version of the extension API this library implements (either pointer may be NULL).
 #[unsafe(no_mangle)]

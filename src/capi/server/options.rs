@@ -19,8 +19,8 @@ use crate::engine::{Error, Result};
 /// Server options.
 pub type TRITONSERVER_ServerOptions = Options;
 
-/// Run a setter on the options behind `options`.
-fn with_options(
+/// Run a setter on the options behind `options` (also the extension setters of `tritonrs.h`).
+pub(crate) fn with_options(
     c: Contract,
     name: &'static str,
     options: *mut TRITONSERVER_ServerOptions,

@@ -28,22 +28,16 @@ pub(crate) struct OpGuard {
 impl OpLocks {
     /// Wait until no other operation runs on `name`, then hold its lock.
     pub fn acquire(&self, name: &str) -> OpGuard {
-        let flag = lock(&self.flags)
-            .entry(name.to_owned())
-            .or_default()
-            .clone();
-        {
-            let mut busy = lock(&flag.busy);
-            while *busy {
-                busy = crate::engine::sync::wait(&flag.cv, busy);
-            }
-            *busy = true;
-        }
-        OpGuard { flag }
+        self.acquire_by(name, None)
+            .expect("an acquisition without a deadline always succeeds")
     }
 
     /// [`OpLocks::acquire`], giving up at `deadline`.
     pub fn acquire_until(&self, name: &str, deadline: Instant) -> Option<OpGuard> {
+        self.acquire_by(name, Some(deadline))
+    }
+
+    fn acquire_by(&self, name: &str, deadline: Option<Instant>) -> Option<OpGuard> {
         let flag = lock(&self.flags)
             .entry(name.to_owned())
             .or_default()
@@ -51,11 +45,16 @@ impl OpLocks {
         {
             let mut busy = lock(&flag.busy);
             while *busy {
-                let now = Instant::now();
-                if now >= deadline {
-                    return None;
-                }
-                busy = crate::engine::sync::wait_timeout(&flag.cv, busy, deadline - now);
+                busy = match deadline {
+                    None => crate::engine::sync::wait(&flag.cv, busy),
+                    Some(d) => {
+                        let now = Instant::now();
+                        if now >= d {
+                            return None;
+                        }
+                        crate::engine::sync::wait_timeout(&flag.cv, busy, d - now)
+                    }
+                };
             }
             *busy = true;
         }

@@ -420,18 +420,21 @@ impl Server {
         mut cfg: pb::ModelConfig,
         config_provided: bool,
     ) -> Result<Arc<Model>> {
-        if cfg.platform == mc::names::ENSEMBLE_PLATFORM {
+        let create = |cfg, backend| {
             let model = Model::new(
                 name,
                 version,
                 model_dir,
                 cfg,
                 !self.options.strict_model_config,
-                None,
+                backend,
                 self.model_context(id),
             );
             model.initialize(config_provided)?;
-            return Ok(model);
+            Ok(model)
+        };
+        if cfg.platform == mc::names::ENSEMBLE_PLATFORM {
+            return create(cfg, None);
         }
         if cfg.backend.is_empty() {
             return Err(Error::invalid_arg(format!(
@@ -455,17 +458,7 @@ impl Server {
         let preferred = preferred_to_config(&backend.attributes().preferred_groups());
         mc::normalize_instance_group(&mut cfg, &preferred)?;
         mc::validate_instance_group(&cfg)?;
-        let model = Model::new(
-            name,
-            version,
-            model_dir,
-            cfg,
-            !self.options.strict_model_config,
-            Some(backend),
-            self.model_context(id),
-        );
-        model.initialize(config_provided)?;
-        Ok(model)
+        create(cfg, Some(backend))
     }
 }
 

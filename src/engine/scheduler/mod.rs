@@ -13,8 +13,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use triton_idle_spin::IdleSpin;
-use triton_model_config::pb;
-use triton_model_config::pb::model_config::SchedulingChoice;
 
 use crate::engine::error::Error;
 use crate::engine::infer::{monotonic_ns, FailureReason, InferenceRequest};
@@ -23,177 +21,14 @@ use crate::engine::sequence::Sequences;
 use crate::engine::sync::lock;
 use crate::engine::trace::Activity;
 
-/// How long a request may wait, and what happens when it waited too long.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct QueuePolicy {
-    /// 0: no limit.
-    default_timeout_us: u64,
-    allow_timeout_override: bool,
-    /// 0: unlimited.
-    max_queue_size: u64,
-    reject_on_timeout: bool,
-}
+mod policy;
+mod queue;
+mod settings;
 
-impl QueuePolicy {
-    fn from_config(p: Option<&pb::ModelQueuePolicy>) -> QueuePolicy {
-        match p {
-            None => QueuePolicy {
-                default_timeout_us: 0,
-                allow_timeout_override: false,
-                max_queue_size: 0,
-                reject_on_timeout: true,
-            },
-            Some(p) => QueuePolicy {
-                default_timeout_us: p.default_timeout_microseconds,
-                allow_timeout_override: p.allow_timeout_override,
-                max_queue_size: u64::from(p.max_queue_size),
-                reject_on_timeout: p.timeout_action
-                    == pb::model_queue_policy::TimeoutAction::Reject as i32,
-            },
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Policy {
-    dynamic: bool,
-    max_batch_size: u64,
-    preferred: Vec<u64>,
-    max_delay: Duration,
-    priority_levels: u64,
-    default_priority: u64,
-    default_queue: QueuePolicy,
-    level_queues: Vec<(u64, QueuePolicy)>,
-}
-
-impl Policy {
-    fn from_config(cfg: &pb::ModelConfig) -> Policy {
-        let max_batch_size = u64::try_from(cfg.max_batch_size).unwrap_or(0);
-        match &cfg.scheduling_choice {
-            Some(SchedulingChoice::DynamicBatching(db)) => Policy {
-                dynamic: true,
-                max_batch_size: max_batch_size.max(1),
-                preferred: db
-                    .preferred_batch_size
-                    .iter()
-                    .filter_map(|p| u64::try_from(*p).ok())
-                    .collect(),
-                max_delay: Duration::from_micros(db.max_queue_delay_microseconds),
-                priority_levels: db.priority_levels,
-                default_priority: db.default_priority_level,
-                default_queue: QueuePolicy::from_config(db.default_queue_policy.as_ref()),
-                level_queues: db
-                    .priority_queue_policy
-                    .iter()
-                    .map(|(k, v)| (*k, QueuePolicy::from_config(Some(v))))
-                    .collect(),
-            },
-            _ => Policy {
-                dynamic: false,
-                max_batch_size: max_batch_size.max(1),
-                preferred: Vec::new(),
-                max_delay: Duration::ZERO,
-                priority_levels: 0,
-                default_priority: 0,
-                default_queue: QueuePolicy::from_config(None),
-                level_queues: Vec::new(),
-            },
-        }
-    }
-
-    fn queue_policy(&self, level: u64) -> QueuePolicy {
-        self.level_queues
-            .iter()
-            .find(|(l, _)| *l == level)
-            .map(|(_, q)| *q)
-            .unwrap_or(self.default_queue)
-    }
-}
-
-struct Queued {
-    request: Box<InferenceRequest>,
-    /// Deadline after which the request times out in the queue.
-    deadline: Option<Instant>,
-    enqueued: Instant,
-}
-
-#[derive(Default)]
-struct State {
-    /// One queue per priority level (index 0 = highest priority).
-    levels: Vec<VecDeque<Queued>>,
-    /// Sequence batching: one queue per instance, in arrival order.
-    per_instance: Vec<VecDeque<Box<InferenceRequest>>>,
-    /// Queued requests that have a deadline (none: the expiry scan is skipped).
-    with_deadline: usize,
-    accepting: bool,
-    stopping: bool,
-    /// Workers asleep on the condition variable: a notify is a syscall even with nobody
-    /// waiting, so enqueue skips it when this is zero.
-    waiting: usize,
-    /// Per active instance: taken out of scheduling while it restarts.
-    paused: Vec<bool>,
-    /// Per active instance: failed for good (a restart gave up), with why.
-    failed: Vec<Option<String>>,
-}
-
-impl State {
-    /// Why no active instance can take requests, when none can.
-    fn all_failed(&self) -> Option<&str> {
-        if self.failed.iter().all(Option::is_some) {
-            self.failed.iter().flatten().next().map(String::as_str)
-        } else {
-            None
-        }
-    }
-}
-
-impl State {
-    fn len(&self) -> usize {
-        self.levels.iter().map(VecDeque::len).sum::<usize>()
-            + self.per_instance.iter().map(VecDeque::len).sum::<usize>()
-    }
-    fn front(&self) -> Option<&Queued> {
-        self.levels.iter().find_map(VecDeque::front)
-    }
-}
-
-/// How model-instance threads wait for work and run (triton-core extension settings; for an
-/// unmodified frontend also from the environment, see `Options::from_env`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchedulerSettings {
-    /// How long an idle instance thread keeps looking at its queue before it sleeps, while the
-    /// machine has a CPU to spare (0: it sleeps at once, as upstream).
-    pub spin: std::time::Duration,
-    /// Instance threads run under `SCHED_BATCH` (their wake-up does not preempt the caller).
-    pub batch_policy: bool,
-    /// A request that finds its queue empty and an instance idle executes on the caller's
-    /// thread (never with dynamic or sequence batching or rate limiting).
-    pub caller_executes: bool,
-}
-
-impl Default for SchedulerSettings {
-    fn default() -> Self {
-        SchedulerSettings {
-            spin: std::time::Duration::ZERO,
-            batch_policy: true,
-            caller_executes: false,
-        }
-    }
-}
-
-/// The spin window of idle instance threads and how many CPUs this process may use (computed
-/// once). No spinning on one CPU: there a spinning thread only delays the thread it waits for.
-fn spin_window(settings: &SchedulerSettings) -> (Duration, usize) {
-    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    if cfg!(test) {
-        // The engine's own tests run every idle worker through the spin, machine load or not.
-        return (Duration::from_micros(200), 2);
-    }
-    (
-        settings.spin,
-        *CPUS.get_or_init(triton_idle_spin::usable_cpus),
-    )
-}
+use policy::Policy;
+use queue::{take_expired, Queued, State};
+use settings::spin_window;
+pub use settings::SchedulerSettings;
 
 /// The queue and workers of one model version.
 pub struct Scheduler {
@@ -749,24 +584,4 @@ impl Scheduler {
             drop(lock(m));
         }
     }
-}
-
-/// Remove requests whose queue deadline passed.
-fn take_expired(st: &mut State) -> Vec<Box<InferenceRequest>> {
-    if st.with_deadline == 0 {
-        return Vec::new();
-    }
-    let now = Instant::now();
-    let mut out = Vec::new();
-    for q in st.levels.iter_mut() {
-        if q.iter().any(|i| i.deadline.is_some_and(|d| d <= now)) {
-            let (keep, expired): (VecDeque<Queued>, VecDeque<Queued>) = q
-                .drain(..)
-                .partition(|i| i.deadline.is_none_or(|d| d > now));
-            *q = keep;
-            st.with_deadline -= expired.len();
-            out.extend(expired.into_iter().map(|i| i.request));
-        }
-    }
-    out
 }
