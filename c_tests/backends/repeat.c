@@ -144,13 +144,17 @@ sender(void* arg)
       "ResponseFactorySendFlags",
       TRITONBACKEND_ResponseFactorySendFlags(
           job->factory, TRITONSERVER_RESPONSE_COMPLETE_FINAL));
-  log_err("ResponseFactoryDelete", TRITONBACKEND_ResponseFactoryDelete(job->factory));
+  /* Count this sender out before deleting its factory: the factory keeps the model (and so
+   * this instance) alive, and once it is gone the core may finalize the instance at any
+   * moment, so nothing of the instance may be touched after the delete. */
   repeat_instance* ri = job->owner;
+  TRITONBACKEND_ResponseFactory* factory = job->factory;
   free(job);
   pthread_mutex_lock(&ri->mu);
   ri->active--;
   pthread_cond_broadcast(&ri->cv);
   pthread_mutex_unlock(&ri->mu);
+  log_err("ResponseFactoryDelete", TRITONBACKEND_ResponseFactoryDelete(factory));
   return NULL;
 }
 
