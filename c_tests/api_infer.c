@@ -18,52 +18,22 @@
  * this project's rule), NULL arguments crash most groups, InferAsync without a response
  * callback is accepted there (and crashes later), a new BufferAttributes has an
  * uninitialized byte size, and SetMemoryType accepts any value. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "infer_common.h"
 
 static int groups_run = 0, groups_failed = 0;
 
-static void
-report_child(const char* name, pid_t pid)
-{
-  if (pid < 0) {
-    tc_fail(__FILE__, __LINE__, "fork failed for group %s", name);
-    return;
-  }
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0) {
-  }
-  if (WIFSIGNALED(st)) {
-    groups_failed++;
-    tc_fail(__FILE__, __LINE__, "NULL group %s: killed by signal %d (%s)%s", name,
-            WTERMSIG(st), strsignal(WTERMSIG(st)),
-            WTERMSIG(st) == SIGALRM ? " (hang > 10 s)" : "");
-  } else if (WEXITSTATUS(st) != 0) {
-    groups_failed++;
-    tc_fail(__FILE__, __LINE__, "NULL group %s: failed (see above)", name);
-  }
-}
-
-#define NULLGROUP(name, ...)                 \
-  do {                                       \
-    groups_run++;                            \
-    fflush(stdout);                          \
-    fflush(stderr);                          \
-    pid_t pid__ = fork();                    \
-    if (pid__ == 0) {                        \
-      alarm(10);                             \
-      tc_failures = 0;                       \
-      __VA_ARGS__;                           \
-      fflush(stdout);                        \
-      _exit(tc_failures ? 1 : 0);            \
-    }                                        \
-    report_child(name, pid__);               \
+/* Run the body in a child with a 10 s alarm (a crash or hang is reported by name); count
+ * the outcome. */
+#define NULLGROUP(name, ...)                                    \
+  do {                                                          \
+    tc_outcome outcome__;                                       \
+    TC_FORKED(outcome__, "NULL group " name, 10, __VA_ARGS__);  \
+    groups_run++;                                               \
+    groups_failed += outcome__ != TC_PASSED;                    \
   } while (0)
 
 #define NULL_ARG(expr) EXPECT_ERR((expr), TRITONSERVER_ERROR_INVALID_ARG)

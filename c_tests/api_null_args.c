@@ -16,12 +16,9 @@
  * The error-returning deleters (MessageDelete, ServerOptionsDelete, ServerDelete) and
  * ServerStop return INVALID_ARG for NULL, like every other function here; note that real
  * 2.51 returns success (delete of nullptr) for those four. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "common.h"
 #include "triton/core/tritonbackend.h"
@@ -30,45 +27,28 @@ static int cases_run = 0;
 static int cases_failed = 0;
 static int cases_crashed = 0;
 
-/* Run the body in a child; report the outcome. */
-#define NULLCASE(name, ...)                                                   \
-  do {                                                                        \
-    cases_run++;                                                              \
-    fflush(stdout);                                                           \
-    fflush(stderr);                                                           \
-    pid_t pid__ = fork();                                                     \
-    if (pid__ == 0) {                                                         \
-      tc_failures = 0; /* count only this case's failures */                  \
-      __VA_ARGS__;                                                            \
-      fflush(stdout);                                                         \
-      _exit(tc_failures ? 1 : 0);                                             \
-    }                                                                         \
-    report_child(name, pid__);                                                \
+static void
+count_outcome(tc_outcome outcome)
+{
+  cases_run++;
+  if (outcome != TC_PASSED) {
+    cases_failed++;
+  }
+  if (outcome == TC_CRASHED || outcome == TC_HUNG) {
+    cases_crashed++;
+  }
+}
+
+/* Run the body in a child (a crash is reported by name); count the outcome. */
+#define NULLCASE(name, ...)                              \
+  do {                                                   \
+    tc_outcome outcome__;                                \
+    TC_FORKED(outcome__, "case " name, 0, __VA_ARGS__);  \
+    count_outcome(outcome__);                            \
   } while (0)
 
 /* Expect INVALID_ARG from a call. */
 #define NULL_ARG(expr) EXPECT_ERR((expr), TRITONSERVER_ERROR_INVALID_ARG)
-
-static void
-report_child(const char* name, pid_t pid)
-{
-  if (pid < 0) {
-    tc_fail(__FILE__, __LINE__, "fork failed for case %s", name);
-    return;
-  }
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0) {
-  }
-  if (WIFSIGNALED(st)) {
-    cases_crashed++;
-    cases_failed++;
-    tc_fail(__FILE__, __LINE__, "case %s: crashed with signal %d (%s)", name,
-            WTERMSIG(st), strsignal(WTERMSIG(st)));
-  } else if (WEXITSTATUS(st) != 0) {
-    cases_failed++;
-    tc_fail(__FILE__, __LINE__, "case %s: failed (see above)", name);
-  }
-}
 
 static TRITONSERVER_Server*
 start_server(const char* repo)

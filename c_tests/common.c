@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -142,6 +143,101 @@ tc_sleep_ms(unsigned ms)
   struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
+}
+
+static double now_s(void);
+
+/* ---- forked children ---- */
+
+static double fork_t0;
+
+pid_t
+tc_fork(unsigned alarm_s)
+{
+  fflush(NULL); /* or the child would write what is buffered again */
+  fork_t0 = now_s();
+  pid_t pid = fork();
+  if (pid == 0) {
+    tc_failures = 0;
+    if (alarm_s > 0) {
+      alarm(alarm_s);
+    }
+  }
+  return pid;
+}
+
+void
+tc_child_exit(void)
+{
+  fflush(stdout);
+  fflush(stderr);
+  _exit(tc_failures ? 1 : 0);
+}
+
+tc_outcome
+tc_wait_forked(const char* name, pid_t pid, tc_forked* info)
+{
+  tc_forked f = {TC_FAILED, 0, -1, 0.0};
+  if (pid < 0) {
+    tc_fail(__FILE__, __LINE__, "%s: fork failed: %s", name, strerror(errno));
+  } else {
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    f.seconds = now_s() - fork_t0;
+    if (WIFSIGNALED(st)) {
+      f.signal = WTERMSIG(st);
+      f.outcome = f.signal == SIGALRM ? TC_HUNG : TC_CRASHED;
+      tc_fail(__FILE__, __LINE__, "%s: %s: %s (signal %d) after %.1f s", name,
+              f.outcome == TC_HUNG ? "hung (alarm)" : "crashed", strsignal(f.signal), f.signal,
+              f.seconds);
+    } else {
+      f.exit_code = WEXITSTATUS(st);
+      if (f.exit_code == 0) {
+        f.outcome = TC_PASSED;
+      } else {
+        tc_fail(__FILE__, __LINE__, "%s: failed checks in the child (exit %d, see above)",
+                name, f.exit_code);
+      }
+    }
+  }
+  if (info != NULL) {
+    *info = f;
+  }
+  return f.outcome;
+}
+
+tc_outcome
+tc_run_forked(const char* name, void (*fn)(void*), void* arg, unsigned alarm_s)
+{
+  pid_t pid = tc_fork(alarm_s);
+  if (pid == 0) {
+    fn(arg);
+    tc_child_exit();
+  }
+  return tc_wait_forked(name, pid, NULL);
+}
+
+bool
+tc_selected(const char* env, int n)
+{
+  const char* only = getenv(env);
+  if (only == NULL || *only == '\0') {
+    return true;
+  }
+  for (const char* p = only; *p;) {
+    char* end = NULL;
+    long v = strtol(p, &end, 10);
+    if (end == p) {
+      p++;
+      continue;
+    }
+    if (v == n) {
+      return true;
+    }
+    p = end;
+  }
+  return false;
 }
 
 /* ---- repositories ---- */

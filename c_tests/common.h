@@ -57,6 +57,50 @@ int tc_finish(const char* test_name);
 /* Informational line on stdout, prefixed with "# ". */
 void tc_note(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ---- forked children (one per scenario or case) ---- */
+
+/* How a forked child ended. */
+typedef enum tc_outcome {
+  TC_PASSED = 0, /* exit status 0 */
+  TC_FAILED,     /* another exit status (checks failed in the child), or fork failed */
+  TC_CRASHED,    /* killed by a signal other than SIGALRM */
+  TC_HUNG,       /* killed by SIGALRM: the alarm() of tc_fork went off */
+} tc_outcome;
+
+typedef struct tc_forked {
+  tc_outcome outcome;
+  int signal;     /* TC_CRASHED / TC_HUNG: the signal */
+  int exit_code;  /* TC_FAILED: the exit status (-1 if fork failed) */
+  double seconds; /* from tc_fork to the end of the wait */
+} tc_forked;
+
+/* Fork after flushing every output stream. In the child (0 returned): tc_failures = 0 (the child counts
+ * its own failures) and alarm(alarm_s) unless alarm_s is 0. In the parent: the child's pid,
+ * or -1 if fork failed. End the child with tc_child_exit. */
+pid_t tc_fork(unsigned alarm_s);
+/* Flush stdio and _exit: 0 if no check failed in this child, else 1. */
+void tc_child_exit(void) __attribute__((noreturn));
+/* Wait for the child `pid` of the last tc_fork (-1: fork failed) and classify how it ended.
+ * Anything but TC_PASSED is reported as a failure naming `name` ("<name>: crashed: ...",
+ * "<name>: hung (alarm): ...", "<name>: failed checks in the child ..."). `info` (may be
+ * NULL) receives the details. */
+tc_outcome tc_wait_forked(const char* name, pid_t pid, tc_forked* info);
+/* The three at once: fn(arg) in a forked child, alarm(alarm_s) (0: none) as hang guard. */
+tc_outcome tc_run_forked(const char* name, void (*fn)(void*), void* arg, unsigned alarm_s);
+/* The same for statements instead of a function: `outcome` (an lvalue) gets the result. */
+#define TC_FORKED(outcome, name, alarm_s, ...)          \
+  do {                                                  \
+    pid_t tc_pid__ = tc_fork(alarm_s);                  \
+    if (tc_pid__ == 0) {                                \
+      __VA_ARGS__;                                      \
+      tc_child_exit();                                  \
+    }                                                   \
+    (outcome) = tc_wait_forked((name), tc_pid__, NULL); \
+  } while (0)
+/* True if `n` is listed in environment variable `env` ("1,4": scenarios 1 and 4), or if
+ * `env` is unset or empty (everything runs). */
+bool tc_selected(const char* env, int n);
+
 /* ---- temporary model repositories ---- */
 
 /* Create an empty repository directory (mkdtemp under $TMPDIR or /tmp). The returned

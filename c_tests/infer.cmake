@@ -1,23 +1,14 @@
 # Inference C tests: the identity / repeat / execfail test backends and the tests
 # api_infer, int_infer, int_decoupled, int_unload_inflight, int_churn.
-# Included at the end of CMakeLists.txt (uses TC_BACKEND_DIR, TC_WARNINGS, tc_common).
+# Included at the end of CMakeLists.txt (uses TC_BACKEND_DIR, TC_WARNINGS, tc_add_backend,
+# tc_common).
 #
 # Environment at run time: TC_CHURN_SECONDS (int_churn duration, default 5).
 find_package(Threads REQUIRED)
 
 set(TC_INFER_BACKENDS identity repeat execfail)
 foreach(name IN LISTS TC_INFER_BACKENDS)
-  add_library(triton_${name} SHARED backends/${name}.c backends/backend_common.c)
-  target_compile_options(triton_${name} PRIVATE ${TC_WARNINGS})
-  # TB_CUSTOM_EXECUTE: the backend exports its own TRITONBACKEND_ModelInstanceExecute.
-  target_compile_definitions(triton_${name} PRIVATE
-    TB_BACKEND_NAME=${name} TB_CUSTOM_EXECUTE _POSIX_C_SOURCE=200809L)
-  target_include_directories(triton_${name} PRIVATE backends)
-  target_link_libraries(triton_${name} PRIVATE TritonCore::triton-core-serverstub
-                                                Threads::Threads)
-  set_target_properties(triton_${name} PROPERTIES
-    LIBRARY_OUTPUT_DIRECTORY "${TC_BACKEND_DIR}/${name}"
-    C_VISIBILITY_PRESET default)
+  tc_add_backend(${name} CUSTOM_EXECUTE THREADS)
 endforeach()
 
 add_library(tc_infer_common STATIC infer_common.c)

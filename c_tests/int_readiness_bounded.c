@@ -51,7 +51,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "infer_common.h"
@@ -981,66 +980,30 @@ scenario_neighbour(const char* repo)
 static int n_run;
 static char summary[8][160];
 
-static bool
-selected(int n)
-{
-  const char* only = getenv("TC_RB_ONLY");
-  if (only == NULL || *only == '\0') {
-    return true;
-  }
-  for (const char* p = only; *p;) {
-    char* end = NULL;
-    long v = strtol(p, &end, 10);
-    if (end == p) {
-      p++;
-      continue;
-    }
-    if (v == n) {
-      return true;
-    }
-    p = end;
-  }
-  return false;
-}
-
 /* `known_bug`: the scenario shows a library bug not fixed yet; its failure is reported as
  * XFAIL (not counted) unless TC_RB_STRICT=1, and its passing as XPASS (remove the mark). */
 static void
 run(int n, const char* label, void (*body)(const char*), unsigned alarm_s,
     const char* known_bug)
 {
-  if (!selected(n)) {
+  if (!tc_selected("TC_RB_ONLY", n)) {
     return;
   }
   char* repo = tc_repo_new();
   tc_note("=== %d %s (%s)", n, label, repo);
-  fflush(stdout);
-  fflush(stderr);
-  double t0 = ic_now_s();
-  pid_t pid = fork();
-  REQUIRE(pid >= 0, "fork");
-  if (pid == 0) {
-    tc_failures = 0;
-    alarm(alarm_s);
-    body(repo);
-    fflush(stdout);
-    _exit(tc_failures ? 1 : 0);
-  }
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  double took = ic_now_s() - t0;
   int failures_before = tc_failures;
-  const char* outcome = "PASS";
-  if (WIFSIGNALED(st)) {
-    outcome = WTERMSIG(st) == SIGALRM ? "HUNG (alarm)" : "CRASHED";
-    tc_fail(__FILE__, __LINE__, "[%s] %s: %s after %.1f s", label, outcome,
-            strsignal(WTERMSIG(st)), took);
-  } else if (WEXITSTATUS(st) != 0) {
-    outcome = "FAIL";
-    tc_fail(__FILE__, __LINE__, "[%s] failed checks (above)", label);
+  pid_t pid = tc_fork(alarm_s);
+  if (pid == 0) {
+    body(repo);
+    tc_child_exit();
   }
-  bool failed = strcmp(outcome, "PASS") != 0;
+  char name[64];
+  snprintf(name, sizeof(name), "[%s]", label);
+  tc_forked f;
+  tc_wait_forked(name, pid, &f);
+  static const char* const kOutcome[] = {"PASS", "FAIL", "CRASHED", "HUNG (alarm)"};
+  const char* outcome = kOutcome[f.outcome];
+  bool failed = f.outcome != TC_PASSED;
   const char* strict = getenv("TC_RB_STRICT");
   if (known_bug != NULL && (strict == NULL || strcmp(strict, "1") != 0)) {
     if (failed) {
@@ -1055,7 +1018,7 @@ run(int n, const char* label, void (*body)(const char*), unsigned alarm_s,
     }
   }
   snprintf(summary[n_run++ % 8], sizeof(summary[0]), "%d %-14s %-12s %.1f s", n, label, outcome,
-           took);
+           f.seconds);
   if (failed && getenv("TC_KEEP_REPO") == NULL) {
     tc_note("[%s] server log:", label);
     char cmd[4200];

@@ -1,25 +1,13 @@
 # Bounded readiness and self-healing instances (triton-core extensions, tritonrs.h): the
 # slowhook / stubinfer test backends and the test int_readiness_bounded.
-# Included at the end of CMakeLists.txt (uses TC_BACKEND_DIR, TC_WARNINGS, tc_infer_common).
+# Included at the end of CMakeLists.txt (uses TC_BACKEND_DIR, TC_WARNINGS, tc_add_backend,
+# tc_infer_common).
 #
 # Environment at run time: TC_RB_ONLY=<n>[,<n>] runs only those scenarios.
 find_package(Threads REQUIRED)
 
-foreach(name slowhook stubinfer)
-  add_library(triton_${name} SHARED backends/${name}.c backends/backend_common.c)
-  target_compile_options(triton_${name} PRIVATE ${TC_WARNINGS})
-  target_compile_definitions(triton_${name} PRIVATE
-    TB_BACKEND_NAME=${name} _POSIX_C_SOURCE=200809L)
-  if(name STREQUAL "stubinfer")
-    target_compile_definitions(triton_${name} PRIVATE TB_CUSTOM_EXECUTE)
-  endif()
-  target_include_directories(triton_${name} PRIVATE backends)
-  target_link_libraries(triton_${name} PRIVATE TritonCore::triton-core-serverstub
-                                                Threads::Threads)
-  set_target_properties(triton_${name} PROPERTIES
-    LIBRARY_OUTPUT_DIRECTORY "${TC_BACKEND_DIR}/${name}"
-    C_VISIBILITY_PRESET default)
-endforeach()
+tc_add_backend(slowhook THREADS)
+tc_add_backend(stubinfer CUSTOM_EXECUTE THREADS)
 
 add_executable(int_readiness_bounded int_readiness_bounded.c)
 target_compile_options(int_readiness_bounded PRIVATE ${TC_WARNINGS})

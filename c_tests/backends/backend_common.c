@@ -1,10 +1,15 @@
 /* Lifecycle entry points shared by the C test backends (see backend_common.h). */
 #include "backend_common.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 
 #define TB_STR2(x) #x
 #define TB_STR(x) TB_STR2(x)
@@ -37,6 +42,138 @@ tb_wrap(TRITONSERVER_Error* err, const char* what)
   TRITONSERVER_ErrorDelete(err);
   return out;
 }
+
+/* ---- default hooks (weak: a backend's own definition replaces them) ---- */
+
+__attribute__((weak)) TRITONSERVER_Error*
+tb_hook_backend_initialize(TRITONBACKEND_Backend* backend)
+{
+  (void)backend;
+  return NULL;
+}
+
+__attribute__((weak)) TRITONSERVER_Error*
+tb_hook_model_initialize(TRITONBACKEND_Model* model, tb_model_state* state)
+{
+  (void)model;
+  (void)state;
+  return NULL;
+}
+
+__attribute__((weak)) TRITONSERVER_Error*
+tb_hook_instance_initialize(
+    TRITONBACKEND_ModelInstance* instance, tb_instance_state* state)
+{
+  (void)instance;
+  (void)state;
+  return NULL;
+}
+
+__attribute__((weak)) void
+tb_hook_instance_finalize(
+    TRITONBACKEND_ModelInstance* instance, tb_instance_state* state)
+{
+  (void)instance;
+  (void)state;
+}
+
+/* ---- helpers ---- */
+
+void
+tb_sleep_ms(int64_t ms)
+{
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+uint64_t
+tb_now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+char*
+tb_model_config_json(TRITONBACKEND_Model* model)
+{
+  TRITONSERVER_Message* config = NULL;
+  TRITONSERVER_Error* err = TRITONBACKEND_ModelConfig(model, 1, &config);
+  if (err != NULL || config == NULL) {
+    TRITONSERVER_ErrorDelete(err);
+    return NULL;
+  }
+  const char* base = NULL;
+  size_t size = 0;
+  char* json = NULL;
+  err = TRITONSERVER_MessageSerializeToJson(config, &base, &size);
+  if (err == NULL && base != NULL) {
+    json = malloc(size + 1);
+    if (json != NULL) {
+      memcpy(json, base, size);
+      json[size] = '\0';
+    }
+  }
+  TRITONSERVER_ErrorDelete(err);
+  TRITONSERVER_ErrorDelete(TRITONSERVER_MessageDelete(config));
+  return json;
+}
+
+TRITONSERVER_Error*
+tb_write_pid_file(const tb_instance_state* state, pid_t pid)
+{
+  char path[PATH_MAX], tmp[PATH_MAX + 8];
+  snprintf(path, sizeof(path), "%s/%s.pid", state->model->repository, state->name);
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  FILE* f = fopen(tmp, "w");
+  if (f == NULL) {
+    return tb_error(TRITONSERVER_ERROR_INTERNAL, "cannot write %s: %s", tmp, strerror(errno));
+  }
+  fprintf(f, "%ld\n", (long)pid);
+  if (fclose(f) != 0 || rename(tmp, path) != 0) {
+    return tb_error(TRITONSERVER_ERROR_INTERNAL, "cannot write %s: %s", path, strerror(errno));
+  }
+  return NULL;
+}
+
+void
+tb_kill_and_reap(pid_t pid)
+{
+  kill(pid, SIGKILL);
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+}
+
+TRITONSERVER_Error*
+tb_stub_ready(TRITONBACKEND_ModelInstance* instance)
+{
+  tb_instance_state* state = NULL;
+  TB_RETURN_IF_ERROR(tb_instance_state_get(instance, &state));
+  pid_t pid = __atomic_load_n(&state->child, __ATOMIC_SEQ_CST);
+  bool alive = false;
+  if (pid > 0) {
+    int st;
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == 0) {
+      alive = true;
+    } else if (r == pid) {
+      /* Reaped: remember it is gone (-1) so later checks do not waitpid a reused pid. */
+      __atomic_compare_exchange_n(
+          &state->child, &pid, -1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    }
+    /* r < 0: ECHILD (someone else reaped it) or another error: not healthy. */
+  }
+  if (alive) {
+    return NULL;
+  }
+  char msg[320];
+  snprintf(msg, sizeof(msg), "Stub process '%s' is not healthy.", state->name);
+  return TRITONSERVER_ErrorNew(TRITONSERVER_ERROR_INTERNAL, msg);
+}
+
+/* ---- lifecycle ---- */
 
 /* True if `path` ends with "/<component>" (ignoring one trailing '/'). */
 static bool

@@ -50,6 +50,16 @@ typedef struct tb_instance_state {
   void* user;  /* free for backend-specific use */
 } tb_instance_state;
 
+/* Return the error of `expr` (a TRITONSERVER_Error*) unless it is NULL, as upstream's
+ * RETURN_IF_ERROR. */
+#define TB_RETURN_IF_ERROR(expr)            \
+  do {                                      \
+    TRITONSERVER_Error* tb_rie__ = (expr);  \
+    if (tb_rie__ != NULL) {                 \
+      return tb_rie__;                      \
+    }                                       \
+  } while (0)
+
 /* Build an error "<backend>: <formatted message>". */
 TRITONSERVER_Error* tb_error(TRITONSERVER_Error_Code code, const char* fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -59,7 +69,9 @@ TRITONSERVER_Error* tb_error(TRITONSERVER_Error_Code code, const char* fmt, ...)
 TRITONSERVER_Error* tb_wrap(TRITONSERVER_Error* err, const char* what);
 
 /* Hooks called after the common code has run its getters and set its state. A non-NULL
- * return fails the corresponding TRITONBACKEND_* call. */
+ * return fails the corresponding TRITONBACKEND_* call. Each has a default in
+ * backend_common.c (a weak definition) that does nothing and succeeds: a backend source
+ * defines only the hooks it needs. */
 TRITONSERVER_Error* tb_hook_backend_initialize(TRITONBACKEND_Backend* backend);
 TRITONSERVER_Error* tb_hook_model_initialize(
     TRITONBACKEND_Model* model, tb_model_state* state);
@@ -72,5 +84,27 @@ void tb_hook_instance_finalize(
 /* Fetch and validate the instance state (NULL + error on mismatch). */
 TRITONSERVER_Error* tb_instance_state_get(
     TRITONBACKEND_ModelInstance* instance, tb_instance_state** state);
+
+/* ---- helpers ---- */
+
+/* Sleep `ms` milliseconds (resumed after a signal). */
+void tb_sleep_ms(int64_t ms);
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t tb_now_ns(void);
+/* The configuration of the model (version 1) as NUL-terminated JSON, malloc'd; NULL on
+ * error. */
+char* tb_model_config_json(TRITONBACKEND_Model* model);
+
+/* One child process per instance, like python_backend's stub (stubproc, stubinfer): its
+ * pid is in state->child. */
+/* Write <model_dir>/<instance>.pid (through a temporary file and rename). */
+TRITONSERVER_Error* tb_write_pid_file(const tb_instance_state* state, pid_t pid);
+/* SIGKILL the child and reap it. */
+void tb_kill_and_reap(pid_t pid);
+/* ModelInstanceReady of such an instance: the error of a bad instance state; NULL (ready)
+ * while the child runs (waitpid WNOHANG); else INTERNAL "Stub process '<instance>' is not
+ * healthy." as python_backend >= 2.64 answers. A reaped child is remembered as -1, so that
+ * later checks do not waitpid a reused pid. */
+TRITONSERVER_Error* tb_stub_ready(TRITONBACKEND_ModelInstance* instance);
 
 #endif

@@ -5,46 +5,11 @@
 
 #include "backend_common.h"
 
-TRITONSERVER_Error*
-tb_hook_backend_initialize(TRITONBACKEND_Backend* backend)
-{
-  (void)backend;
-  return NULL;
-}
-
-TRITONSERVER_Error*
-tb_hook_model_initialize(TRITONBACKEND_Model* model, tb_model_state* state)
-{
-  (void)model;
-  (void)state;
-  return NULL;
-}
-
-TRITONSERVER_Error*
-tb_hook_instance_initialize(
-    TRITONBACKEND_ModelInstance* instance, tb_instance_state* state)
-{
-  (void)instance;
-  (void)state;
-  return NULL;
-}
-
-void
-tb_hook_instance_finalize(
-    TRITONBACKEND_ModelInstance* instance, tb_instance_state* state)
-{
-  (void)instance;
-  (void)state;
-}
-
 TB_EXPORT TRITONSERVER_Error*
 TRITONBACKEND_ModelInstanceReady(TRITONBACKEND_ModelInstance* instance)
 {
   tb_instance_state* state = NULL;
-  TRITONSERVER_Error* err = tb_instance_state_get(instance, &state);
-  if (err != NULL) {
-    return err;
-  }
+  TB_RETURN_IF_ERROR(tb_instance_state_get(instance, &state));
   char path[PATH_MAX];
   snprintf(path, sizeof(path), "%s/NOT_READY", state->model->repository);
   if (access(path, F_OK) == 0) {

@@ -14,11 +14,9 @@
  *   max_batch_size > 0, else the number of requests).
  * - Exports TRITONBACKEND_ModelInstanceReady (always ready).
  * - Every request is released with TRITONBACKEND_RequestRelease(ALL). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend_common.h"
 
@@ -26,68 +24,24 @@ typedef struct identity_instance {
   int64_t max_batch_size;
 } identity_instance;
 
-static uint64_t
-now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void
-sleep_ms(int64_t ms)
-{
-  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
 /* "max_batch_size":<n> from the model configuration JSON (0 when absent). */
 static int64_t
 config_max_batch_size(TRITONBACKEND_Model* model)
 {
-  TRITONSERVER_Message* config = NULL;
-  if (TRITONBACKEND_ModelConfig(model, 1, &config) != NULL || config == NULL) {
+  char* json = tb_model_config_json(model);
+  if (json == NULL) {
     return 0;
   }
-  const char* base = NULL;
-  size_t size = 0;
   int64_t mbs = 0;
-  TRITONSERVER_Error* err = TRITONSERVER_MessageSerializeToJson(config, &base, &size);
-  if (err == NULL && base != NULL) {
-    char* copy = malloc(size + 1);
-    if (copy != NULL) {
-      memcpy(copy, base, size);
-      copy[size] = '\0';
-      const char* p = strstr(copy, "\"max_batch_size\"");
-      if (p != NULL) {
-        p = strchr(p, ':');
-        if (p != NULL) {
-          mbs = strtoll(p + 1, NULL, 10);
-        }
-      }
-      free(copy);
+  const char* p = strstr(json, "\"max_batch_size\"");
+  if (p != NULL) {
+    p = strchr(p, ':');
+    if (p != NULL) {
+      mbs = strtoll(p + 1, NULL, 10);
     }
-  } else {
-    TRITONSERVER_ErrorDelete(err);
   }
-  TRITONSERVER_ErrorDelete(TRITONSERVER_MessageDelete(config));
+  free(json);
   return mbs;
-}
-
-TRITONSERVER_Error*
-tb_hook_backend_initialize(TRITONBACKEND_Backend* backend)
-{
-  (void)backend;
-  return NULL;
-}
-
-TRITONSERVER_Error*
-tb_hook_model_initialize(TRITONBACKEND_Model* model, tb_model_state* state)
-{
-  (void)model;
-  (void)state;
-  return NULL;
 }
 
 TRITONSERVER_Error*
@@ -308,13 +262,11 @@ TRITONBACKEND_ModelInstanceExecute(
     TRITONBACKEND_ModelInstance* instance, TRITONBACKEND_Request** requests,
     const uint32_t request_count)
 {
+  /* On an error, the core answers and releases the requests. */
   tb_instance_state* state = NULL;
-  TRITONSERVER_Error* err = tb_instance_state_get(instance, &state);
-  if (err != NULL) {
-    return err; /* the core answers and releases the requests */
-  }
+  TB_RETURN_IF_ERROR(tb_instance_state_get(instance, &state));
   identity_instance* ii = state->user;
-  uint64_t exec_start = now_ns();
+  uint64_t exec_start = tb_now_ns();
 
   /* Parameters first: the longest delay of the batch applies once. */
   int64_t delay_ms = 0;
@@ -350,9 +302,9 @@ TRITONBACKEND_ModelInstanceExecute(
     batch += bs;
   }
   if (delay_ms > 0) {
-    sleep_ms(delay_ms);
+    tb_sleep_ms(delay_ms);
   }
-  uint64_t compute_start = now_ns();
+  uint64_t compute_start = tb_now_ns();
 
   for (uint32_t r = 0; r < request_count; ++r) {
     TRITONBACKEND_Request* request = requests[r];
@@ -373,7 +325,7 @@ TRITONBACKEND_ModelInstanceExecute(
     } else {
       ok = respond(request, fail[r]);
     }
-    uint64_t end = now_ns();
+    uint64_t end = tb_now_ns();
     TRITONSERVER_Error* serr = TRITONBACKEND_ModelInstanceReportStatistics(
         instance, request, ok, exec_start, compute_start, end, end);
     if (serr != NULL) {
@@ -392,7 +344,7 @@ TRITONBACKEND_ModelInstanceExecute(
   free(hold);
   free(param_err);
 
-  uint64_t exec_end = now_ns();
+  uint64_t exec_end = tb_now_ns();
   TRITONSERVER_Error* berr = TRITONBACKEND_ModelInstanceReportBatchStatistics(
       instance, batch, exec_start, compute_start, exec_end, exec_end);
   if (berr != NULL) {

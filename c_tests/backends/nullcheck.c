@@ -103,11 +103,3 @@ tb_hook_instance_initialize(
   NC(&r, TRITONBACKEND_ModelInstanceState(instance, NULL));
   return nc_result(&r, "instance");
 }
-
-void
-tb_hook_instance_finalize(
-    TRITONBACKEND_ModelInstance* instance, tb_instance_state* state)
-{
-  (void)instance;
-  (void)state;
-}

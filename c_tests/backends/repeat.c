@@ -31,22 +31,6 @@ typedef struct repeat_job {
   int32_t delay_ms;
 } repeat_job;
 
-static uint64_t
-now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void
-sleep_ms(int64_t ms)
-{
-  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
 static void
 log_err(const char* what, TRITONSERVER_Error* err)
 {
@@ -54,21 +38,6 @@ log_err(const char* what, TRITONSERVER_Error* err)
     fprintf(stderr, "repeat: %s failed: %s\n", what, TRITONSERVER_ErrorMessage(err));
     TRITONSERVER_ErrorDelete(err);
   }
-}
-
-TRITONSERVER_Error*
-tb_hook_backend_initialize(TRITONBACKEND_Backend* backend)
-{
-  (void)backend;
-  return NULL;
-}
-
-TRITONSERVER_Error*
-tb_hook_model_initialize(TRITONBACKEND_Model* model, tb_model_state* state)
-{
-  (void)model;
-  (void)state;
-  return NULL;
 }
 
 TRITONSERVER_Error*
@@ -144,7 +113,7 @@ sender(void* arg)
   repeat_job* job = arg;
   for (int32_t i = 0; i < job->n; ++i) {
     if (job->delay_ms > 0) {
-      sleep_ms(job->delay_ms);
+      tb_sleep_ms(job->delay_ms);
     }
     TRITONBACKEND_Response* response = NULL;
     TRITONSERVER_Error* err = TRITONBACKEND_ResponseNewFromFactory(&response, job->factory);
@@ -175,13 +144,17 @@ sender(void* arg)
       "ResponseFactorySendFlags",
       TRITONBACKEND_ResponseFactorySendFlags(
           job->factory, TRITONSERVER_RESPONSE_COMPLETE_FINAL));
-  log_err("ResponseFactoryDelete", TRITONBACKEND_ResponseFactoryDelete(job->factory));
+  /* Count this sender out before deleting its factory: the factory keeps the model (and so
+   * this instance) alive, and once it is gone the core may finalize the instance at any
+   * moment, so nothing of the instance may be touched after the delete. */
   repeat_instance* ri = job->owner;
+  TRITONBACKEND_ResponseFactory* factory = job->factory;
   free(job);
   pthread_mutex_lock(&ri->mu);
   ri->active--;
   pthread_cond_broadcast(&ri->cv);
   pthread_mutex_unlock(&ri->mu);
+  log_err("ResponseFactoryDelete", TRITONBACKEND_ResponseFactoryDelete(factory));
   return NULL;
 }
 
@@ -241,16 +214,13 @@ TRITONBACKEND_ModelInstanceExecute(
     const uint32_t request_count)
 {
   tb_instance_state* state = NULL;
-  TRITONSERVER_Error* err = tb_instance_state_get(instance, &state);
-  if (err != NULL) {
-    return err;
-  }
+  TB_RETURN_IF_ERROR(tb_instance_state_get(instance, &state));
   repeat_instance* ri = state->user;
-  uint64_t start = now_ns();
+  uint64_t start = tb_now_ns();
   for (uint32_t r = 0; r < request_count; ++r) {
     TRITONBACKEND_Request* request = requests[r];
     int32_t n = 0, delay = 0;
-    err = read_int32(request, "IN", false, 0, &n);
+    TRITONSERVER_Error* err = read_int32(request, "IN", false, 0, &n);
     if (err == NULL) {
       err = read_int32(request, "DELAY", true, 0, &delay);
     }
@@ -271,7 +241,7 @@ TRITONBACKEND_ModelInstanceExecute(
             TRITONBACKEND_ResponseSend(response, TRITONSERVER_RESPONSE_COMPLETE_FINAL, err));
       }
       TRITONSERVER_ErrorDelete(err);
-      uint64_t end = now_ns();
+      uint64_t end = tb_now_ns();
       log_err(
           "ReportStatistics", TRITONBACKEND_ModelInstanceReportStatistics(
                                   instance, request, false, start, start, end, end));
@@ -285,7 +255,7 @@ TRITONBACKEND_ModelInstanceExecute(
     job->factory = factory;
     job->n = n;
     job->delay_ms = delay;
-    uint64_t end = now_ns();
+    uint64_t end = tb_now_ns();
     log_err(
         "ReportStatistics", TRITONBACKEND_ModelInstanceReportStatistics(
                                 instance, request, true, start, start, end, end));
@@ -306,7 +276,7 @@ TRITONBACKEND_ModelInstanceExecute(
     }
     pthread_attr_destroy(&attr);
   }
-  uint64_t end = now_ns();
+  uint64_t end = tb_now_ns();
   log_err(
       "ReportBatchStatistics", TRITONBACKEND_ModelInstanceReportBatchStatistics(
                                    instance, request_count, start, start, end, end));

@@ -11,13 +11,11 @@
  *   in_flight      hook calls running now
  *   max_in_flight  the most hook calls ever running at once for one instance
  * Execute answers every request with an error (no inference here). */
-#include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backend_common.h"
@@ -48,21 +46,6 @@ slowhook_counter(const char* name)
 }
 
 TRITONSERVER_Error*
-tb_hook_backend_initialize(TRITONBACKEND_Backend* backend)
-{
-  (void)backend;
-  return NULL;
-}
-
-TRITONSERVER_Error*
-tb_hook_model_initialize(TRITONBACKEND_Model* model, tb_model_state* state)
-{
-  (void)model;
-  (void)state;
-  return NULL;
-}
-
-TRITONSERVER_Error*
 tb_hook_instance_initialize(
     TRITONBACKEND_ModelInstance* instance, tb_instance_state* state)
 {
@@ -80,22 +63,11 @@ tb_hook_instance_finalize(
   state->user = NULL;
 }
 
-static void
-sleep_ms(long ms)
-{
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
 TB_EXPORT TRITONSERVER_Error*
 TRITONBACKEND_ModelInstanceReady(TRITONBACKEND_ModelInstance* instance)
 {
   tb_instance_state* state = NULL;
-  TRITONSERVER_Error* err = tb_instance_state_get(instance, &state);
-  if (err != NULL) {
-    return err;
-  }
+  TB_RETURN_IF_ERROR(tb_instance_state_get(instance, &state));
   atomic_long* mine = state->user;
   atomic_fetch_add(&g_calls, 1);
   atomic_fetch_add(&g_in_flight, 1);
@@ -108,7 +80,7 @@ TRITONBACKEND_ModelInstanceReady(TRITONBACKEND_ModelInstance* instance)
   if (access(path, F_OK) == 0) {
     atomic_fetch_add(&g_blocked, 1);
     for (int i = 0; i < 6000 && access(path, F_OK) == 0; ++i) {
-      sleep_ms(5);
+      tb_sleep_ms(5);
     }
     atomic_fetch_add(&g_returned, 1);
   }

@@ -27,17 +27,13 @@
  *   the request), failed_dead (the stub was already gone when the request came). */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backend_common.h"
@@ -111,56 +107,34 @@ typedef struct si_instance {
   pthread_mutex_t mu; /* one request at a time on the socket */
 } si_instance;
 
-static void
-sleep_ms(long ms)
-{
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
 /* Copy of the string value of model configuration parameter `key` into out ("" if absent). */
 static void
 config_param(TRITONBACKEND_Model* model, const char* key, char* out, size_t size)
 {
   out[0] = '\0';
-  TRITONSERVER_Message* config = NULL;
-  TRITONSERVER_Error* err = TRITONBACKEND_ModelConfig(model, 1, &config);
-  if (err != NULL) {
-    TRITONSERVER_ErrorDelete(err);
+  char* json = tb_model_config_json(model);
+  if (json == NULL) {
     return;
   }
-  const char* base = NULL;
-  size_t len = 0;
-  err = TRITONSERVER_MessageSerializeToJson(config, &base, &len);
-  if (err == NULL && base != NULL) {
-    char* json = malloc(len + 1);
-    if (json != NULL) {
-      memcpy(json, base, len);
-      json[len] = '\0';
-      char needle[256];
-      snprintf(needle, sizeof(needle), "\"%s\"", key);
-      const char* p = strstr(json, needle);
-      if (p != NULL) {
-        p = strstr(p, "\"string_value\"");
-      }
-      if (p != NULL) {
-        p = strchr(p + strlen("\"string_value\""), '"');
-      }
-      if (p != NULL) {
-        const char* end = strchr(p + 1, '"');
-        size_t n = end ? (size_t)(end - p - 1) : 0;
-        if (n >= size) {
-          n = size - 1;
-        }
-        memcpy(out, p + 1, n);
-        out[n] = '\0';
-      }
-      free(json);
-    }
+  char needle[256];
+  snprintf(needle, sizeof(needle), "\"%s\"", key);
+  const char* p = strstr(json, needle);
+  if (p != NULL) {
+    p = strstr(p, "\"string_value\"");
   }
-  TRITONSERVER_ErrorDelete(err);
-  TRITONSERVER_ErrorDelete(TRITONSERVER_MessageDelete(config));
+  if (p != NULL) {
+    p = strchr(p + strlen("\"string_value\""), '"');
+  }
+  if (p != NULL) {
+    const char* end = strchr(p + 1, '"');
+    size_t n = end ? (size_t)(end - p - 1) : 0;
+    if (n >= size) {
+      n = size - 1;
+    }
+    memcpy(out, p + 1, n);
+    out[n] = '\0';
+  }
+  free(json);
 }
 
 static bool
@@ -251,7 +225,7 @@ stub_main(pid_t parent, int sock, bool die_at_start, long delay_ms)
       _exit(0);
     }
     if (delay_ms > 0) {
-      sleep_ms(delay_ms);
+      tb_sleep_ms(delay_ms);
     }
     for (int i = 0; i < 4; ++i) {
       v[i] += 1.0f;
@@ -260,47 +234,6 @@ stub_main(pid_t parent, int sock, bool die_at_start, long delay_ms)
       _exit(0);
     }
   }
-}
-
-static TRITONSERVER_Error*
-write_pid_file(const tb_instance_state* state, pid_t pid)
-{
-  char path[PATH_MAX], tmp[PATH_MAX + 8];
-  snprintf(path, sizeof(path), "%s/%s.pid", state->model->repository, state->name);
-  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-  FILE* f = fopen(tmp, "w");
-  if (f == NULL) {
-    return tb_error(TRITONSERVER_ERROR_INTERNAL, "cannot write %s: %s", tmp, strerror(errno));
-  }
-  fprintf(f, "%ld\n", (long)pid);
-  if (fclose(f) != 0 || rename(tmp, path) != 0) {
-    return tb_error(TRITONSERVER_ERROR_INTERNAL, "cannot write %s: %s", path, strerror(errno));
-  }
-  return NULL;
-}
-
-static void
-kill_and_reap(pid_t pid)
-{
-  kill(pid, SIGKILL);
-  int st;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-}
-
-TRITONSERVER_Error*
-tb_hook_backend_initialize(TRITONBACKEND_Backend* backend)
-{
-  (void)backend;
-  return NULL;
-}
-
-TRITONSERVER_Error*
-tb_hook_model_initialize(TRITONBACKEND_Model* model, tb_model_state* state)
-{
-  (void)model;
-  (void)state;
-  return NULL;
 }
 
 TRITONSERVER_Error*
@@ -349,22 +282,22 @@ tb_hook_instance_initialize(TRITONBACKEND_ModelInstance* instance, tb_instance_s
     if (r != 1 || ready != 'R') {
       INC(handshake_failures);
       close(sv[0]);
-      kill_and_reap(pid);
+      tb_kill_and_reap(pid);
       return tb_error(
           TRITONSERVER_ERROR_INTERNAL, "stub process of instance '%s' %s", state->name,
           r == -1 ? "did not start within 5 s" : "exited during startup");
     }
   }
-  err = write_pid_file(state, pid);
+  err = tb_write_pid_file(state, pid);
   if (err != NULL) {
     close(sv[0]);
-    kill_and_reap(pid);
+    tb_kill_and_reap(pid);
     return err;
   }
   si_instance* si = calloc(1, sizeof(*si));
   if (si == NULL) {
     close(sv[0]);
-    kill_and_reap(pid);
+    tb_kill_and_reap(pid);
     return tb_error(TRITONSERVER_ERROR_INTERNAL, "out of memory");
   }
   si->sock = sv[0];
@@ -382,7 +315,7 @@ tb_hook_instance_finalize(TRITONBACKEND_ModelInstance* instance, tb_instance_sta
   INC(inst_fini);
   pid_t pid = __atomic_exchange_n(&state->child, 0, __ATOMIC_SEQ_CST);
   if (pid > 0) {
-    kill_and_reap(pid);
+    tb_kill_and_reap(pid);
   }
   si_instance* si = state->user;
   if (si != NULL) {
@@ -397,29 +330,7 @@ TB_EXPORT TRITONSERVER_Error*
 TRITONBACKEND_ModelInstanceReady(TRITONBACKEND_ModelInstance* instance)
 {
   INC(hook_calls);
-  tb_instance_state* state = NULL;
-  TRITONSERVER_Error* err = tb_instance_state_get(instance, &state);
-  if (err != NULL) {
-    return err;
-  }
-  pid_t pid = __atomic_load_n(&state->child, __ATOMIC_SEQ_CST);
-  bool alive = false;
-  if (pid > 0) {
-    int st;
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == 0) {
-      alive = true;
-    } else if (r == pid) {
-      __atomic_compare_exchange_n(
-          &state->child, &pid, -1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-    }
-  }
-  if (alive) {
-    return NULL;
-  }
-  char msg[320];
-  snprintf(msg, sizeof(msg), "Stub process '%s' is not healthy.", state->name);
-  return TRITONSERVER_ErrorNew(TRITONSERVER_ERROR_INTERNAL, msg);
+  return tb_stub_ready(instance);
 }
 
 /* Ask the stub; NULL on success (out filled), else the error to answer with. */
@@ -508,15 +419,13 @@ TRITONBACKEND_ModelInstanceExecute(
     TRITONBACKEND_ModelInstance* instance, TRITONBACKEND_Request** requests,
     const uint32_t request_count)
 {
+  /* On an error, the core answers and releases the requests. */
   tb_instance_state* state = NULL;
-  TRITONSERVER_Error* err = tb_instance_state_get(instance, &state);
-  if (err != NULL) {
-    return err; /* the core answers and releases the requests */
-  }
+  TB_RETURN_IF_ERROR(tb_instance_state_get(instance, &state));
   for (uint32_t r = 0; r < request_count; ++r) {
     INC(requests);
     TRITONBACKEND_Response* response = NULL;
-    err = TRITONBACKEND_ResponseNew(&response, requests[r]);
+    TRITONSERVER_Error* err = TRITONBACKEND_ResponseNew(&response, requests[r]);
     if (err == NULL) {
       TRITONSERVER_Error* ierr = infer_one(state, requests[r], response);
       if (ierr == NULL) {

@@ -15,7 +15,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -236,23 +235,21 @@ run_cache_cases(TRITONSERVER_Server* s)
 
 /* In a child: one server with the nullargs backend, repository agent and cache. */
 static void
-plugin_phase_child(void)
+plugin_phase_child(void* arg)
 {
-  tc_failures = 0; /* count this child's own failures only */
+  (void)arg;
   setenv("NC_PLUGIN_PHASE", "1", 1);
   TRITONSERVER_Error* err = NULL;
   TRITONSERVER_Server* s = start_server(true, &err);
   if (s == NULL) {
     tc_fail(__FILE__, __LINE__, "plugin server: %s", TRITONSERVER_ErrorMessage(err));
-    _exit(1);
+    return;
   }
   CHECK_OK(TRITONSERVER_ServerLoadModel(s, "nc_seq"));
   run_backend_cases(s);
   CHECK_OK(TRITONSERVER_ServerLoadModel(s, "nc_agented"));
   CHECK_OK(TRITONSERVER_ServerLoadModel(s, "nc_cached"));
   run_cache_cases(s);
-  fflush(stdout);
-  _exit(tc_failures ? 1 : 0);
 }
 
 /* ---- main ---- */
@@ -377,17 +374,7 @@ main(void)
   }
 
   /* Phase 2: plugin contexts, inside one server in a child. */
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) plugin_phase_child();
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0) {
-  }
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-    tc_fail(__FILE__, __LINE__, "plugin phase: server child %s %d",
-            WIFSIGNALED(st) ? "killed by signal" : "exited with status",
-            WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-  }
+  tc_run_forked("plugin phase: server child", plugin_phase_child, NULL, 0);
   read_report(report, seen, &failed, verbose);
   for (size_t i = 0; i < nc_case_count; ++i) {
     if (!seen[i] && selected(&nc_cases[i])) {
